@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Suites that need system packages: capnp (compiler), libcapnp-dev and g++
+# (the C++ reference decoder in ../shared/tools/capnp-oracle, C++ peers).
+# Extra arguments go to vitest.
+set -u
+cd "$(dirname "$0")/.."
+for tool in capnp g++ pkg-config; do
+  command -v "$tool" >/dev/null || { echo "test-system: $tool not found (apt-get install capnproto libcapnp-dev g++ pkg-config)" >&2; exit 1; }
+done
+exec npx vitest run --config vitest.system.config.ts "$@"

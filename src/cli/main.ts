@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// ipc-trace: the command-line entry point.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UsageError } from './args.js';
+import { UserError, PACKAGE_ROOT } from '../decoder/sources.js';
+import { runDecode, DECODE_HELP } from './decode.js';
+import { runSchemas, SCHEMAS_HELP } from './schemas.js';
+
+const HELP = `usage: ipc-trace <command> [options]
+
+Makes Bitcoin Core's multiprocess IPC (Cap'n Proto RPC over Unix sockets) visible.
+
+commands:
+  decode --hexlog FILE   decode a capture (hexlog format) into messages
+  schemas                list the loaded interfaces and methods
+
+  ipc-trace <command> --help   shows a command's options
+  ipc-trace --version          prints the version
+`;
+
+const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<number>; help: string }> = {
+  decode: { run: runDecode, help: DECODE_HELP },
+  schemas: { run: runSchemas, help: SCHEMAS_HELP },
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    if (cmd === 'help' && rest[0] && COMMANDS[rest[0]]) process.stdout.write(COMMANDS[rest[0]]!.help);
+    else process.stdout.write(HELP);
+    return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === '--version' || cmd === '-V') {
+    process.stdout.write(`ipc-trace ${version()}\n`);
+    return 0;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) throw new UsageError(`unknown command '${cmd}' (see ipc-trace --help)`);
+  return c.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`ipc-trace: ${e.message}\n`);
+      process.exitCode = 2;
+    } else if (e instanceof UserError) {
+      process.stderr.write(`ipc-trace: ${e.message}\n`);
+      process.exitCode = 1;
+    } else {
+      const msg = e instanceof Error ? e.message : String(e);
+      process.stderr.write(`ipc-trace: internal error: ${msg.split('\n')[0]}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

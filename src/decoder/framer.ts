@@ -1,0 +1,169 @@
+// Splits one direction's byte stream into Cap'n Proto messages (standard
+// stream framing: segment count - 1, segment sizes in words, padding,
+// segments). Chunks may split messages anywhere. Frames that break the
+// live C++ reader's limits become error events; the framer then skips the
+// frame's declared length without buffering it and goes on.
+
+import { DEFAULT_TRAVERSAL_LIMIT_WORDS } from './wire.js';
+
+export const MAX_SEGMENTS = 512; // a message must have fewer
+/** Segment tables larger than this cannot be skipped reliably: the stream is given up. */
+const MAX_SKIPPABLE_TABLE_SEGMENTS = 1 << 16;
+
+export interface Frame {
+  /** The whole frame, segment table included. */
+  bytes: Uint8Array;
+  segments: Uint8Array[];
+  /** Offset of the frame's first byte in the direction's stream. */
+  offset: number;
+}
+
+export type FramerEvent =
+  | { kind: 'frame'; frame: Frame }
+  | { kind: 'error'; offset: number; reason: string; bytes: Uint8Array };
+
+export class Framer {
+  private pending: Uint8Array = new Uint8Array(0);
+  /** Stream offset of pending[0]. */
+  private offset = 0;
+  /** Bytes of an oversized frame still to be dropped. */
+  private skip = 0;
+  /** Set when framing cannot be recovered: the rest of the stream is not decoded. */
+  private lost = false;
+  private lostBytes = 0;
+
+  constructor(private readonly limitWords = DEFAULT_TRAVERSAL_LIMIT_WORDS) {}
+
+  /** Feeds a chunk; returns the frames and errors it completes. */
+  push(chunk: Uint8Array): FramerEvent[] {
+    const out: FramerEvent[] = [];
+    let data = chunk;
+    if (this.lost) {
+      this.lostBytes += data.length;
+      this.offset += data.length;
+      return out;
+    }
+    if (this.skip > 0) {
+      const n = Math.min(this.skip, data.length);
+      this.skip -= n;
+      this.offset += n;
+      data = data.subarray(n);
+    }
+    if (this.pending.length > 0) {
+      const joined = new Uint8Array(this.pending.length + data.length);
+      joined.set(this.pending, 0);
+      joined.set(data, this.pending.length);
+      data = joined;
+    }
+    let pos = 0;
+    while (pos < data.length) {
+      const r = this.parse(data, pos, out);
+      if (r < 0) break;
+      pos = r;
+      if (this.lost) {
+        this.lostBytes += data.length - pos;
+        this.offset += data.length - pos;
+        pos = data.length;
+        break;
+      }
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, data.length - pos);
+        this.skip -= n;
+        this.offset += n;
+        pos += n;
+      }
+    }
+    this.pending = pos < data.length ? data.slice(pos) : new Uint8Array(0);
+    return out;
+  }
+
+  /** Ends the stream: an incomplete frame left over is an error. */
+  end(): FramerEvent[] {
+    const out: FramerEvent[] = [];
+    if (this.pending.length > 0) {
+      const p = this.pending;
+      const need = this.declaredSize(p);
+      out.push({
+        kind: 'error',
+        offset: this.offset,
+        reason:
+          need === null
+            ? `stream ended inside a segment table (${p.length} bytes left over)`
+            : `stream ended inside a message (${p.length} of ${need} bytes)`,
+        bytes: p.subarray(0, 64),
+      });
+      this.offset += p.length;
+      this.pending = new Uint8Array(0);
+    }
+    if (this.skip > 0) {
+      out.push({ kind: 'error', offset: this.offset, reason: `stream ended inside a skipped message (${this.skip} bytes missing)`, bytes: new Uint8Array(0) });
+      this.skip = 0;
+    }
+    return out;
+  }
+
+  /** Bytes not decoded because framing was lost. */
+  get undecodedBytes(): number {
+    return this.lostBytes;
+  }
+
+  private declaredSize(p: Uint8Array): number | null {
+    if (p.length < 4) return null;
+    const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
+    const count = dv.getUint32(0, true) + 1;
+    const header = (4 + 4 * count + 7) & ~7;
+    if (p.length < header) return null;
+    let total = header;
+    for (let i = 0; i < count; i++) total += dv.getUint32(4 + 4 * i, true) * 8;
+    return total;
+  }
+
+  /** Parses one frame at `pos`; returns the position after it, or -1 when more bytes are needed. */
+  private parse(data: Uint8Array, pos: number, out: FramerEvent[]): number {
+    const avail = data.length - pos;
+    if (avail < 4) return -1;
+    const dv = new DataView(data.buffer, data.byteOffset + pos, avail);
+    const count = dv.getUint32(0, true) + 1; // may be 2^32 when the word is 0xffffffff
+    const tooMany = count >= MAX_SEGMENTS;
+    if (tooMany && count > MAX_SKIPPABLE_TABLE_SEGMENTS) {
+      out.push({
+        kind: 'error',
+        offset: this.offset,
+        reason: `Message has too many segments (${count}); framing lost, the rest of this direction is not decoded`,
+        bytes: data.subarray(pos, pos + Math.min(avail, 64)),
+      });
+      this.lost = true;
+      return pos;
+    }
+    const header = (4 + 4 * count + 7) & ~7;
+    if (avail < header) return -1;
+    let words = 0;
+    for (let i = 0; i < count; i++) words += dv.getUint32(4 + 4 * i, true);
+    const total = header + words * 8;
+    if (tooMany || words > this.limitWords) {
+      out.push({
+        kind: 'error',
+        offset: this.offset,
+        reason: tooMany
+          ? `Message has too many segments (${count}, the limit is ${MAX_SEGMENTS - 1})`
+          : `Message is too large (${words} words, the limit is ${this.limitWords})`,
+        bytes: data.subarray(pos, pos + Math.min(avail, 64)),
+      });
+      this.offset += header;
+      this.skip = total - header;
+      return pos + header;
+    }
+    if (avail < total) return -1;
+    const bytes = data.subarray(pos, pos + total);
+    const segments: Uint8Array[] = new Array(count);
+    let at = header;
+    for (let i = 0; i < count; i++) {
+      const len = dv.getUint32(4 + 4 * i, true) * 8;
+      segments[i] = bytes.subarray(at, at + len);
+      at += len;
+    }
+    out.push({ kind: 'frame', frame: { bytes, segments, offset: this.offset } });
+    this.offset += total;
+    return pos + total;
+  }
+}
