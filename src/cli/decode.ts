@@ -66,11 +66,12 @@ export function jsonlEntry(d: DecodedMessage, schemas: SchemaSet, rpcSchemas: Sc
 export function logEntry(d: DecodedMessage, schemas: SchemaSet, maxChars: number): string {
   const head = `#${d.n} ${d.dir}`;
   if (d.error !== undefined) return `${head} ${d.framingError ? 'framing error' : 'decode error'} at byte ${d.offset}: ${d.error}`;
-  const rpc = describeRpc(d.rpc!);
+  const r = d.rpc!;
   const text = contentText(d, schemas);
-  const named = d.name ? ` ${d.name}${text !== undefined ? ' ' + logEscape(text, maxChars) : ''}` : '';
-  const exc = d.exception !== undefined && d.method ? ` (${d.iface!.name}.${d.method.name})` : '';
-  return `${head} ${rpc}${named}${exc}`;
+  const data = text !== undefined ? ' ' + logEscape(text, maxChars) : '';
+  if (r.type === 'call') return `${head} ${describeRpc(r, d.name)}${data}`;
+  const named = d.name ? ` ${d.name}` : d.exception !== undefined && d.method ? ` (${d.iface!.name}.${d.method.name})` : '';
+  return `${head} ${describeRpc(r)}${named}${data}`;
 }
 
 export function runDecode(argv: string[]): number {

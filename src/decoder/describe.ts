@@ -25,13 +25,13 @@ export function describeCaps(caps: CapDescriptor[]): string {
   return caps.length === 0 ? '' : ` caps=[${caps.map(describeCap).join(', ')}]`;
 }
 
-/** One line for an RPC message, without its params/results. */
-export function describeRpc(r: RpcMessage): string {
+/** One line for an RPC message, without its params/results; `label` names a call's method. */
+export function describeRpc(r: RpcMessage, label?: string): string {
   switch (r.type) {
     case 'bootstrap':
       return `bootstrap q${r.questionId}`;
     case 'call':
-      return `call q${r.questionId} ${describeTarget(r.target)} ${r.interfaceId}@${r.methodId}${describeCaps(r.params.capTable)}`;
+      return `call q${r.questionId} ${describeTarget(r.target)} ${label ?? `${r.interfaceId}@${r.methodId}`}${describeCaps(r.params.capTable)}`;
     case 'return': {
       const flags = `${r.releaseParamCaps ? '' : ' keepParamCaps'}${r.noFinishNeeded ? ' noFinishNeeded' : ''}`;
       const what =

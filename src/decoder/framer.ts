@@ -23,8 +23,12 @@ export type FramerEvent =
   | { kind: 'error'; offset: number; reason: string; bytes: Uint8Array };
 
 export class Framer {
-  private pending: Uint8Array = new Uint8Array(0);
-  /** Stream offset of pending[0]. */
+  /** Bytes received but not yet framed (kept as chunks until a whole frame is there). */
+  private chunks: Uint8Array[] = [];
+  private pendingLen = 0;
+  /** Bytes needed (from the start of pending) before parsing can progress. */
+  private need = 4;
+  /** Stream offset of the first pending byte. */
   private offset = 0;
   /** Bytes of an oversized frame still to be dropped. */
   private skip = 0;
@@ -37,51 +41,56 @@ export class Framer {
   /** Feeds a chunk; returns the frames and errors it completes. */
   push(chunk: Uint8Array): FramerEvent[] {
     const out: FramerEvent[] = [];
-    let data = chunk;
-    if (this.lost) {
-      this.lostBytes += data.length;
-      this.offset += data.length;
-      return out;
-    }
-    if (this.skip > 0) {
-      const n = Math.min(this.skip, data.length);
-      this.skip -= n;
-      this.offset += n;
-      data = data.subarray(n);
-    }
-    if (this.pending.length > 0) {
-      const joined = new Uint8Array(this.pending.length + data.length);
-      joined.set(this.pending, 0);
-      joined.set(data, this.pending.length);
-      data = joined;
+    let data = this.drop(chunk);
+    if (data.length === 0) return out;
+    if (this.pendingLen > 0) {
+      this.chunks.push(data);
+      this.pendingLen += data.length;
+      if (this.pendingLen < this.need) return out;
+      data = concat(this.chunks, this.pendingLen);
+      this.chunks = [];
+      this.pendingLen = 0;
     }
     let pos = 0;
     while (pos < data.length) {
       const r = this.parse(data, pos, out);
       if (r < 0) break;
       pos = r;
-      if (this.lost) {
-        this.lostBytes += data.length - pos;
-        this.offset += data.length - pos;
-        pos = data.length;
-        break;
-      }
-      if (this.skip > 0) {
-        const n = Math.min(this.skip, data.length - pos);
-        this.skip -= n;
-        this.offset += n;
-        pos += n;
+      if (this.lost || this.skip > 0) {
+        const rest = this.drop(data.subarray(pos));
+        pos = data.length - rest.length;
       }
     }
-    this.pending = pos < data.length ? data.slice(pos) : new Uint8Array(0);
+    if (pos < data.length) {
+      this.chunks = [data.subarray(pos)];
+      this.pendingLen = data.length - pos;
+    } else {
+      this.need = 4;
+    }
     return out;
+  }
+
+  /** Consumes the bytes of a skipped frame or of a lost stream; returns what is left to frame. */
+  private drop(data: Uint8Array): Uint8Array {
+    if (this.lost) {
+      this.lostBytes += data.length;
+      this.offset += data.length;
+      return data.subarray(data.length);
+    }
+    if (this.skip > 0) {
+      const n = Math.min(this.skip, data.length);
+      this.skip -= n;
+      this.offset += n;
+      return data.subarray(n);
+    }
+    return data;
   }
 
   /** Ends the stream: an incomplete frame left over is an error. */
   end(): FramerEvent[] {
     const out: FramerEvent[] = [];
-    if (this.pending.length > 0) {
-      const p = this.pending;
+    if (this.pendingLen > 0) {
+      const p = concat(this.chunks, this.pendingLen);
       const need = this.declaredSize(p);
       out.push({
         kind: 'error',
@@ -93,7 +102,8 @@ export class Framer {
         bytes: p.subarray(0, 64),
       });
       this.offset += p.length;
-      this.pending = new Uint8Array(0);
+      this.chunks = [];
+      this.pendingLen = 0;
     }
     if (this.skip > 0) {
       out.push({ kind: 'error', offset: this.offset, reason: `stream ended inside a skipped message (${this.skip} bytes missing)`, bytes: new Uint8Array(0) });
@@ -121,7 +131,10 @@ export class Framer {
   /** Parses one frame at `pos`; returns the position after it, or -1 when more bytes are needed. */
   private parse(data: Uint8Array, pos: number, out: FramerEvent[]): number {
     const avail = data.length - pos;
-    if (avail < 4) return -1;
+    if (avail < 4) {
+      this.need = 4;
+      return -1;
+    }
     const dv = new DataView(data.buffer, data.byteOffset + pos, avail);
     const count = dv.getUint32(0, true) + 1; // may be 2^32 when the word is 0xffffffff
     const tooMany = count >= MAX_SEGMENTS;
@@ -136,7 +149,10 @@ export class Framer {
       return pos;
     }
     const header = (4 + 4 * count + 7) & ~7;
-    if (avail < header) return -1;
+    if (avail < header) {
+      this.need = header;
+      return -1;
+    }
     let words = 0;
     for (let i = 0; i < count; i++) words += dv.getUint32(4 + 4 * i, true);
     const total = header + words * 8;
@@ -153,7 +169,10 @@ export class Framer {
       this.skip = total - header;
       return pos + header;
     }
-    if (avail < total) return -1;
+    if (avail < total) {
+      this.need = total;
+      return -1;
+    }
     const bytes = data.subarray(pos, pos + total);
     const segments: Uint8Array[] = new Array(count);
     let at = header;
@@ -166,4 +185,15 @@ export class Framer {
     this.offset += total;
     return pos + total;
   }
+}
+
+function concat(chunks: Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
