@@ -64,7 +64,7 @@ export function jsonlEntry(d: DecodedMessage, schemas: SchemaSet, rpcSchemas: Sc
 }
 
 export function logEntry(d: DecodedMessage, schemas: SchemaSet, maxChars: number): string {
-  const head = `#${d.n} ${d.dir}`;
+  const head = `#${d.n ?? '-'} ${d.dir}`;
   if (d.error !== undefined) return `${head} ${d.framingError ? 'framing error' : 'decode error'} at byte ${d.offset}: ${d.error}`;
   const r = d.rpc!;
   const text = contentText(d, schemas);

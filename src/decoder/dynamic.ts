@@ -326,8 +326,9 @@ function decodeList(ctx: DecodeContext, l: ListRef, el: TypeRef): DList {
       items.fill(null);
       break;
     case 'bool':
+      // As C++ does: bits are read consecutively whatever the list's element size.
       for (let i = 0; i < l.count; i++) {
-        const bit = l.startBit + i * l.stepBits;
+        const bit = l.startBit + i;
         items[i] = ((bytes[bit >>> 3]! >>> (bit & 7)) & 1) === 1;
       }
       break;

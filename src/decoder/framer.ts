@@ -20,7 +20,14 @@ export interface Frame {
 
 export type FramerEvent =
   | { kind: 'frame'; frame: Frame }
-  | { kind: 'error'; offset: number; reason: string; bytes: Uint8Array };
+  | {
+      kind: 'error';
+      offset: number;
+      reason: string;
+      bytes: Uint8Array;
+      /** True when the error stands for a whole frame that arrived (and was rejected), not for lost bytes. */
+      wholeFrame: boolean;
+    };
 
 export class Framer {
   /** Bytes received but not yet framed (kept as chunks until a whole frame is there). */
@@ -30,8 +37,10 @@ export class Framer {
   private need = 4;
   /** Stream offset of the first pending byte. */
   private offset = 0;
-  /** Bytes of an oversized frame still to be dropped. */
+  /** Bytes of a rejected frame still to be dropped. */
   private skip = 0;
+  /** The error for the frame being dropped, reported once its last byte has arrived. */
+  private skipError: Extract<FramerEvent, { kind: 'error' }> | null = null;
   /** Set when framing cannot be recovered: the rest of the stream is not decoded. */
   private lost = false;
   private lostBytes = 0;
@@ -41,7 +50,7 @@ export class Framer {
   /** Feeds a chunk; returns the frames and errors it completes. */
   push(chunk: Uint8Array): FramerEvent[] {
     const out: FramerEvent[] = [];
-    let data = this.drop(chunk);
+    let data = this.drop(chunk, out);
     if (data.length === 0) return out;
     if (this.pendingLen > 0) {
       this.chunks.push(data);
@@ -57,7 +66,7 @@ export class Framer {
       if (r < 0) break;
       pos = r;
       if (this.lost || this.skip > 0) {
-        const rest = this.drop(data.subarray(pos));
+        const rest = this.drop(data.subarray(pos), out);
         pos = data.length - rest.length;
       }
     }
@@ -71,7 +80,7 @@ export class Framer {
   }
 
   /** Consumes the bytes of a skipped frame or of a lost stream; returns what is left to frame. */
-  private drop(data: Uint8Array): Uint8Array {
+  private drop(data: Uint8Array, out: FramerEvent[]): Uint8Array {
     if (this.lost) {
       this.lostBytes += data.length;
       this.offset += data.length;
@@ -81,6 +90,10 @@ export class Framer {
       const n = Math.min(this.skip, data.length);
       this.skip -= n;
       this.offset += n;
+      if (this.skip === 0 && this.skipError) {
+        out.push(this.skipError);
+        this.skipError = null;
+      }
       return data.subarray(n);
     }
     return data;
@@ -100,14 +113,17 @@ export class Framer {
             ? `stream ended inside a segment table (${p.length} bytes left over)`
             : `stream ended inside a message (${p.length} of ${need} bytes)`,
         bytes: p.subarray(0, 64),
+        wholeFrame: false,
       });
       this.offset += p.length;
       this.chunks = [];
       this.pendingLen = 0;
     }
     if (this.skip > 0) {
-      out.push({ kind: 'error', offset: this.offset, reason: `stream ended inside a skipped message (${this.skip} bytes missing)`, bytes: new Uint8Array(0) });
+      const e = this.skipError!;
+      out.push({ ...e, reason: `stream ended inside a rejected message (${this.skip} bytes missing): ${e.reason}`, wholeFrame: false });
       this.skip = 0;
+      this.skipError = null;
     }
     return out;
   }
@@ -120,7 +136,7 @@ export class Framer {
   private declaredSize(p: Uint8Array): number | null {
     if (p.length < 4) return null;
     const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
-    const count = dv.getUint32(0, true) + 1;
+    const count = (dv.getUint32(0, true) + 1) >>> 0;
     const header = (4 + 4 * count + 7) & ~7;
     if (p.length < header) return null;
     let total = header;
@@ -136,7 +152,8 @@ export class Framer {
       return -1;
     }
     const dv = new DataView(data.buffer, data.byteOffset + pos, avail);
-    const count = dv.getUint32(0, true) + 1; // may be 2^32 when the word is 0xffffffff
+    // uint32 arithmetic, as the C++ readers do: 0xffffffff + 1 wraps to 0 segments.
+    const count = (dv.getUint32(0, true) + 1) >>> 0;
     const tooMany = count >= MAX_SEGMENTS;
     if (tooMany && count > MAX_SKIPPABLE_TABLE_SEGMENTS) {
       out.push({
@@ -144,6 +161,7 @@ export class Framer {
         offset: this.offset,
         reason: `Message has too many segments (${count}); framing lost, the rest of this direction is not decoded`,
         bytes: data.subarray(pos, pos + Math.min(avail, 64)),
+        wholeFrame: false,
       });
       this.lost = true;
       return pos;
@@ -157,16 +175,21 @@ export class Framer {
     for (let i = 0; i < count; i++) words += dv.getUint32(4 + 4 * i, true);
     const total = header + words * 8;
     if (tooMany || words > this.limitWords) {
-      out.push({
+      this.skipError = {
         kind: 'error',
         offset: this.offset,
         reason: tooMany
           ? `Message has too many segments (${count}, the limit is ${MAX_SEGMENTS - 1})`
           : `Message is too large (${words} words, the limit is ${this.limitWords})`,
         bytes: data.subarray(pos, pos + Math.min(avail, 64)),
-      });
+        wholeFrame: true,
+      };
       this.offset += header;
       this.skip = total - header;
+      if (this.skip === 0) {
+        out.push(this.skipError);
+        this.skipError = null;
+      }
       return pos + header;
     }
     if (avail < total) {

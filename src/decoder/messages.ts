@@ -6,7 +6,7 @@ import { Framer, Frame, FramerEvent } from './framer.js';
 import { WireMessage, DecodeError } from './wire.js';
 import { SchemaSet, StructInfo, InterfaceInfo, MethodInfo, Brand } from './schema.js';
 import { DStruct, decodeStructAt } from './dynamic.js';
-import { RpcMessage, decodeEnvelope, interpret, Payload } from './rpc.js';
+import { RpcMessage, decodeEnvelope, interpret, Payload, peekQuestion } from './rpc.js';
 import { renderStruct } from './text.js';
 
 /** `>`: from the side that connected (A) to the other (B); `<`: back. */
@@ -17,8 +17,8 @@ export function otherDir(d: Dir): Dir {
 }
 
 export interface DecodedMessage {
-  /** Index across both directions, in arrival order. */
-  n: number;
+  /** Index across both directions, in arrival order (absent for bytes that never formed a whole frame). */
+  n?: number;
   dir: Dir;
   /** The frame (absent for framing errors). */
   frame: Frame | null;
@@ -73,6 +73,7 @@ export class MessageDecoder {
     } catch (e) {
       d.error = errorText(e);
       d.envelope = null;
+      this.registerFromHeader(d.dir, frame);
       return d;
     }
     try {
@@ -85,9 +86,27 @@ export class MessageDecoder {
     return d;
   }
 
-  /** Turns a framer error into a message entry. */
+  /** Turns a framer error into an entry; a rejected whole frame is numbered like a message. */
   framingError(dir: Dir, e: Extract<FramerEvent, { kind: 'error' }>): DecodedMessage {
-    return { n: this.n++, dir, frame: null, offset: e.offset, envelope: null, rpc: null, error: e.reason, framingError: true };
+    const d: DecodedMessage = { dir, frame: null, offset: e.offset, envelope: null, rpc: null, error: e.reason, framingError: true };
+    if (e.wholeFrame) d.n = this.n++;
+    return d;
+  }
+
+  /**
+   * A message whose envelope failed to decode may still have asked a
+   * question (the reference reads the header before the rest): register it
+   * so that its Return is paired.
+   */
+  private registerFromHeader(dir: Dir, frame: Frame): void {
+    try {
+      const h = peekQuestion(new WireMessage(frame.segments));
+      if (!h) return;
+      const m = h.bootstrap ? null : this.schemas.method(h.interfaceId, h.methodId);
+      this.questions.set(dir + h.questionId, { bootstrap: h.bootstrap, iface: m?.iface, method: m?.method });
+    } catch {
+      // the header itself is unreadable: no question was asked
+    }
   }
 
   private payload(d: DecodedMessage, wire: WireMessage): void {

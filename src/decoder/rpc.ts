@@ -3,7 +3,7 @@
 
 import { DStruct, DList, OpaquePointer, Value, decodeStructAt, DecodeContext } from './dynamic.js';
 import { SchemaSet, StructInfo } from './schema.js';
-import { WireMessage, readBit, DEFAULT_NESTING_LIMIT } from './wire.js';
+import { WireMessage, readBit, readStruct, readUint, readWord, structPointer, DEFAULT_NESTING_LIMIT } from './wire.js';
 
 export type MessageTarget =
   | { kind: 'importedCap'; id: number }
@@ -205,4 +205,25 @@ export function decodeEnvelope(rpc: SchemaSet, wire: WireMessage): DStruct {
   const ctx: DecodeContext = { schemas: rpc, msg: wire, capCount: 0 };
   const info: StructInfo = rpc.struct(RPC_MESSAGE_ID);
   return decodeStructAt(ctx, wire.root(), DEFAULT_NESTING_LIMIT, info, null);
+}
+
+/**
+ * Reads only the question a Call or Bootstrap asks (ids and method), straight
+ * from the wire: used when the rest of the envelope is malformed.
+ */
+export function peekQuestion(
+  wire: WireMessage,
+): { bootstrap: boolean; questionId: number; interfaceId: string; methodId: number } | null {
+  const root = readStruct(wire, wire.root(), DEFAULT_NESTING_LIMIT);
+  if (!root) return null;
+  const which = readUint(wire, root, 0, 16);
+  if (which !== 2 && which !== 8) return null;
+  const loc = structPointer(root, 0);
+  const body = loc ? readStruct(wire, loc, root.nest) : null;
+  if (!body) return null;
+  const questionId = readUint(wire, body, 0, 32);
+  if (which === 8) return { bootstrap: true, questionId, interfaceId: '', methodId: 0 };
+  const [lo, hi] = readWord(wire, body, 1);
+  const interfaceId = '0x' + ((BigInt(hi) << 32n) | BigInt(lo)).toString(16);
+  return { bootstrap: false, questionId, interfaceId, methodId: readUint(wire, body, 2, 16) };
 }

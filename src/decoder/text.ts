@@ -65,13 +65,19 @@ export function formatFloat64(x: number): string {
   return Number(s) === x ? s : formatG(x, 17);
 }
 
-/** kj's rendering of a Float32: 6 significant digits, or 8 when 6 do not round-trip. */
+const FLT_MIN = 1.1754943508222875e-38;
+
+/**
+ * kj's rendering of a Float32: 6 significant digits, or 8 when 6 do not
+ * round-trip through strtof (which fails with ERANGE on every subnormal).
+ */
 export function formatFloat32(x: number): string {
   if (x === Infinity) return 'inf';
   if (x === -Infinity) return '-inf';
   if (Number.isNaN(x)) return 'nan';
   const s = formatG(x, 6);
-  return Math.fround(Number(s)) === x ? s : formatG(x, 8);
+  const subnormal = x !== 0 && Math.abs(x) < FLT_MIN;
+  return !subnormal && Math.fround(Number(s)) === x ? s : formatG(x, 8);
 }
 
 const NAMED_ESCAPES: Record<number, string> = {

@@ -111,9 +111,15 @@ describe('framer', () => {
 
   it('gives up on a segment table that cannot be skipped and counts the bytes it did not decode', () => {
     const f = new Framer();
-    const ev = [...f.push(Buffer.from('ffffffff00000000', 'hex')), ...f.push(TINY), ...f.end()];
-    expect(frames(ev)).toEqual([expect.stringMatching(/too many segments .*framing lost/)]);
+    const ev = [...f.push(Buffer.from('0000100000000000', 'hex')), ...f.push(TINY), ...f.end()];
+    expect(frames(ev)).toEqual([expect.stringMatching(/too many segments \(1048577\).*framing lost/)]);
     expect(f.undecodedBytes).toBe(8 + TINY.length);
+  });
+
+  it('wraps the segment count like the C++ readers: 0xffffffff + 1 is an empty 8-byte frame', () => {
+    const ev = feed(Buffer.concat([Buffer.from('ffffffff00000000', 'hex'), TINY]), []);
+    expect(frames(ev)).toEqual(['ffffffff00000000', TINY.toString('hex')]);
+    expect((ev[0] as Extract<FramerEvent, { kind: 'frame' }>).frame.segments).toHaveLength(0);
   });
 
   it('reports a stream that ends inside a message', () => {
