@@ -1,0 +1,568 @@
+// The session model: per connection and direction, the question and
+// capability tables, threads from ThreadMap.makeThread and Proxy.Context,
+// call nesting (callbacks inside the calls they serve), call status, and
+// processes named from thread names. Fed with decoded messages in stream
+// order; every view (log, store, chains, TUI) reads what it builds.
+
+import type { DecodedMessage, Dir } from '../decoder/messages.js';
+import { otherDir } from '../decoder/messages.js';
+import { DStruct, DList, CapRef, Value } from '../decoder/dynamic.js';
+import { PROXY_CONTEXT_ID, SchemaSet, StructInfo } from '../decoder/schema.js';
+import type { CapDescriptor, MessageTarget, RpcMessage } from '../decoder/rpc.js';
+import { renderStruct } from '../decoder/text.js';
+import {
+  CallRecord,
+  CapRecord,
+  ConnRecord,
+  ProcessRecord,
+  Side,
+  ThreadRecord,
+  senderOf,
+} from './records.js';
+
+/** libmultiprocess's hand-written interfaces: their calls are not numbered or logged as requests. */
+export const THREADMAP_ID = '0xee5e37179ad9dc9d';
+export const THREAD_ID = '0x81c1e2600d0b56c5';
+
+/** What one message did to the model (for the log, the store and the TUI). */
+export type Update =
+  | { kind: 'call'; call: CallRecord; makeThread: ThreadRecord | null }
+  | { kind: 'return'; call: CallRecord; madeThread: ThreadRecord | null }
+  | { kind: 'bootstrap'; questionId: number }
+  | { kind: 'bootstrapReturn'; questionId: number; cap: CapRecord | null }
+  | { kind: 'finish'; call: CallRecord | null; questionId: number; cancel: boolean }
+  | { kind: 'release'; cap: CapRecord | null; id: number; count: number }
+  | { kind: 'resolve'; cap: CapRecord | null; promiseId: number; to: CapRecord | null; exception: string | null }
+  | { kind: 'disembargo'; rpc: RpcMessage }
+  | { kind: 'abort'; reason: string }
+  | { kind: 'other'; rpc: RpcMessage | null }
+  | { kind: 'error'; error: string; offset: number; framing: boolean };
+
+interface Question {
+  call: CallRecord | null;
+  bootstrap: boolean;
+  returned: boolean;
+  finished: boolean;
+  /** For makeThread: the worker its result names. */
+  resultThread: ThreadRecord | null;
+  /** Decoded results and their capabilities, to resolve promisedAnswer paths. */
+  results: DStruct | null;
+  resultCaps: (CapRecord | null)[];
+}
+
+interface Vat {
+  process: ProcessRecord;
+  loop: ThreadRecord | null;
+  /** Capabilities this vat exports, by export id. */
+  exports: Map<number, CapRecord>;
+  /** Questions this vat asked, by question id. */
+  questions: Map<number, Question>;
+  /** Per interface name: how many objects of it this vat has exported (for labels). */
+  counts: Map<string, number>;
+}
+
+interface ConnState {
+  record: ConnRecord;
+  vats: Record<Side, Vat>;
+}
+
+const THREAD_NAME = /^(.+)-(\d+)\//;
+
+function other(s: Side): Side {
+  return s === 'A' ? 'B' : 'A';
+}
+
+export class SessionModel {
+  readonly processes: ProcessRecord[] = [];
+  readonly threads: ThreadRecord[] = [];
+  readonly caps: CapRecord[] = [];
+  readonly calls: CallRecord[] = [];
+  readonly connections = new Map<number, ConnState>();
+  /** Calls not yet retired, by id. */
+  readonly outstanding = new Map<number, CallRecord>();
+  /** Records changed since the last `takeDirty()`. */
+  private dirty = { calls: new Set<CallRecord>(), threads: new Set<ThreadRecord>(), caps: new Set<CapRecord>(), processes: new Set<ProcessRecord>() };
+
+  constructor(readonly schemas: SchemaSet) {}
+
+  // ---- connections ----
+
+  open(id: number, time: number, label: string, names: { client?: string; server?: string } = {}): ConnRecord {
+    const mk = (placeholder: string): Vat => ({
+      process: this.newProcess(placeholder),
+      loop: null,
+      exports: new Map(),
+      questions: new Map(),
+      counts: new Map(),
+    });
+    const vats = { A: mk(names.client ?? `client#${id}`), B: mk(names.server ?? `server#${id}`) };
+    const record: ConnRecord = { id, label, opened: time, closed: null, closeReason: null, processes: { A: vats.A.process, B: vats.B.process } };
+    this.connections.set(id, { record, vats });
+    return record;
+  }
+
+  /** The connection ended: its outstanding calls were interrupted by the disconnect. */
+  close(id: number, time: number, reason: string | null): CallRecord[] {
+    const c = this.connections.get(id);
+    if (!c) return [];
+    c.record.closed = time;
+    c.record.closeReason = reason;
+    const interrupted: CallRecord[] = [];
+    for (const call of [...this.outstanding.values()]) {
+      if (call.conn !== id) continue;
+      if (call.status === 'pending') {
+        call.status = 'disconnected';
+        interrupted.push(call);
+      }
+      this.retire(call);
+    }
+    for (const v of Object.values(c.vats)) {
+      for (const cap of v.exports.values()) {
+        if (cap.released === null) {
+          cap.released = time;
+          this.dirty.caps.add(cap);
+        }
+      }
+    }
+    return interrupted;
+  }
+
+  conn(id: number): ConnRecord | undefined {
+    return this.connections.get(id)?.record;
+  }
+
+  // ---- messages ----
+
+  message(connId: number, d: DecodedMessage, time: number): Update {
+    const c = this.connections.get(connId) ?? (this.open(connId, time, `connection ${connId}`), this.connections.get(connId)!);
+    if (d.error !== undefined || !d.rpc) {
+      return { kind: 'error', error: d.error ?? 'undecodable message', offset: d.offset, framing: !!d.framingError };
+    }
+    const r = d.rpc;
+    const sender = senderOf(d.dir);
+    switch (r.type) {
+      case 'bootstrap':
+        c.vats[sender].questions.set(r.questionId, this.question(null, true));
+        return { kind: 'bootstrap', questionId: r.questionId };
+      case 'call':
+        return this.onCall(c, d, r, time);
+      case 'return':
+        return this.onReturn(c, d, r, time);
+      case 'finish':
+        return this.onFinish(c, d.dir, r.questionId, time);
+      case 'release': {
+        const cap = c.vats[other(sender)].exports.get(r.id) ?? null;
+        if (cap) {
+          cap.refs -= r.referenceCount;
+          if (cap.refs <= 0 && cap.released === null) cap.released = time;
+          this.dirty.caps.add(cap);
+        }
+        return { kind: 'release', cap, id: r.id, count: r.referenceCount };
+      }
+      case 'resolve': {
+        const cap = c.vats[sender].exports.get(r.promiseId) ?? null;
+        const to = r.cap ? this.capFrom(c, sender, r.cap, time, null) : null;
+        if (cap && to) {
+          cap.iface ??= to.iface;
+          cap.thread ??= to.thread;
+          this.dirty.caps.add(cap);
+        }
+        return { kind: 'resolve', cap, promiseId: r.promiseId, to, exception: r.exception?.reason ?? null };
+      }
+      case 'disembargo':
+        return { kind: 'disembargo', rpc: r };
+      case 'abort':
+        return { kind: 'abort', reason: `${r.exception.type}: ${r.exception.reason}` };
+      default:
+        return { kind: 'other', rpc: r };
+    }
+  }
+
+  /** Records changed since the last call (for batched store writes). */
+  takeDirty(): { calls: CallRecord[]; threads: ThreadRecord[]; caps: CapRecord[]; processes: ProcessRecord[] } {
+    const d = this.dirty;
+    this.dirty = { calls: new Set(), threads: new Set(), caps: new Set(), processes: new Set() };
+    return { calls: [...d.calls], threads: [...d.threads], caps: [...d.caps], processes: [...d.processes] };
+  }
+
+  // ---- calls ----
+
+  private onCall(c: ConnState, d: DecodedMessage, r: Extract<RpcMessage, { type: 'call' }>, time: number): Update {
+    const sender = senderOf(d.dir);
+    const receiver = other(sender);
+    const vs = c.vats[sender];
+    const vr = c.vats[receiver];
+    const iface = d.iface ?? this.schemas.interfaces.get(r.interfaceId) ?? null;
+    const title = iface && d.method ? `${iface.name}.${d.method.name}` : `${r.interfaceId}@${r.methodId}`;
+    // Capabilities passed in the params (exports of the sender, references to the receiver's).
+    const paramCaps = r.params.capTable.map((cd) => this.capFrom(c, sender, cd, time, null));
+    if (d.content) this.nameCaps(c, d.content, paramCaps);
+    const targetCap = this.targetCap(c, sender, r.target);
+    if (targetCap && !targetCap.iface && iface) this.setIface(c, targetCap, iface.name);
+
+    const call: CallRecord = {
+      id: this.calls.length + 1,
+      conn: c.record.id,
+      dir: d.dir,
+      questionId: r.questionId,
+      interfaceId: r.interfaceId,
+      methodId: r.methodId,
+      iface: iface?.name ?? null,
+      method: d.method?.name ?? null,
+      title,
+      target: targetCap?.label ?? this.promisedLabel(vs, r.target) ?? iface?.name ?? r.interfaceId,
+      hasContext: false,
+      caller: null,
+      executor: null,
+      clientProcess: vs.process,
+      serverProcess: vr.process,
+      parent: null,
+      depth: 0,
+      status: 'pending',
+      exception: null,
+      requestNo: null,
+      sent: time,
+      returned: null,
+      cancelRequested: null,
+      finished: null,
+      callMsg: d.n ?? -1,
+      returnMsg: null,
+      params: d.content ? renderStruct(d.content, this.schemas) : null,
+      results: null,
+      retired: false,
+    };
+    this.calls.push(call);
+    this.outstanding.set(call.id, call);
+    this.dirty.calls.add(call);
+    const q = this.question(call, false);
+    vs.questions.set(r.questionId, q);
+
+    let makeThread: ThreadRecord | null = null;
+    if (r.interfaceId === THREADMAP_ID && r.methodId === 0 && d.content) {
+      // makeThread(name): the sender's thread `name`; its result is a worker in the receiver.
+      const name = d.content.get('name');
+      const client = this.clientThread(vs, typeof name === 'string' ? name : '', time);
+      call.caller = client;
+      makeThread = this.newThread(vr.process, 'worker', null, client, time);
+      q.resultThread = makeThread;
+      call.executor = this.loop(vr, time);
+    } else {
+      const ctx = d.content ? contextOf(d.content) : null;
+      if (ctx) {
+        call.hasContext = true;
+        this.attribute(c, call, sender, ctx, paramCaps, r.params.capTable, time);
+      } else {
+        call.executor = this.loop(vr, time);
+      }
+    }
+    if (r.interfaceId !== THREADMAP_ID && r.interfaceId !== THREAD_ID && d.method) {
+      call.requestNo = ++vr.process.requests;
+      this.dirty.processes.add(vr.process);
+    }
+    return { kind: 'call', call, makeThread };
+  }
+
+  /** Caller, executor and parent of a call with a Proxy.Context. */
+  private attribute(
+    c: ConnState,
+    call: CallRecord,
+    sender: Side,
+    ctx: DStruct,
+    paramCaps: (CapRecord | null)[],
+    table: CapDescriptor[],
+    time: number,
+  ): void {
+    const receiver = other(sender);
+    const threadRef = ctx.get('thread');
+    const cbRef = ctx.get('callbackThread');
+    // Context.thread: a worker in the receiver (a makeThread result, or a callbackThread the receiver sent).
+    let executor: ThreadRecord | null = null;
+    let execCap: CapRecord | null = null;
+    if (threadRef instanceof CapRef && threadRef.index >= 0) {
+      const desc = table[threadRef.index];
+      if (desc?.kind === 'receiverAnswer') {
+        executor = c.vats[sender].questions.get(desc.questionId)?.resultThread ?? null;
+      }
+      execCap = paramCaps[threadRef.index] ?? null;
+      executor ??= execCap?.thread ?? null;
+    }
+    // A call whose executing thread is the caller of an outstanding call the
+    // other way is a callback nested in that call.
+    let parent: CallRecord | null = null;
+    if (executor) {
+      for (const o of this.outstanding.values()) {
+        if (o.conn === call.conn && o.dir !== call.dir && o.status === 'pending' && o.caller === executor) {
+          if (!parent || o.id > parent.id) parent = o;
+        }
+      }
+    }
+    // Context.callbackThread: the calling thread itself (exported by the sender).
+    let caller: ThreadRecord | null = null;
+    if (cbRef instanceof CapRef && cbRef.index >= 0) {
+      const cb = paramCaps[cbRef.index] ?? null;
+      if (cb) {
+        if (!cb.thread) {
+          cb.thread = parent?.executor ?? executor?.from ?? this.newThread(c.vats[sender].process, 'client', null, null, time);
+          cb.label = threadCapLabel(cb.thread);
+          this.dirty.caps.add(cb);
+        }
+        caller = cb.thread;
+      }
+    }
+    caller ??= parent?.executor ?? executor?.from ?? null;
+    if (!executor) executor = this.newThread(c.vats[receiver].process, 'worker', null, caller, time);
+    call.executor = executor;
+    call.caller = caller;
+    call.parent = parent;
+    call.depth = parent ? parent.depth + 1 : 0;
+  }
+
+  private onReturn(c: ConnState, d: DecodedMessage, r: Extract<RpcMessage, { type: 'return' }>, time: number): Update {
+    const sender = senderOf(d.dir);
+    const asker = other(sender);
+    const q = c.vats[asker].questions.get(r.answerId);
+    const caps = (r.results?.capTable ?? []).map((cd) => this.capFrom(c, sender, cd, time, null));
+    if (q?.bootstrap) {
+      const cap = caps[0] ?? null;
+      if (cap && !cap.iface) cap.label = 'bootstrap';
+      q.returned = true;
+      this.maybeRetireQuestion(c.vats[asker], r.answerId, q);
+      return { kind: 'bootstrapReturn', questionId: r.answerId, cap };
+    }
+    if (d.content) this.nameCaps(c, d.content, caps);
+    if (!q?.call) return { kind: 'other', rpc: r };
+    const call = q.call;
+    q.returned = true;
+    q.results = d.content ?? null;
+    q.resultCaps = caps;
+    call.returned = time;
+    call.returnMsg = d.n ?? -1;
+    if (r.exception) {
+      call.status = 'exception';
+      call.exception = `${r.exception.type}: ${r.exception.reason}`;
+    } else if (r.which === 'canceled') {
+      call.status = 'canceled';
+    } else if (call.status === 'pending') {
+      call.status = 'returned';
+    }
+    if (d.content) call.results = renderStruct(d.content, this.schemas);
+    let madeThread: ThreadRecord | null = null;
+    if (q.resultThread) {
+      madeThread = q.resultThread;
+      const ref = d.content?.get('result');
+      const cap = ref instanceof CapRef ? caps[ref.index] : null;
+      if (cap) {
+        cap.thread = madeThread;
+        cap.iface = 'Thread';
+        cap.label = threadCapLabel(madeThread);
+        this.dirty.caps.add(cap);
+      }
+    }
+    this.dirty.calls.add(call);
+    if (r.noFinishNeeded) q.finished = true;
+    this.maybeRetireQuestion(c.vats[asker], r.answerId, q);
+    return { kind: 'return', call, madeThread };
+  }
+
+  private onFinish(c: ConnState, dir: Dir, questionId: number, time: number): Update {
+    const asker = senderOf(dir);
+    const q = c.vats[asker].questions.get(questionId);
+    if (!q) return { kind: 'finish', call: null, questionId, cancel: false };
+    q.finished = true;
+    const call = q.call;
+    const cancel = !q.returned;
+    if (call) {
+      call.finished = time;
+      if (cancel) call.cancelRequested = time;
+      this.dirty.calls.add(call);
+    }
+    this.maybeRetireQuestion(c.vats[asker], questionId, q);
+    return { kind: 'finish', call, questionId, cancel };
+  }
+
+  private maybeRetireQuestion(v: Vat, id: number, q: Question): void {
+    if (q.returned && q.finished) {
+      v.questions.delete(id);
+      if (q.call) this.retire(q.call);
+    } else if (q.returned && q.call) {
+      // Returned but not finished: the call is done for every view but the question table.
+      this.outstanding.delete(q.call.id);
+    }
+  }
+
+  private retire(call: CallRecord): void {
+    call.retired = true;
+    this.outstanding.delete(call.id);
+    this.dirty.calls.add(call);
+  }
+
+  private question(call: CallRecord | null, bootstrap: boolean): Question {
+    return { call, bootstrap, returned: false, finished: false, resultThread: null, results: null, resultCaps: [] };
+  }
+
+  // ---- capabilities ----
+
+  /** The capability a CapDescriptor in a message from `sender` denotes (introducing it when new). */
+  private capFrom(c: ConnState, sender: Side, d: CapDescriptor, time: number, iface: string | null): CapRecord | null {
+    switch (d.kind) {
+      case 'senderHosted':
+      case 'senderPromise': {
+        const v = c.vats[sender];
+        let cap = v.exports.get(d.id);
+        if (!cap || cap.released !== null) {
+          cap = {
+            id: this.caps.length + 1,
+            conn: c.record.id,
+            owner: sender,
+            exportId: d.id,
+            iface,
+            label: iface ?? `cap#${d.id}`,
+            thread: null,
+            refs: 0,
+            promise: d.kind === 'senderPromise',
+            created: time,
+            released: null,
+          };
+          this.caps.push(cap);
+          v.exports.set(d.id, cap);
+        }
+        cap.refs++;
+        this.dirty.caps.add(cap);
+        return cap;
+      }
+      case 'receiverHosted':
+        return c.vats[other(sender)].exports.get(d.id) ?? null;
+      case 'receiverAnswer':
+        return this.answerCap(c.vats[sender].questions.get(d.questionId), d.transform);
+      default:
+        return null;
+    }
+  }
+
+  /** The capability at a promisedAnswer path, if the answer has arrived. */
+  private answerCap(q: Question | undefined, transform: number[]): CapRecord | null {
+    if (!q?.results || transform.length !== 1) return null;
+    const f = q.results.info.fields.find((f) => f.groupId === null && f.offset === transform[0] && f.type.kind === 'interface');
+    const v = f ? q.results.get(f.name) : undefined;
+    return v instanceof CapRef ? (q.resultCaps[v.index] ?? null) : null;
+  }
+
+  private targetCap(c: ConnState, sender: Side, t: MessageTarget): CapRecord | null {
+    if (t.kind === 'importedCap') return c.vats[other(sender)].exports.get(t.id) ?? null;
+    return this.answerCap(c.vats[sender].questions.get(t.questionId), t.transform);
+  }
+
+  /** A pipelined call's target, named after the call whose answer it targets. */
+  private promisedLabel(v: Vat, t: MessageTarget): string | null {
+    if (t.kind !== 'promisedAnswer') return null;
+    const q = v.questions.get(t.questionId);
+    if (q?.bootstrap) return 'bootstrap';
+    return q?.call ? `result of ${q.call.title}` : null;
+  }
+
+  /** Names capabilities from the interface types of the fields they sit in. */
+  private nameCaps(c: ConnState, s: DStruct, caps: (CapRecord | null)[]): void {
+    const visit = (v: Value, ifaceId: string | null): void => {
+      if (v instanceof CapRef) {
+        const cap = v.index >= 0 ? caps[v.index] : null;
+        const iface = ifaceId ? this.schemas.interfaces.get(ifaceId)?.name : undefined;
+        if (cap && iface && !cap.iface) this.setIface(c, cap, iface);
+      } else if (v instanceof DStruct) {
+        for (const f of v.fields) visit(f.value, f.type.kind === 'interface' ? f.type.id : null);
+      } else if (v instanceof DList) {
+        const el = v.elementType;
+        for (const item of v.items) visit(item, el.kind === 'interface' ? el.id : null);
+      }
+    };
+    visit(s, null);
+  }
+
+  private setIface(c: ConnState, cap: CapRecord, iface: string): void {
+    cap.iface = iface;
+    if (iface === 'Thread') return;
+    const v = c.vats[cap.owner];
+    const n = (v.counts.get(iface) ?? 0) + 1;
+    v.counts.set(iface, n);
+    cap.label = n === 1 ? iface : `${iface} #${n}`;
+    this.dirty.caps.add(cap);
+  }
+
+  // ---- threads and processes ----
+
+  private newProcess(label: string): ProcessRecord {
+    const p: ProcessRecord = { id: this.processes.length + 1, label, exe: null, pid: null, requests: 0 };
+    this.processes.push(p);
+    this.dirty.processes.add(p);
+    return p;
+  }
+
+  private newThread(process: ProcessRecord, role: ThreadRecord['role'], name: string | null, from: ThreadRecord | null, time: number): ThreadRecord {
+    const t: ThreadRecord = { id: this.threads.length + 1, process, role, name, from, firstSeen: time };
+    this.threads.push(t);
+    this.dirty.threads.add(t);
+    return t;
+  }
+
+  private loop(v: Vat, time: number): ThreadRecord {
+    v.loop ??= this.newThread(v.process, 'loop', null, null, time);
+    return v.loop;
+  }
+
+  /** The sender's thread of this name (one record per name and process). */
+  private clientThread(v: Vat, name: string, time: number): ThreadRecord {
+    this.nameProcess(v, name);
+    const existing = this.threads.find((t) => t.role === 'client' && t.process === v.process && t.name === name);
+    return existing ?? this.newThread(v.process, 'client', name, null, time);
+  }
+
+  /**
+   * A thread name like `bitcoin-node-72388/b-http.00-72390` names its
+   * process; a process already known by that name (from another connection)
+   * takes over this vat's placeholder, so request numbers stay per process.
+   */
+  private nameProcess(v: Vat, threadName: string): void {
+    const p = v.process;
+    if (p.pid !== null) return;
+    const m = THREAD_NAME.exec(threadName);
+    if (!m) return;
+    const label = `${m[1]!}-${m[2]!}`;
+    const known = this.processes.find((o) => o !== p && o.label === label && o.pid !== null);
+    if (!known) {
+      p.exe = m[1]!;
+      p.pid = Number(m[2]);
+      p.label = label;
+      this.dirty.processes.add(p);
+      return;
+    }
+    known.requests += p.requests;
+    for (const t of this.threads) if (t.process === p) t.process = known;
+    for (const c of this.calls) {
+      if (c.clientProcess === p) c.clientProcess = known;
+      if (c.serverProcess === p) c.serverProcess = known;
+    }
+    for (const conn of this.connections.values()) {
+      for (const side of ['A', 'B'] as const) {
+        if (conn.vats[side].process === p) conn.vats[side].process = known;
+        if (conn.record.processes[side] === p) conn.record.processes[side] = known;
+      }
+    }
+    this.processes.splice(this.processes.indexOf(p), 1);
+    this.dirty.processes.add(known);
+  }
+}
+
+function threadCapLabel(t: ThreadRecord): string {
+  if (t.role === 'worker') return `Thread (from ${t.from?.name ?? '?'})`;
+  return `Thread "${t.name ?? '?'}"`;
+}
+
+/** The Proxy.Context struct among a call's params, if it has one. */
+export function contextOf(params: DStruct): DStruct | null {
+  for (const f of params.fields) {
+    if (f.type.kind === 'struct' && f.type.id === PROXY_CONTEXT_ID && f.value instanceof DStruct) return f.value;
+  }
+  return null;
+}
+
+export type { StructInfo, Dir };
+export { otherDir };
