@@ -7,12 +7,19 @@ import { UsageError } from './args.js';
 import { UserError, PACKAGE_ROOT } from '../decoder/sources.js';
 import { runDecode, DECODE_HELP } from './decode.js';
 import { runSchemas, SCHEMAS_HELP } from './schemas.js';
+import { runProxy, PROXY_HELP } from './proxy.js';
+import { runReplay, REPLAY_HELP } from './replay.js';
+import { runChains, CHAINS_HELP } from './chains.js';
 
-const HELP = `usage: ipc-trace <command> [options]
+const HELP = `usage: ipc-trace --listen ADDR --connect ADDR [options]
+       ipc-trace <command> [options]
 
 Makes Bitcoin Core's multiprocess IPC (Cap'n Proto RPC over Unix sockets) visible.
 
+  --listen A --connect B relay a socket, decode and record the traffic
 commands:
+  replay DB              print a recorded session's log again
+  chains DB              outstanding calls, wait-for chains, deadlocks, stuck calls
   decode --hexlog FILE   decode a capture (hexlog format) into messages
   schemas                list the loaded interfaces and methods
 
@@ -23,6 +30,9 @@ commands:
 const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<number>; help: string }> = {
   decode: { run: runDecode, help: DECODE_HELP },
   schemas: { run: runSchemas, help: SCHEMAS_HELP },
+  proxy: { run: runProxy, help: PROXY_HELP },
+  replay: { run: runReplay, help: REPLAY_HELP },
+  chains: { run: runChains, help: CHAINS_HELP },
 };
 
 function version(): string {
@@ -41,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`ipc-trace ${version()}\n`);
     return 0;
   }
+  if (cmd.startsWith('--listen') || cmd.startsWith('--connect')) return runProxy(argv);
   const c = COMMANDS[cmd];
   if (!c) throw new UsageError(`unknown command '${cmd}' (see ipc-trace --help)`);
   return c.run(rest);

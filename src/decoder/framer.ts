@@ -128,6 +128,16 @@ export class Framer {
     return out;
   }
 
+  /** Bytes went missing from the stream (not recorded): nothing after this point can be framed. */
+  abandon(): void {
+    this.lost = true;
+    this.lostBytes += this.pendingLen;
+    this.chunks = [];
+    this.pendingLen = 0;
+    this.skip = 0;
+    this.skipError = null;
+  }
+
   /** Bytes not decoded because framing was lost. */
   get undecodedBytes(): number {
     return this.lostBytes;

@@ -172,6 +172,11 @@ export class StreamDecoder {
     return this.collect(dir, this.framers[dir].push(chunk));
   }
 
+  /** Bytes of this direction went missing: stop decoding it. */
+  abandon(dir: Dir): void {
+    this.framers[dir].abandon();
+  }
+
   end(dir: Dir): DecodedMessage[] {
     return this.collect(dir, this.framers[dir].end());
   }

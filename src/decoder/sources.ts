@@ -16,10 +16,14 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const PACKAGE_ROOT = resolve(here, '..', '..');
 const COMPILED = join(PACKAGE_ROOT, 'schemas', 'compiled');
 
-function loadCompiled(name: string): SchemaSet {
+function readCompiled(name: string): Uint8Array {
   const path = join(COMPILED, name);
   if (!existsSync(path)) throw new UserError(`bundled schema ${path} is missing: run 'npm run schemas'`);
-  return loadCodeGeneratorRequest(readFileSync(path));
+  return readFileSync(path);
+}
+
+function loadCompiled(name: string): SchemaSet {
+  return loadCodeGeneratorRequest(readCompiled(name));
 }
 
 let rpcSchemas: SchemaSet | null = null;
@@ -40,6 +44,11 @@ export function bundledSchemaSet(): SchemaSet {
  * capnp adds /usr/include and /usr/local/include itself.
  */
 export function compileSchemaFiles(files: string[], importDirs: string[], capnp = process.env.CAPNP ?? 'capnp'): SchemaSet {
+  return loadCodeGeneratorRequest(compileSchemaBytes(files, importDirs, capnp));
+}
+
+/** The compiled CodeGeneratorRequest of the user's schema files. */
+function compileSchemaBytes(files: string[], importDirs: string[], capnp: string): Uint8Array {
   for (const f of files) {
     if (!existsSync(f)) throw new UserError(`schema file not found: ${f}`);
   }
@@ -62,10 +71,20 @@ export function compileSchemaFiles(files: string[], importDirs: string[], capnp 
     const more = err.length > 1 ? ` (+${err.length - 1} more lines)` : '';
     throw new UserError(`capnp could not compile the schemas: ${first}${more}`);
   }
-  return loadCodeGeneratorRequest(r.stdout);
+  return r.stdout;
 }
 
 /** The schemas a command decodes with: the user's files if given, else the bundle. */
 export function loadSchemas(files: string[], importDirs: string[]): SchemaSet {
-  return files.length > 0 ? compileSchemaFiles(files, importDirs) : bundledSchemaSet();
+  return loadSchemaBundle(files, importDirs).set;
+}
+
+/** Like loadSchemas, with the compiled bytes (stored in session databases) and where they came from. */
+export function loadSchemaBundle(files: string[], importDirs: string[]): { set: SchemaSet; cgr: Uint8Array; source: string } {
+  if (files.length === 0) {
+    const cgr = readCompiled('bitcoin.cgr');
+    return { set: loadCodeGeneratorRequest(cgr), cgr, source: 'bundled' };
+  }
+  const cgr = compileSchemaBytes(files, importDirs, process.env.CAPNP ?? 'capnp');
+  return { set: loadCodeGeneratorRequest(cgr), cgr, source: files.join(' ') };
 }

@@ -88,14 +88,17 @@ export class SessionModel {
   // ---- connections ----
 
   open(id: number, time: number, label: string, names: { client?: string; server?: string } = {}): ConnRecord {
-    const mk = (placeholder: string): Vat => ({
-      process: this.newProcess(placeholder),
+    // A process named by the transport (the upstream of every proxied
+    // connection, an exec child) is one process across its connections.
+    const named = (n: string | undefined) => (n ? this.processes.find((p) => p.label === n) : undefined);
+    const mk = (placeholder: string, given: string | undefined): Vat => ({
+      process: named(given) ?? this.newProcess(placeholder),
       loop: null,
       exports: new Map(),
       questions: new Map(),
       counts: new Map(),
     });
-    const vats = { A: mk(names.client ?? `client#${id}`), B: mk(names.server ?? `server#${id}`) };
+    const vats = { A: mk(names.client ?? `client#${id}`, names.client), B: mk(names.server ?? `server#${id}`, names.server) };
     const record: ConnRecord = { id, label, opened: time, closed: null, closeReason: null, processes: { A: vats.A.process, B: vats.B.process } };
     this.connections.set(id, { record, vats });
     return record;
@@ -532,13 +535,20 @@ export class SessionModel {
       p.pid = Number(m[2]);
       p.label = label;
       this.dirty.processes.add(p);
+      for (const t of this.threads) if (t.process === p) this.dirty.threads.add(t);
       return;
     }
     known.requests += p.requests;
-    for (const t of this.threads) if (t.process === p) t.process = known;
+    for (const t of this.threads) {
+      if (t.process !== p) continue;
+      t.process = known;
+      this.dirty.threads.add(t);
+    }
     for (const c of this.calls) {
+      if (c.clientProcess !== p && c.serverProcess !== p) continue;
       if (c.clientProcess === p) c.clientProcess = known;
       if (c.serverProcess === p) c.serverProcess = known;
+      this.dirty.calls.add(c);
     }
     for (const conn of this.connections.values()) {
       for (const side of ['A', 'B'] as const) {

@@ -78,6 +78,7 @@ export class Pipeline {
   gap(id: number, dir: Dir, bytes: number, time: number): void {
     const rec = this.model.conn(id);
     if (!rec) return;
+    this.streams.get(id)?.abandon(dir);
     for (const s of this.sinks) s.gap?.(rec, dir, bytes, time);
   }
 

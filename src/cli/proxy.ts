@@ -1,0 +1,92 @@
+// `ipc-trace --listen ADDR --connect ADDR`: the transparent recording proxy.
+
+import { parseArgs, UsageError } from './args.js';
+import { parseAddress } from '../proxy/address.js';
+import { Relay } from '../proxy/relay.js';
+import { Recording } from './recording.js';
+import { UserError } from '../decoder/sources.js';
+
+export const PROXY_HELP = `usage: ipc-trace --listen ADDR --connect ADDR [--db FILE] [--log FILE|-] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--no-tui]
+
+Listens on ADDR, and for every connection accepted opens one to the --connect
+ADDR and relays the bytes both ways unchanged. A copy is decoded and recorded.
+ADDR is a Unix socket path (optionally unix:PATH) or tcp:HOST:PORT.
+
+Example, between bitcoin-node -ipcbind=unix and a mining client:
+  ipc-trace --listen /tmp/trace.sock --connect ~/.bitcoin/regtest/node.sock
+  (then point the client at /tmp/trace.sock)
+
+  --db FILE        session database (default ipc-trace-YYYYMMDD-HHMMSS.sqlite here)
+  --log FILE|-     -debug=ipc-style log to FILE, or - for standard output
+                   (the log goes to standard output anyway until the terminal UI exists)
+  --schema FILE    decode with these .capnp files (compiled with capnp), not the bundled ones
+  -I, --import DIR import path for --schema
+  --max-chars N    cut params/results in the log after N characters, like libmultiprocess
+  --no-tui         no terminal UI: print the log
+
+Ctrl-C (SIGINT) or SIGTERM stops accepting, flushes, closes the database and removes
+the listening socket.
+`;
+
+export const RECORDING_OPTIONS = {
+  db: { kind: 'string' },
+  log: { kind: 'string' },
+  schema: { kind: 'string', repeat: true },
+  import: { kind: 'string', repeat: true, short: 'I' },
+  'max-chars': { kind: 'number' },
+  'no-tui': { kind: 'flag' },
+  help: { kind: 'flag', short: 'h' },
+} as const;
+
+/** Resolves on the first SIGINT or SIGTERM. */
+export function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: string) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      resolve(sig);
+    };
+    const onInt = () => on('SIGINT');
+    const onTerm = () => on('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+}
+
+export async function runProxy(argv: string[]): Promise<number> {
+  const { options } = parseArgs(argv, { ...RECORDING_OPTIONS, listen: { kind: 'string' }, connect: { kind: 'string' } });
+  if (options.help) {
+    process.stdout.write(PROXY_HELP);
+    return 0;
+  }
+  if (!options.listen || !options.connect) throw new UsageError('the proxy needs --listen ADDR and --connect ADDR');
+  const listen = parseAddress(options.listen as string);
+  const connect = parseAddress(options.connect as string);
+  const recording = new Recording({
+    db: options.db as string | undefined,
+    log: options.log as string | undefined,
+    schemaFiles: options.schema as string[],
+    importDirs: options.import as string[],
+    maxChars: (options['max-chars'] as number | undefined) ?? Infinity,
+    command: ['ipc-trace', ...argv].join(' '),
+  });
+  const relay = new Relay({
+    listen,
+    connect,
+    // Every connection goes to the same upstream process.
+    tap: recording.tap(() => ({ server: `upstream ${options.connect as string}` })),
+    log: (line) => process.stderr.write(`ipc-trace: ${line}\n`),
+  });
+  try {
+    await relay.listen();
+  } catch (e) {
+    await recording.finish();
+    throw e instanceof UserError ? e : new UserError(`cannot listen on ${options.listen}: ${(e as Error).message}`);
+  }
+  process.stderr.write(`ipc-trace: listening on ${options.listen}, relaying to ${options.connect}, recording to ${recording.dbPath}\n`);
+  const sig = await untilSignal();
+  process.stderr.write(`ipc-trace: ${sig}: stopping\n`);
+  await relay.stop();
+  await recording.finish();
+  return 0;
+}

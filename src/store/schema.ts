@@ -1,0 +1,163 @@
+// The session database's tables (documented in docs/store.md). Raw socket
+// chunks are the source of truth; everything else is derived and can be
+// rebuilt by replaying them.
+
+export const STORE_SCHEMA_VERSION = 1;
+
+export const STORE_DDL = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+-- Compiled schemas the session was decoded with (a CodeGeneratorRequest), so replay decodes alike.
+CREATE TABLE schema_sets (id INTEGER PRIMARY KEY, source TEXT NOT NULL, cgr BLOB NOT NULL);
+
+CREATE TABLE connections (
+  id INTEGER PRIMARY KEY,
+  seq_open INTEGER NOT NULL,
+  opened REAL NOT NULL,            -- ms since the Unix epoch
+  label TEXT NOT NULL,
+  client_name TEXT, server_name TEXT,
+  seq_close INTEGER, closed REAL, close_reason TEXT,
+  client_process INTEGER, server_process INTEGER
+);
+
+-- Raw bytes as read from each socket, in order: the source of truth replay feeds the pipeline from.
+CREATE TABLE chunks (
+  seq INTEGER PRIMARY KEY,
+  conn INTEGER NOT NULL,
+  dir TEXT NOT NULL,               -- '>' from the connecting side, '<' back
+  time REAL NOT NULL,
+  bytes BLOB NOT NULL
+);
+
+-- Stream events that are not bytes: end of one direction, recorder gaps.
+CREATE TABLE stream_events (
+  seq INTEGER PRIMARY KEY,
+  conn INTEGER NOT NULL,
+  dir TEXT NOT NULL,
+  time REAL NOT NULL,
+  kind TEXT NOT NULL,              -- 'end' | 'gap'
+  bytes INTEGER NOT NULL DEFAULT 0 -- gap: bytes relayed but not recorded
+);
+
+-- One row per Cap'n Proto message (or framing error), as decoded.
+CREATE TABLE messages (
+  id INTEGER PRIMARY KEY,
+  conn INTEGER NOT NULL,
+  n INTEGER,                       -- index in the connection (both directions), as capnp-oracle numbers
+  dir TEXT NOT NULL,
+  time REAL NOT NULL,
+  offset INTEGER NOT NULL,         -- byte offset in its direction's stream
+  size INTEGER,
+  type TEXT,                       -- call, return, bootstrap, finish, release, resolve, disembargo, abort, other
+  question_id INTEGER, answer_id INTEGER,
+  interface_id TEXT, method_id INTEGER,
+  name TEXT,                       -- Iface.method$Params / $Results
+  text TEXT,                       -- params/results in capnp text format (bytes as latin1)
+  exception TEXT,
+  error TEXT,
+  call_id INTEGER
+);
+
+CREATE TABLE processes (
+  id INTEGER PRIMARY KEY,
+  label TEXT NOT NULL,             -- bitcoin-node-72388, or a placeholder (client#1, server#1, exec name)
+  exe TEXT, pid INTEGER,
+  requests INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE threads (
+  id INTEGER PRIMARY KEY,
+  process INTEGER NOT NULL,
+  role TEXT NOT NULL,              -- client | worker | loop
+  name TEXT,                       -- client threads: the name sent in ThreadMap.makeThread
+  from_thread INTEGER,             -- workers: the client thread it serves
+  label TEXT NOT NULL,             -- as shown: name, "P (from NAME)", "P (event loop)"
+  first_seen REAL NOT NULL
+);
+
+CREATE TABLE capabilities (
+  id INTEGER PRIMARY KEY,
+  conn INTEGER NOT NULL,
+  owner TEXT NOT NULL,             -- 'A' (connecting side) or 'B': the exporting vat
+  export_id INTEGER NOT NULL,
+  iface TEXT, label TEXT NOT NULL,
+  thread INTEGER,
+  refs INTEGER NOT NULL,
+  promise INTEGER NOT NULL,
+  created REAL NOT NULL, released REAL
+);
+
+CREATE TABLE calls (
+  id INTEGER PRIMARY KEY,
+  conn INTEGER NOT NULL,
+  dir TEXT NOT NULL,
+  question_id INTEGER NOT NULL,
+  interface_id TEXT NOT NULL, method_id INTEGER NOT NULL,
+  iface TEXT, method TEXT, title TEXT NOT NULL,
+  target TEXT NOT NULL,
+  has_context INTEGER NOT NULL,
+  caller_thread INTEGER, executor_thread INTEGER,
+  client_process INTEGER NOT NULL, server_process INTEGER NOT NULL,
+  parent_call INTEGER, depth INTEGER NOT NULL,
+  status TEXT NOT NULL,            -- pending | returned | exception | canceled | disconnected
+  exception TEXT,
+  request_no INTEGER,              -- libmultiprocess's #N on the server process (from the session's start)
+  sent REAL NOT NULL, returned REAL, cancel_requested REAL, finished REAL,
+  params TEXT, results TEXT,
+  retired INTEGER NOT NULL
+);
+
+CREATE TABLE errors (
+  id INTEGER PRIMARY KEY,
+  conn INTEGER, dir TEXT,
+  time REAL NOT NULL,
+  offset INTEGER,
+  kind TEXT NOT NULL,              -- decode | framing | gap | transport
+  message TEXT NOT NULL
+);
+
+CREATE INDEX chunks_conn ON chunks (conn, seq);
+CREATE INDEX messages_time ON messages (time);
+CREATE INDEX messages_conn ON messages (conn, n);
+CREATE INDEX calls_sent ON calls (sent);
+CREATE INDEX calls_returned ON calls (returned);
+CREATE INDEX calls_status ON calls (status);
+CREATE INDEX calls_caller ON calls (caller_thread, sent);
+CREATE INDEX calls_executor ON calls (executor_thread, sent);
+CREATE INDEX calls_parent ON calls (parent_call);
+
+-- Views that read well in the sqlite3 shell.
+CREATE VIEW v_calls AS
+SELECT c.id,
+       strftime('%H:%M:%f', c.sent / 1000.0, 'unixepoch') AS sent,
+       c.conn,
+       COALESCE(ct.label, cp.label || '/?') AS caller,
+       c.title, c.target,
+       et.label AS executor,
+       c.parent_call AS parent,
+       c.status,
+       CASE WHEN c.returned IS NOT NULL THEN round(c.returned - c.sent, 3) END AS latency_ms,
+       c.request_no AS req,
+       c.params, c.results, c.exception
+FROM calls c
+LEFT JOIN threads ct ON ct.id = c.caller_thread
+LEFT JOIN threads et ON et.id = c.executor_thread
+LEFT JOIN processes cp ON cp.id = c.client_process;
+
+CREATE VIEW v_outstanding AS
+SELECT c.id, c.conn, COALESCE(ct.label, cp.label || '/?') AS caller, c.title, c.target, et.label AS executor,
+       c.parent_call AS parent,
+       round(((SELECT max(time) FROM chunks) - c.sent) / 1000.0, 3) AS age_s,
+       c.cancel_requested IS NOT NULL AS cancel_requested
+FROM calls c
+LEFT JOIN threads ct ON ct.id = c.caller_thread
+LEFT JOIN threads et ON et.id = c.executor_thread
+LEFT JOIN processes cp ON cp.id = c.client_process
+WHERE c.status = 'pending';
+
+CREATE VIEW v_threads AS
+SELECT t.id, p.label AS process, t.role, t.label,
+       (SELECT count(*) FROM calls WHERE caller_thread = t.id) AS calls_made,
+       (SELECT count(*) FROM calls WHERE executor_thread = t.id) AS calls_run
+FROM threads t JOIN processes p ON p.id = t.process;
+`;

@@ -1,0 +1,170 @@
+// The session database: one SQLite file per session (WAL). As a pipeline
+// sink it records raw chunks, stream events, decoded messages and errors;
+// `sync` writes the session model's records changed since the last batch.
+
+import Database from 'better-sqlite3';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import type { DecodedMessage, Dir } from '../decoder/messages.js';
+import type { Sink, ConnOpen } from '../session/pipeline.js';
+import type { SessionModel, Update } from '../session/model.js';
+import { CallRecord, ConnRecord, threadLabel } from '../session/records.js';
+import { STORE_DDL, STORE_SCHEMA_VERSION } from './schema.js';
+import { UserError } from '../decoder/sources.js';
+
+type DB = Database.Database;
+
+/** Default file name: ipc-trace-YYYYMMDD-HHMMSS.sqlite (local time). */
+export function defaultDbName(now = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `ipc-trace-${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}.sqlite`;
+}
+
+export function openExisting(path: string): DB {
+  if (!existsSync(path)) throw new UserError(`no such session database: ${path}`);
+  let db: DB;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    const v = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get() as string | undefined;
+    if (v === undefined) throw new Error('no schema version');
+    if (Number(v) !== STORE_SCHEMA_VERSION) throw new UserError(`${path}: session database version ${v}, this ipc-trace reads version ${STORE_SCHEMA_VERSION}`);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${path} is not an ipc-trace session database (${(e as Error).message})`);
+  }
+  return db;
+}
+
+export class Store implements Sink {
+  private seq = 0;
+  private readonly ins: Record<string, Database.Statement>;
+
+  private constructor(readonly db: DB) {
+    const p = (sql: string) => db.prepare(sql);
+    this.ins = {
+      conn: p('INSERT INTO connections (id, seq_open, opened, label, client_name, server_name) VALUES (?, ?, ?, ?, ?, ?)'),
+      connClose: p('UPDATE connections SET seq_close = ?, closed = ?, close_reason = ?, client_process = ?, server_process = ? WHERE id = ?'),
+      chunk: p('INSERT INTO chunks (seq, conn, dir, time, bytes) VALUES (?, ?, ?, ?, ?)'),
+      event: p('INSERT INTO stream_events (seq, conn, dir, time, kind, bytes) VALUES (?, ?, ?, ?, ?, ?)'),
+      message: p(
+        `INSERT INTO messages (conn, n, dir, time, offset, size, type, question_id, answer_id, interface_id, method_id, name, text, exception, error, call_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      error: p('INSERT INTO errors (conn, dir, time, offset, kind, message) VALUES (?, ?, ?, ?, ?, ?)'),
+      process: p('INSERT OR REPLACE INTO processes (id, label, exe, pid, requests) VALUES (?, ?, ?, ?, ?)'),
+      thread: p('INSERT OR REPLACE INTO threads (id, process, role, name, from_thread, label, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      cap: p(
+        'INSERT OR REPLACE INTO capabilities (id, conn, owner, export_id, iface, label, thread, refs, promise, created, released) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      call: p(
+        `INSERT OR REPLACE INTO calls (id, conn, dir, question_id, interface_id, method_id, iface, method, title, target, has_context,
+           caller_thread, executor_thread, client_process, server_process, parent_call, depth, status, exception, request_no,
+           sent, returned, cancel_requested, finished, params, results, retired)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      meta: p('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
+    };
+  }
+
+  /** Creates a new session database (mode 0600); an existing file is never overwritten. */
+  static create(path: string, meta: Record<string, string>, schemaSets: { source: string; cgr: Uint8Array }[]): Store {
+    let fd: number;
+    try {
+      fd = openSync(path, 'wx', 0o600);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new UserError(code === 'EEXIST' ? `${path} already exists: choose another --db` : `cannot create ${path}: ${code}`);
+    }
+    closeSync(fd);
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec(STORE_DDL);
+    const s = new Store(db);
+    s.ins.meta!.run('schema_version', String(STORE_SCHEMA_VERSION));
+    for (const [k, v] of Object.entries(meta)) s.ins.meta!.run(k, v);
+    const ss = db.prepare('INSERT INTO schema_sets (source, cgr) VALUES (?, ?)');
+    for (const set of schemaSets) ss.run(set.source, Buffer.from(set.cgr));
+    return s;
+  }
+
+  /** Runs `fn` (a batch of pipeline work) in one transaction. */
+  batch(fn: () => void): void {
+    this.db.transaction(fn)();
+  }
+
+  setMeta(key: string, value: string): void {
+    this.ins.meta!.run(key, value);
+  }
+
+  open(conn: ConnRecord, info: ConnOpen): void {
+    this.ins.conn!.run(conn.id, ++this.seq, conn.opened, conn.label, info.client ?? null, info.server ?? null);
+  }
+
+  chunk(conn: number, dir: Dir, bytes: Uint8Array, time: number): void {
+    this.ins.chunk!.run(++this.seq, conn, dir, time, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+
+  message(conn: ConnRecord, d: DecodedMessage, u: Update, time: number): void {
+    const r = d.rpc;
+    const call = u.kind === 'call' || u.kind === 'return' ? u.call : null;
+    const text = u.kind === 'call' ? u.call.params : u.kind === 'return' ? u.call.results : null;
+    this.ins.message!.run(
+      conn.id,
+      d.n ?? null,
+      d.dir,
+      time,
+      d.offset,
+      d.frame?.bytes.length ?? null,
+      r ? (r.type === 'unimplemented' ? 'other' : r.type) : null,
+      r?.type === 'call' || r?.type === 'bootstrap' ? r.questionId : null,
+      r?.type === 'return' ? r.answerId : null,
+      r?.type === 'call' ? r.interfaceId : null,
+      r?.type === 'call' ? r.methodId : null,
+      d.name ?? null,
+      text,
+      d.exception ?? null,
+      d.error ?? null,
+      call?.id ?? null,
+    );
+    if (u.kind === 'error') this.ins.error!.run(conn.id, d.dir, time, u.offset, u.framing ? 'framing' : 'decode', u.error);
+  }
+
+  end(conn: ConnRecord, dir: Dir, time: number): void {
+    this.ins.event!.run(++this.seq, conn.id, dir, time, 'end', 0);
+  }
+
+  close(conn: ConnRecord, time: number, reason: string | null): void {
+    this.ins.connClose!.run(++this.seq, time, reason, conn.processes.A.id, conn.processes.B.id, conn.id);
+    if (reason) this.ins.error!.run(conn.id, null, time, null, 'transport', reason);
+  }
+
+  gap(conn: ConnRecord, dir: Dir, bytes: number, time: number): void {
+    this.ins.event!.run(++this.seq, conn.id, dir, time, 'gap', bytes);
+    this.ins.error!.run(conn.id, dir, time, null, 'gap', `recorder fell behind: ${bytes} bytes relayed but not recorded`);
+  }
+
+  /** Writes the model records changed since the last sync. */
+  sync(model: SessionModel): void {
+    const d = model.takeDirty();
+    for (const p of d.processes) this.ins.process!.run(p.id, p.label, p.exe, p.pid, p.requests);
+    for (const t of d.threads) this.ins.thread!.run(t.id, t.process.id, t.role, t.name, t.from?.id ?? null, threadLabel(t), t.firstSeen);
+    for (const c of d.caps) {
+      this.ins.cap!.run(c.id, c.conn, c.owner, c.exportId, c.iface, c.label, c.thread?.id ?? null, c.refs, c.promise ? 1 : 0, c.created, c.released);
+    }
+    for (const c of d.calls) this.writeCall(c);
+  }
+
+  private writeCall(c: CallRecord): void {
+    this.ins.call!.run(
+      c.id, c.conn, c.dir, c.questionId, c.interfaceId, c.methodId, c.iface, c.method, c.title, c.target, c.hasContext ? 1 : 0,
+      c.caller?.id ?? null, c.executor?.id ?? null, c.clientProcess.id, c.serverProcess.id, c.parent?.id ?? null, c.depth,
+      c.status, c.exception, c.requestNo, c.sent, c.returned, c.cancelRequested, c.finished, c.params, c.results, c.retired ? 1 : 0,
+    );
+  }
+
+  /** Closes the database (after a final checkpoint of the WAL). */
+  shutdown(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.close();
+  }
+}

@@ -1,0 +1,76 @@
+// Byte-replaying peers: a client and a server that replay a hexlog capture's
+// two directions over real sockets, each side sending its next chunk only
+// once it has received every byte the capture shows arriving before it.
+
+import net from 'node:net';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseHexlog, HexlogChunk } from '../../src/decoder/hexlog.js';
+
+export interface PeerResult {
+  /** SHA-256 of the bytes each side received. */
+  clientGot: string;
+  serverGot: string;
+  /** SHA-256 of each direction as the capture has it. */
+  expectedToServer: string;
+  expectedToClient: string;
+}
+
+function sha(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** Drives one side: sends its chunks in order, waiting for the other side's earlier bytes. */
+function drive(sock: net.Socket, chunks: HexlogChunk[], mine: '>' | '<', onDone: (got: Buffer) => void): void {
+  let received = 0;
+  const got: Buffer[] = [];
+  let i = 0;
+  let theirsBefore = 0; // bytes the other side sent before chunk i
+  const step = () => {
+    while (i < chunks.length) {
+      const c = chunks[i]!;
+      if (c.dir !== mine) {
+        theirsBefore += c.bytes.length;
+        i++;
+        continue;
+      }
+      if (received < theirsBefore) return;
+      sock.write(c.bytes);
+      i++;
+    }
+    if (received >= theirsBefore) sock.end();
+  };
+  sock.on('data', (d: Buffer) => {
+    got.push(d);
+    received += d.length;
+    step();
+  });
+  sock.on('end', () => onDone(Buffer.concat(got)));
+  sock.on('error', () => onDone(Buffer.concat(got)));
+  step();
+}
+
+/** Serves the capture's B side on `serverPath`; returns a stop function and a promise of what it received. */
+export function startReplayServer(hexlog: string, serverPath: string): Promise<{ got: Promise<Buffer>; close: () => void }> {
+  const { chunks } = parseHexlog(readFileSync(hexlog, 'latin1'));
+  return new Promise((resolve) => {
+    let done!: (b: Buffer) => void;
+    const got = new Promise<Buffer>((r) => (done = r));
+    const server = net.createServer({ allowHalfOpen: true }, (s) => drive(s, chunks, '<', done));
+    server.listen(serverPath, () => resolve({ got, close: () => server.close() }));
+  });
+}
+
+export async function replayThrough(hexlog: string, proxyPath: string, serverPath: string): Promise<PeerResult> {
+  const { chunks } = parseHexlog(readFileSync(hexlog, 'latin1'));
+  const server = await startReplayServer(hexlog, serverPath);
+  const clientGot = await new Promise<Buffer>((resolve, reject) => {
+    const s = net.createConnection({ path: proxyPath, allowHalfOpen: true });
+    s.once('error', reject);
+    s.once('connect', () => drive(s, chunks, '>', resolve));
+  });
+  const serverGot = await server.got;
+  server.close();
+  const dirBytes = (d: '>' | '<') => Buffer.concat(chunks.filter((c) => c.dir === d).map((c) => c.bytes));
+  return { clientGot: sha(clientGot), serverGot: sha(serverGot), expectedToServer: sha(dirBytes('>')), expectedToClient: sha(dirBytes('<')) };
+}
