@@ -50,27 +50,45 @@ function drive(sock: net.Socket, chunks: HexlogChunk[], mine: '>' | '<', onDone:
   step();
 }
 
-/** Serves the capture's B side on `serverPath`; returns a stop function and a promise of what it received. */
-export function startReplayServer(hexlog: string, serverPath: string): Promise<{ got: Promise<Buffer>; close: () => void }> {
+/** Serves the capture's B side on `serverPath` to every connection; `got` resolves with what `count` connections received. */
+export function startReplayServer(hexlog: string, serverPath: string, count = 1): Promise<{ got: Promise<Buffer[]>; close: () => void }> {
   const { chunks } = parseHexlog(readFileSync(hexlog, 'latin1'));
   return new Promise((resolve) => {
-    let done!: (b: Buffer) => void;
-    const got = new Promise<Buffer>((r) => (done = r));
-    const server = net.createServer({ allowHalfOpen: true }, (s) => drive(s, chunks, '<', done));
+    const results: Buffer[] = [];
+    let done!: (b: Buffer[]) => void;
+    const got = new Promise<Buffer[]>((r) => (done = r));
+    const server = net.createServer({ allowHalfOpen: true }, (s) =>
+      drive(s, chunks, '<', (b) => {
+        results.push(b);
+        if (results.length === count) done(results);
+      }),
+    );
     server.listen(serverPath, () => resolve({ got, close: () => server.close() }));
   });
 }
 
-export async function replayThrough(hexlog: string, proxyPath: string, serverPath: string): Promise<PeerResult> {
+/** Replays a capture through `proxyPath` with `clients` concurrent connections, the server side on `serverPath`. */
+export async function replayThrough(hexlog: string, proxyPath: string, serverPath: string, clients = 1): Promise<PeerResult[]> {
   const { chunks } = parseHexlog(readFileSync(hexlog, 'latin1'));
-  const server = await startReplayServer(hexlog, serverPath);
-  const clientGot = await new Promise<Buffer>((resolve, reject) => {
-    const s = net.createConnection({ path: proxyPath, allowHalfOpen: true });
-    s.once('error', reject);
-    s.once('connect', () => drive(s, chunks, '>', resolve));
-  });
+  const server = await startReplayServer(hexlog, serverPath, clients);
+  const clientGot = await Promise.all(
+    Array.from(
+      { length: clients },
+      () =>
+        new Promise<Buffer>((resolve, reject) => {
+          const s = net.createConnection({ path: proxyPath, allowHalfOpen: true });
+          s.once('error', reject);
+          s.once('connect', () => drive(s, chunks, '>', resolve));
+        }),
+    ),
+  );
   const serverGot = await server.got;
   server.close();
   const dirBytes = (d: '>' | '<') => Buffer.concat(chunks.filter((c) => c.dir === d).map((c) => c.bytes));
-  return { clientGot: sha(clientGot), serverGot: sha(serverGot), expectedToServer: sha(dirBytes('>')), expectedToClient: sha(dirBytes('<')) };
+  return clientGot.map((c, i) => ({
+    clientGot: sha(c),
+    serverGot: sha(serverGot[i]!),
+    expectedToServer: sha(dirBytes('>')),
+    expectedToClient: sha(dirBytes('<')),
+  }));
 }

@@ -1,0 +1,246 @@
+// Splice: relays bytes between two connected stream sockets, both ways, and
+// reports every chunk to hooks. Shared by the listening relay (relay.ts) and
+// the exec shim (shim.ts), so it depends on Node's standard library only
+// (shim.ts is run as a separate process from dist/, see exec.ts).
+//
+// Rules, per direction (src → dst):
+//   * each chunk read from src goes to hooks.data() first and is then written
+//     to dst unchanged (the same Buffer); nothing waits for the hooks;
+//   * the only flow control is the sockets' own: when dst.write() returns
+//     false, src is paused until dst emits 'drain' (so the relay holds at most
+//     about one high-water mark of data per direction), plus an optional
+//     external hold (hold(true)) used by the shim when its mirror lags;
+//   * EOF on src (half-close) is reported with hooks.end() and propagated with
+//     dst.end(); both sockets must have allowHalfOpen set;
+//   * when one socket closes abruptly (an error, or closed before both of its
+//     directions finished), the other is "finished off": reading from it stops,
+//     what was already queued for it is flushed (bounded by flushTimeoutMs),
+//     and then it is destroyed;
+//   * hooks.close() is called once, after both sockets have closed, with null
+//     for a clean close (both directions ended with EOF) or the first reason
+//     seen otherwise ("client: ECONNRESET", "upstream closed abruptly",
+//     "proxy stopped", …).
+// Hook exceptions are caught and passed to onHookError; they never reach the
+// sockets.
+
+import type { Socket } from 'node:net';
+
+/** '>' = from the connecting (accepting-side client / spawning parent) to the other end, '<' back. */
+export type Dir = '>' | '<';
+
+/** Receives a copy of the traffic. Calls must be cheap and must not throw; the tap must not modify the Buffers. */
+export interface Tap {
+  open(conn: { id: number; time: number; listen: string; upstream: string; peer?: string }): void;
+  /** The exact Buffer relayed. */
+  data(id: number, dir: Dir, bytes: Buffer, time: number): void;
+  /** EOF / half-close in that direction. */
+  end(id: number, dir: Dir, time: number): void;
+  /** Both sides closed; reason is null for a clean close, else why it was abrupt. */
+  close(id: number, time: number, reason: string | null): void;
+}
+
+/** Wall-clock time in milliseconds since the epoch, fractional. */
+export function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** A one-line description of a socket error: its code if it has one. */
+export function errorText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e && typeof e === 'object') {
+    if (e.code && e.syscall) return `${e.syscall} ${e.code}`;
+    if (e.code) return e.code;
+    if (e.message) return e.message.split('\n')[0]!;
+  }
+  return String(err);
+}
+
+export interface SpliceHooks {
+  data(dir: Dir, bytes: Buffer, time: number): void;
+  end(dir: Dir, time: number): void;
+  close(time: number, reason: string | null): void;
+}
+
+export interface SpliceOptions {
+  /** Names of the two sockets in close reasons (default 'client', 'upstream'). */
+  names?: [string, string];
+  /** How long a socket being finished off may take to flush its queued bytes (default 2000 ms). */
+  flushTimeoutMs?: number;
+  /** Called when a hook throws (the exception is otherwise ignored). */
+  onHookError?: (err: unknown) => void;
+}
+
+interface Side {
+  sock: Socket;
+  name: string;
+  /** Direction of the bytes read from this socket. */
+  dir: Dir;
+  peer: Side;
+  waitingDrain: boolean;
+  closed: boolean;
+  finishing: boolean;
+}
+
+export class Splice {
+  /** Resolves after both sockets closed and hooks.close() was called. */
+  readonly closed: Promise<void>;
+  private resolveClosed!: () => void;
+  private readonly a: Side;
+  private readonly b: Side;
+  private reason: string | null = null;
+  private held = false;
+  private stopping = false;
+  private started = false;
+  private done = false;
+  private readonly flushTimeoutMs: number;
+
+  /**
+   * a: the connecting side (bytes read from it are '>'), b: the other end.
+   * Both must be connected (or being connected, with writes buffered) and have
+   * allowHalfOpen = true. Listeners are attached now; reading starts with start().
+   */
+  constructor(a: Socket, b: Socket, private readonly hooks: SpliceHooks, private readonly opts: SpliceOptions = {}) {
+    const [nameA, nameB] = opts.names ?? ['client', 'upstream'];
+    this.flushTimeoutMs = opts.flushTimeoutMs ?? 2000;
+    this.closed = new Promise((res) => (this.resolveClosed = res));
+    const mk = (sock: Socket, name: string, dir: Dir): Side =>
+      ({ sock, name, dir, peer: undefined as unknown as Side, waitingDrain: false, closed: false, finishing: false });
+    this.a = mk(a, nameA, '>');
+    this.b = mk(b, nameB, '<');
+    this.a.peer = this.b;
+    this.b.peer = this.a;
+    for (const side of [this.a, this.b]) this.attach(side);
+  }
+
+  /** Starts reading from both sockets. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.updateFlow(this.a);
+    this.updateFlow(this.b);
+  }
+
+  /** External backpressure: while held, neither socket is read. */
+  hold(on: boolean): void {
+    if (this.held === on) return;
+    this.held = on;
+    this.updateFlow(this.a);
+    this.updateFlow(this.b);
+  }
+
+  /** True once both sockets have closed. */
+  get isClosed(): boolean {
+    return this.done;
+  }
+
+  /**
+   * Closes the connection deliberately: stops reading, relays what was already
+   * read (the sockets' read buffers), ends both sockets once their queued bytes
+   * are flushed (or after flushTimeoutMs) and destroys them. Resolves when closed.
+   */
+  shutdown(reason = 'proxy stopped'): Promise<void> {
+    if (this.done) return this.closed;
+    this.stopping = true;
+    this.reason ??= reason;
+    for (const side of [this.a, this.b]) {
+      const s = side.sock;
+      s.pause();
+      // read() hands the buffered chunk to our 'data' listener, which relays it.
+      while (!s.destroyed && s.readableLength > 0) {
+        if (s.read() === null) break;
+      }
+    }
+    this.finishOff(this.a);
+    this.finishOff(this.b);
+    return this.closed;
+  }
+
+  /** Destroys both sockets now, without flushing. */
+  destroy(reason: string): void {
+    this.reason ??= reason;
+    this.a.sock.destroy();
+    this.b.sock.destroy();
+  }
+
+  private attach(side: Side): void {
+    const s = side.sock;
+    s.pause();
+    s.on('data', (chunk: Buffer) => this.onData(side, chunk));
+    s.on('end', () => {
+      this.hook(() => this.hooks.end(side.dir, now()));
+      const dst = side.peer.sock;
+      if (!dst.destroyed && !dst.writableEnded) dst.end();
+    });
+    s.on('error', (err) => {
+      this.reason ??= `${side.name}: ${errorText(err)}`;
+    });
+    const onClose = (hadError: boolean) => {
+      if (side.closed) return;
+      side.closed = true;
+      const clean = !hadError && s.readableEnded && s.writableFinished;
+      if (!clean) {
+        this.reason ??= `${side.name} closed abruptly`;
+        this.finishOff(side.peer);
+      }
+      if (this.a.closed && this.b.closed && !this.done) {
+        this.done = true;
+        this.hook(() => this.hooks.close(now(), this.reason));
+        this.resolveClosed();
+      }
+    };
+    if (s.closed) queueMicrotask(() => onClose(true));
+    else s.on('close', onClose);
+  }
+
+  private onData(side: Side, chunk: Buffer): void {
+    const dst = side.peer.sock;
+    if (dst.destroyed || dst.writableEnded) return; // the other end is gone: nowhere to relay to
+    this.hook(() => this.hooks.data(side.dir, chunk, now()));
+    if (!dst.write(chunk) && !side.waitingDrain) {
+      side.waitingDrain = true;
+      this.updateFlow(side);
+      dst.once('drain', () => {
+        side.waitingDrain = false;
+        this.updateFlow(side);
+      });
+    }
+  }
+
+  private updateFlow(side: Side): void {
+    const s = side.sock;
+    if (s.destroyed) return;
+    if (!this.started || side.waitingDrain || this.held || this.stopping || side.finishing) s.pause();
+    else s.resume();
+  }
+
+  /** Stops reading from side, flushes what is queued for it, then destroys it. */
+  private finishOff(side: Side): void {
+    const s = side.sock;
+    if (side.finishing || s.destroyed) return;
+    side.finishing = true;
+    s.pause();
+    if (s.writableFinished || s.writableLength === 0 || s.connecting) {
+      s.destroy();
+      return;
+    }
+    if (!s.writableEnded) s.end();
+    const timer = setTimeout(() => s.destroy(), this.flushTimeoutMs);
+    s.once('finish', () => {
+      clearTimeout(timer);
+      s.destroy();
+    });
+    s.once('close', () => clearTimeout(timer));
+  }
+
+  private hook(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      try {
+        this.opts.onHookError?.(err);
+      } catch {
+        // ignore
+      }
+    }
+  }
+}
