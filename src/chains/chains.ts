@@ -58,7 +58,7 @@ export interface ChainNode {
 }
 
 export interface Deadlock {
-  kind: 'wire-cycle' | 'in-process';
+  kind: 'in-process';
   description: string;
   threads: string[];
   calls: number[];
@@ -118,19 +118,22 @@ export function analyzeChains(input: ChainInput): ChainReport {
   for (const s of stacks.values()) s.sort((a, b) => a.c.sent - b.c.sent || (a.as === 'executing' ? -1 : 1));
 
   /**
-   * The call a thread is running now: its oldest executing call, or a
-   * callback nested on top of it (a call whose parent the thread is waiting
-   * on). Any other call posted to the thread is queued behind.
+   * What each thread is doing, in libmultiprocess (>= v8) terms: a request
+   * posted to a thread that is waiting in an outgoing IPC call runs on top of
+   * it (that is how callbacks work); one posted to a thread busy executing
+   * another request is queued behind it.
    */
   const running = new Map<number, number>();
+  const queued = new Set<number>();
   for (const [t, s] of stacks) {
-    let current: ChainCall | null = null;
+    const active: { c: ChainCall; as: 'waiting' | 'executing' }[] = [];
     for (const e of s) {
-      if (e.as !== 'executing') continue;
-      const parent = e.c.parent !== null ? byId.get(e.c.parent) : undefined;
-      if (current === null || parent?.caller === t) current = e.c;
+      const top = active[active.length - 1];
+      if (e.as === 'executing' && top?.as === 'executing') queued.add(e.c.id);
+      else active.push(e);
     }
-    if (current) running.set(t, current.id);
+    const exec = [...active].reverse().find((e) => e.as === 'executing');
+    if (exec) running.set(t, exec.c.id);
   }
 
   const isStuck = (c: ChainCall) => at - c.sent >= input.stuckMs;
@@ -148,49 +151,18 @@ export function analyzeChains(input: ChainInput): ChainReport {
       ageMs: at - c.sent,
       stuck: isStuck(c),
       cancelRequested: c.cancelRequested !== null && c.cancelRequested <= at,
-      queuedBehind: r !== undefined && r !== c.id ? r : null,
+      queuedBehind: queued.has(c.id) && r !== undefined ? r : null,
       children: (children.get(c.id) ?? []).sort((a, b) => a.sent - b.sent).map(node),
     };
   };
   const roots = out.filter((c) => c.parent === null || !byId.has(c.parent)).sort((a, b) => a.sent - b.sent);
   const chains = roots.map(node);
 
-  // Wait-for graph between threads: a waiting thread waits on its call's executor.
-  const waitsOn = new Map<number, { to: number; call: ChainCall }>();
-  for (const [t, s] of stacks) {
-    const top = s[s.length - 1]!;
-    if (top.as === 'waiting' && top.c.executor !== null) waitsOn.set(t, { to: top.c.executor, call: top.c });
-  }
-  // A queued call's executor is busy: it waits (for the thread) on whatever that thread runs.
+  // Under those rules no cycle can form over IPC alone: a deadlock closes
+  // inside a process. A chain whose stuck leaf runs in the same process as a
+  // thread waiting upstream is one (a lock or condition that thread holds).
   const deadlocks: Deadlock[] = [];
   const seen = new Set<string>();
-  for (const start of waitsOn.keys()) {
-    const path: number[] = [];
-    const calls: number[] = [];
-    let t: number | undefined = start;
-    while (t !== undefined && !path.includes(t)) {
-      path.push(t);
-      const w = waitsOn.get(t);
-      if (!w) break;
-      calls.push(w.call.id);
-      t = w.to;
-    }
-    if (t !== undefined && path.includes(t)) {
-      const cyc = path.slice(path.indexOf(t));
-      const key = [...cyc].sort().join(',');
-      if (!seen.has(key)) {
-        seen.add(key);
-        deadlocks.push({
-          kind: 'wire-cycle',
-          description: `wait-for cycle over IPC: ${cyc.map((x) => threads.get(x)?.label ?? '?').join(' -> ')} -> back`,
-          threads: cyc.map((x) => threads.get(x)?.label ?? '?'),
-          calls: calls.slice(path.indexOf(t)),
-        });
-      }
-    }
-  }
-  // A chain whose stuck leaf runs in the same process as a thread waiting upstream:
-  // the cycle closes inside that process (a lock, a condition), which the wire cannot show.
   const walk = (n: ChainNode, upstream: { thread: number; call: number }[]): void => {
     const c = byId.get(n.call)!;
     const here = [...upstream, { thread: c.caller ?? -1, call: c.id }];
@@ -269,7 +241,7 @@ export function formatChains(r: ChainReport, when: string): string {
   if (r.deadlocks.length) {
     lines.push('');
     for (const d of r.deadlocks) {
-      lines.push(`DEADLOCK (${d.kind === 'wire-cycle' ? 'cycle over IPC' : 'cycle closes inside a process'}): calls ${d.calls.join(' -> ')}`);
+      lines.push(`DEADLOCK (cycle closes inside a process): calls ${d.calls.join(' -> ')}`);
       lines.push(`  ${d.description}`);
     }
   }
