@@ -26,10 +26,18 @@
 // themselves and pass `shimEntry`). It is run with the same node binary as
 // this process (process.execPath).
 //
-// Caveats: the interposed child is spawned by node (libuv), which resets
-// signal dispositions to their defaults (a parent's SIG_IGN for SIGPIPE is
-// not inherited, unlike a plain exec); the node pass-through fallback (no
-// bash) passes only fds 0-2 and adds a process.
+// Caveats:
+//   * argv[0] only reaches binaries: a #! script (COMMAND or a sibling) sees
+//     its script path instead, so a script that spawns siblings through
+//     dirname(argv[0]) is not interposed on (Bitcoin Core's are ELF binaries);
+//   * the interposed child is spawned by node (libuv), which resets signal
+//     dispositions to their defaults (a parent's SIG_IGN for SIGPIPE is not
+//     inherited, unlike a plain exec), and its argv[0] is the shim's path;
+//   * pass-through via bash may add SHLVL/_ to the environment; the node
+//     fallback (no bash) passes only fds 0-2 and adds a process;
+//   * a COMMAND in a big directory (/usr/bin) gets a shim per executable;
+//   * the temp dir is left behind if ipc-trace itself is SIGKILLed;
+//   * running from source, a stale dist/proxy/shim.js is used as is.
 
 import net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -51,6 +59,7 @@ export interface ExecOptions {
   command: string;
   args: string[];
   tap: Tap;
+  /** One line per notable event (non-zero child exits, bad shim records, tap exceptions), without a trailing newline or an 'ipc-trace:' prefix. */
   log?: (line: string) => void;
   /** The compiled shim entry (default: resolveShimEntry()). */
   shimEntry?: string;
@@ -128,6 +137,8 @@ export function shimScript(o: { real: string; node: string; entry: string; contr
 interface ControlConn {
   sock: net.Socket;
   id: number | null;
+  /** `exec:CHILDEXE[pid]`, from the OPEN record. */
+  child: string;
   closed: boolean;
 }
 
@@ -170,10 +181,10 @@ export class ExecSession {
     if (entry.endsWith('.ts')) throw new UserError(`exec shim must be compiled JavaScript, not ${entry}`);
     const bash = this.opts.bash === undefined ? defaultBash() : this.opts.bash;
 
-    let base = mkdtempSync(join(tmpdir(), 'ipc-trace-'));
+    let base = mkdtempSync(join(tmpdir(), 'ipc-trace-exec-'));
     if (Buffer.byteLength(join(base, 'control.sock')) > MAX_UNIX_PATH_BYTES) {
       rmSync(base, { recursive: true, force: true });
-      base = mkdtempSync('/tmp/ipc-trace-');
+      base = mkdtempSync('/tmp/ipc-trace-exec-');
     }
     this.baseDir = base;
     chmodSync(base, 0o700);
@@ -260,7 +271,7 @@ export class ExecSession {
       server.listen({ path }, () => res());
     });
     chmodSync(path, 0o600);
-    server.on('error', (err) => this.log(`ipc-trace: control socket: ${errorText(err)}`));
+    server.on('error', (err) => this.log(`control socket: ${errorText(err)}`));
     this.server = server;
   }
 
@@ -274,8 +285,12 @@ export class ExecSession {
     this.child = child;
     await new Promise<void>((res, rej) => {
       child.once('spawn', () => res());
-      child.once('error', (err) => rej(new UserError(`cannot run ${this.opts.command}: ${errorText(err)}`)));
+      child.once('error', (err) => {
+        this.child = null; // never ran: nothing for stop() to wait for
+        rej(new UserError(`cannot run ${this.opts.command}: ${errorText(err)}`));
+      });
     });
+    child.on('error', (err) => this.log(`${this.opts.command}: ${errorText(err)}`));
     for (const sig of ['SIGINT', 'SIGTERM'] as NodeJS.Signals[]) {
       const h = () => {
         try {
@@ -322,7 +337,7 @@ export class ExecSession {
     try {
       fn();
     } catch (err) {
-      if (this.tapErrors++ === 0) this.log(`ipc-trace: recorder error (further ones not shown): ${errorText(err)}`);
+      if (this.tapErrors++ === 0) this.log(`recorder error (further ones not shown): ${errorText(err)}`);
     }
   }
 
@@ -340,7 +355,7 @@ export class ExecSession {
   }
 
   private onControl(sock: net.Socket): void {
-    const c: ControlConn = { sock, id: null, closed: false };
+    const c: ControlConn = { sock, id: null, child: '', closed: false };
     this.controls.add(c);
     const reader = new FrameReader();
     sock.on('data', (chunk: Buffer) => {
@@ -348,7 +363,7 @@ export class ExecSession {
       try {
         frames = reader.push(chunk);
       } catch (err) {
-        this.log(`ipc-trace: bad record from an exec shim: ${errorText(err)}`);
+        this.log(`bad record from an exec shim: ${errorText(err)}`);
         this.closeControl(c, 'bad control record');
         sock.destroy();
         return;
@@ -366,12 +381,20 @@ export class ExecSession {
       const id = ++this.nextId;
       c.id = id;
       const i = f.info;
+      c.child = `exec:${i.childExe}[${i.childPid}]`;
       this.tapCall(() => tap.open({
         id,
         time: f.time,
         listen: `exec:${i.parentExe}[${i.parentPid}]`,
-        upstream: `exec:${i.childExe}[${i.childPid}]`,
+        upstream: c.child,
       }));
+      return;
+    }
+    if (f.type === FRAME_EXIT) {
+      // Usually arrives after CLOSE (the child closes its socket, then exits).
+      if (f.code !== 0 && c.id !== null) {
+        this.log(`connection #${c.id}: ${c.child} ${f.signal ? `was killed by ${f.signal}` : `exited with code ${f.code}`}`);
+      }
       return;
     }
     const id = c.id;
@@ -382,11 +405,6 @@ export class ExecSession {
         break;
       case FRAME_END:
         this.tapCall(() => tap.end(id, f.dir, f.time));
-        break;
-      case FRAME_EXIT:
-        if (f.code !== 0) {
-          this.log(`ipc-trace: connection #${id}: child ${f.signal ? `killed by ${f.signal}` : `exited with code ${f.code}`}`);
-        }
         break;
       case FRAME_CLOSE:
         this.closeControl(c, f.reason, f.time);

@@ -34,7 +34,7 @@ export interface RelayOptions {
   listen: Address;
   connect: Address;
   tap: Tap;
-  /** One line per notable event (upstream connect failures, tap exceptions, accept errors). */
+  /** One line per notable event (upstream connect failures, tap exceptions, accept errors), without a trailing newline or an 'ipc-trace:' prefix. */
   log?: (line: string) => void;
   /** How long stop() waits for connections to flush and close before destroying them (default 5000 ms). */
   stopTimeoutMs?: number;
@@ -177,7 +177,7 @@ export class Relay {
       if (listen.kind === 'unix') withPrivateUmask(() => server.listen({ path: listen.path }));
       else server.listen({ host: listen.host, port: listen.port });
     });
-    server.on('error', (err) => this.log(`ipc-trace: ${this.listenText}: ${errorText(err)}`));
+    server.on('error', (err) => this.log(`${this.listenText}: ${errorText(err)}`));
     this.server = server;
     if (listen.kind === 'unix') {
       try {
@@ -252,7 +252,7 @@ export class Relay {
   }
 
   private onTapError(err: unknown): void {
-    if (this.tapErrors++ === 0) this.log(`ipc-trace: recorder error (further ones not shown): ${errorText(err)}`);
+    if (this.tapErrors++ === 0) this.log(`recorder error (further ones not shown): ${errorText(err)}`);
   }
 
   private finish(c: Conn, reason: string | null, time = now()): void {
@@ -285,7 +285,7 @@ export class Relay {
       client.destroy();
       upstream.destroy();
       const reason = `upstream: ${errorText(err)}`;
-      this.log(`ipc-trace: connection #${id}: cannot connect to ${this.connectText}: ${errorText(err)}`);
+      this.log(`connection #${id}: cannot connect to ${this.connectText}: ${errorText(err)}`);
       this.finish(c, reason);
     };
     const onClientGone = () => {
