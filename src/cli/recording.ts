@@ -1,12 +1,14 @@
 // A recording session as the proxy, exec and demo commands run it: the
-// pipeline with its views (the -debug=ipc-style log, the SQLite store) and
-// the recorder that feeds it off the relay path.
+// pipeline with its views (the -debug=ipc-style log, the SQLite store).
+// It runs in the recording worker thread (record-worker.ts); the relay's
+// thread talks to it through RecorderClient (startRecording below).
 
 import { openSync, closeSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { ByteWriter } from './output.js';
-import { loadSchemaBundle, rpcSchemaSet } from '../decoder/sources.js';
-import { Pipeline, Sink, ConnOpen } from '../session/pipeline.js';
-import { Recorder } from '../session/recorder.js';
+import { loadSchemaBundle, rpcSchemaSet, UserError } from '../decoder/sources.js';
+import { Pipeline, ConnOpen } from '../session/pipeline.js';
+import { RecorderClient, RecordItem, WorkerReply } from '../session/recorder.js';
 import { IpcLog } from '../log/ipclog.js';
 import { Store, defaultDbName } from '../store/store.js';
 import type { Tap } from '../proxy/splice.js';
@@ -19,15 +21,12 @@ export interface RecordingOptions {
   importDirs: string[];
   maxChars: number;
   command: string;
-  /** Extra sinks (the terminal UI). */
-  sinks?: Sink[];
   /** Print the log (false when a TUI owns the terminal and no --log was given). */
   printLog?: boolean;
 }
 
 export class Recording {
   readonly pipeline: Pipeline;
-  readonly recorder: Recorder;
   readonly store: Store;
   readonly dbPath: string;
   private readonly out: ByteWriter | null;
@@ -44,24 +43,81 @@ export class Recording {
     this.logFd = opts.log && opts.log !== '-' ? openSync(opts.log, 'a', 0o600) : null;
     const printLog = opts.printLog ?? true;
     this.out = this.logFd !== null ? new ByteWriter(this.logFd) : printLog || opts.log === '-' ? new ByteWriter(1) : null;
-    const sinks: Sink[] = [this.store, ...(opts.sinks ?? [])];
-    if (this.out) {
-      const out = this.out;
-      sinks.push(new IpcLog((l) => out.line(l), opts.maxChars));
-    }
-    this.pipeline = new Pipeline(schemas.set, rpcSchemaSet(), sinks);
-    this.recorder = new Recorder(this.pipeline, {
-      batch: (work) => this.store.batch(work),
-      afterBatch: () => {
-        this.store.batch(() => this.store.sync(this.pipeline.model));
-        this.out?.flush();
-      },
+    const out = this.out;
+    this.pipeline = new Pipeline(schemas.set, rpcSchemaSet(), out ? [this.store, new IpcLog((l) => out.line(l), opts.maxChars)] : [this.store]);
+  }
+
+  /** Processes one batch of relay events in one transaction; returns the data bytes it consumed. */
+  process(items: RecordItem[]): number {
+    let bytes = 0;
+    this.store.batch(() => {
+      const p = this.pipeline;
+      for (const it of items) {
+        switch (it.k) {
+          case 'open':
+            p.open(it.info);
+            break;
+          case 'data':
+            bytes += it.bytes.length;
+            p.chunk(it.id, it.dir, it.bytes, it.time);
+            break;
+          case 'end':
+            p.end(it.id, it.dir, it.time);
+            break;
+          case 'close':
+            p.close(it.id, it.time, it.reason);
+            break;
+          case 'gap':
+            p.gap(it.id, it.dir, it.bytes, it.time);
+            break;
+        }
+      }
+      this.store.sync(p.model);
     });
+    this.out?.flush();
+    return bytes;
+  }
+
+  /** Closes the database and the log. */
+  finish(droppedBytes: number): void {
+    this.store.batch(() => this.store.sync(this.pipeline.model));
+    if (droppedBytes > 0) this.store.setMeta('dropped_bytes', String(droppedBytes));
+    this.store.setMeta('ended', new Date().toISOString());
+    this.store.shutdown();
+    this.out?.flush();
+    if (this.logFd !== null) closeSync(this.logFd);
+  }
+}
+
+/** The relay-side handle of a recording running in its worker thread. */
+export class RecordingHandle {
+  private constructor(
+    private readonly worker: Worker,
+    readonly client: RecorderClient,
+    readonly dbPath: string,
+  ) {}
+
+  /** Starts the worker; rejects (UserError) if the recording cannot start (bad schemas, existing DB…). */
+  static async start(opts: RecordingOptions): Promise<RecordingHandle> {
+    const worker = new Worker(new URL('./record-worker.js', import.meta.url), { workerData: opts });
+    const first = await new Promise<WorkerReply>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    if (first.k === 'error') {
+      await worker.terminate();
+      throw first.user ? new UserError(first.message) : new Error(first.message);
+    }
+    if (first.k !== 'ready') throw new Error('recording worker did not start');
+    worker.on('message', (m: WorkerReply) => {
+      if (m.k === 'error') process.stderr.write(`ipc-trace: recording error: ${m.message}\n`);
+    });
+    return new RecordingHandle(worker, new RecorderClient(worker), first.dbPath);
   }
 
   /** The relay's tap: every connection is recorded. */
   tap(names?: (conn: { listen: string; upstream: string }) => { client?: string; server?: string }): Tap {
-    const r = this.recorder;
+    const r = this.client;
     return {
       open: (c) => {
         const n = names?.(c) ?? {};
@@ -74,14 +130,17 @@ export class Recording {
     };
   }
 
-  /** Waits for the recorder, then closes the database and the log. */
+  /** Sends what is left, waits for the worker to write it all, closes the database. */
   async finish(): Promise<void> {
-    await this.recorder.drained();
-    this.store.batch(() => this.store.sync(this.pipeline.model));
-    if (this.recorder.droppedBytes > 0) this.store.setMeta('dropped_bytes', String(this.recorder.droppedBytes));
-    this.store.setMeta('ended', new Date().toISOString());
-    this.store.shutdown();
-    this.out?.flush();
-    if (this.logFd !== null) closeSync(this.logFd);
+    this.client.flush();
+    const done = new Promise<void>((resolve) => {
+      this.worker.on('message', (m: WorkerReply) => {
+        if (m.k === 'done') resolve();
+      });
+      this.worker.once('exit', () => resolve());
+    });
+    this.worker.postMessage({ k: 'finish', droppedBytes: this.client.droppedBytes });
+    await done;
+    await this.worker.terminate();
   }
 }
