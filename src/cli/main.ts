@@ -10,6 +10,7 @@ import { runSchemas, SCHEMAS_HELP } from './schemas.js';
 import { runProxy, PROXY_HELP } from './proxy.js';
 import { runReplay, REPLAY_HELP } from './replay.js';
 import { runChains, CHAINS_HELP } from './chains.js';
+import { runExec, EXEC_HELP } from './exec.js';
 
 const HELP = `usage: ipc-trace --listen ADDR --connect ADDR [options]
        ipc-trace <command> [options]
@@ -18,6 +19,7 @@ Makes Bitcoin Core's multiprocess IPC (Cap'n Proto RPC over Unix sockets) visibl
 
   --listen A --connect B relay a socket, decode and record the traffic
 commands:
+  exec -- COMMAND ...    run a Bitcoin Core command, interposing on the IPC children it spawns
   replay DB              print a recorded session's log again
   chains DB              outstanding calls, wait-for chains, deadlocks, stuck calls
   decode --hexlog FILE   decode a capture (hexlog format) into messages
@@ -33,6 +35,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<numbe
   proxy: { run: runProxy, help: PROXY_HELP },
   replay: { run: runReplay, help: REPLAY_HELP },
   chains: { run: runChains, help: CHAINS_HELP },
+  exec: { run: runExec, help: EXEC_HELP },
 };
 
 function version(): string {

@@ -1,0 +1,57 @@
+// `ipc-trace exec -- COMMAND [ARGS]…`: runs a Bitcoin Core command so that
+// every IPC child it spawns (`dirname(argv0)/EXE -ipcfd N`) is interposed on
+// and recorded in one session.
+
+import { parseArgs, UsageError } from './args.js';
+import { ExecSession } from '../proxy/exec.js';
+import { RecordingHandle } from './recording.js';
+import { RECORDING_OPTIONS } from './proxy.js';
+
+export const EXEC_HELP = `usage: ipc-trace exec [--db FILE] [--log FILE|-] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--no-tui] -- COMMAND [ARGS]...
+
+Runs COMMAND from a directory of shims, so that every IPC child it spawns as
+'dirname(argv0)/EXE -ipcfd N' (Bitcoin Core's way, e.g. bitcoin-node spawning
+bitcoin-wallet, or echoipc spawning bitcoin-node) is relayed through ipc-trace
+and recorded in the same session. Other invocations run the real program.
+
+Example:
+  ipc-trace exec --db wallet.sqlite -- ~/bitcoin/build/bin/bitcoin-node -regtest -debug=ipc
+
+COMMAND's exit code is ipc-trace's. Ctrl-C and SIGTERM are passed on to it.
+Options as for 'ipc-trace --listen' (see ipc-trace --listen --help).
+`;
+
+export async function runExec(argv: string[]): Promise<number> {
+  const { options, rest } = parseArgs(argv, RECORDING_OPTIONS);
+  if (options.help) {
+    process.stdout.write(EXEC_HELP);
+    return 0;
+  }
+  if (rest.length === 0) throw new UsageError('exec needs a command after --: ipc-trace exec -- COMMAND [ARGS]...');
+  const recording = await RecordingHandle.start({
+    db: options.db as string | undefined,
+    log: options.log as string | undefined,
+    schemaFiles: options.schema as string[],
+    importDirs: options.import as string[],
+    maxChars: (options['max-chars'] as number | undefined) ?? Infinity,
+    command: ['ipc-trace', 'exec', ...argv].join(' '),
+  });
+  const tap = recording.tap((c) => ({ client: c.listen, server: c.upstream }));
+  const session = new ExecSession({
+    command: rest[0]!,
+    args: rest.slice(1),
+    tap,
+    log: (line) => process.stderr.write(`ipc-trace: ${line}\n`),
+  });
+  try {
+    await session.start();
+  } catch (e) {
+    await recording.finish();
+    throw e;
+  }
+  process.stderr.write(`ipc-trace: running ${rest[0]} (pid ${session.pid}), recording to ${recording.dbPath}\n`);
+  const code = await session.wait();
+  await session.stop();
+  await recording.finish();
+  return code;
+}
