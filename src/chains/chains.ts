@@ -62,6 +62,8 @@ export interface Deadlock {
   description: string;
   threads: string[];
   calls: number[];
+  /** The chains (1-based, as printed) the cycle runs through. */
+  chains: number[];
 }
 
 export interface ThreadState {
@@ -95,13 +97,29 @@ export function analyzeChains(input: ChainInput): ChainReport {
     return c.status === 'pending' || c.returned !== null || c.status === 'disconnected';
   });
   const byId = new Map(out.map((c) => [c.id, c]));
+  // A call's children: callbacks nested in it, and the calls its executing
+  // thread made while running it (on any connection).
   const children = new Map<number, ChainCall[]>();
+  const isChild = new Set<number>();
+  const addChild = (p: ChainCall, c: ChainCall) => {
+    const l = children.get(p.id) ?? [];
+    l.push(c);
+    children.set(p.id, l);
+    isChild.add(c.id);
+  };
   for (const c of out) {
-    if (c.parent !== null && byId.has(c.parent)) {
-      const l = children.get(c.parent) ?? [];
-      l.push(c);
-      children.set(c.parent, l);
+    const nestedIn = c.parent !== null ? byId.get(c.parent) : undefined;
+    if (nestedIn) {
+      addChild(nestedIn, c);
+      continue;
     }
+    if (c.caller === null) continue;
+    // The latest call the caller was running when it made this one.
+    let serving: ChainCall | undefined;
+    for (const p of out) {
+      if (p !== c && p.executor === c.caller && p.sent <= c.sent && (!serving || p.sent > serving.sent)) serving = p;
+    }
+    if (serving) addChild(serving, c);
   }
   // Per thread: its outstanding calls (as caller: waiting; as executor: executing), oldest first.
   const stacks = new Map<number, { c: ChainCall; as: 'waiting' | 'executing' }[]>();
@@ -155,40 +173,76 @@ export function analyzeChains(input: ChainInput): ChainReport {
       children: (children.get(c.id) ?? []).sort((a, b) => a.sent - b.sent).map(node),
     };
   };
-  const roots = out.filter((c) => c.parent === null || !byId.has(c.parent)).sort((a, b) => a.sent - b.sent);
+  const roots = out.filter((c) => !isChild.has(c.id)).sort((a, b) => a.sent - b.sent);
   const chains = roots.map(node);
 
   // Under those rules no cycle can form over IPC alone: a deadlock closes
-  // inside a process. A chain whose stuck leaf runs in the same process as a
-  // thread waiting upstream is one (a lock or condition that thread holds).
+  // inside processes (a lock, a condition, a queue the wire cannot show). A
+  // chain whose stuck leaf thread runs in a process where a thread waits in
+  // another chain (or upstream in its own) depends on that chain; a cycle of
+  // such dependencies is reported as a deadlock.
   const deadlocks: Deadlock[] = [];
-  const seen = new Set<string>();
-  const walk = (n: ChainNode, upstream: { thread: number; call: number }[]): void => {
-    const c = byId.get(n.call)!;
-    const here = [...upstream, { thread: c.caller ?? -1, call: c.id }];
-    if (n.children.length === 0 && n.stuck && c.executor !== null) {
-      const leaf = threads.get(c.executor);
-      const same = here.find((u) => u.thread >= 0 && threads.get(u.thread)?.process === leaf?.process && u.thread !== c.executor);
-      if (leaf && same) {
-        const waiter = threads.get(same.thread)!;
-        const key = `p${c.id}`;
-        if (!seen.has(key)) {
-          seen.add(key);
-          deadlocks.push({
-            kind: 'in-process',
-            description:
-              `${leaf.label} has been running ${c.title} for ${((at - c.sent) / 1000).toFixed(1)}s without calling out, ` +
-              `while ${waiter.label} in the same process (${leaf.processLabel}) waits upstream on this chain: ` +
-              `the cycle closes inside ${leaf.processLabel} (a lock or condition the waiting thread holds)`,
-            threads: [...new Set(here.filter((u) => u.thread >= 0).map((u) => threads.get(u.thread)?.label ?? '?')), leaf.label],
-            calls: here.map((u) => u.call).slice(here.findIndex((u) => u.thread === same.thread)),
-          });
+  interface ChainInfo {
+    index: number;
+    calls: number[];
+    waiters: Set<number>;
+    stuckLeaves: { thread: number; call: ChainCall }[];
+  }
+  const infos: ChainInfo[] = chains.map((root, index) => {
+    const info: ChainInfo = { index, calls: [], waiters: new Set(), stuckLeaves: [] };
+    const visit = (n: ChainNode) => {
+      const c = byId.get(n.call)!;
+      info.calls.push(c.id);
+      if (c.caller !== null) info.waiters.add(c.caller);
+      if (n.children.length === 0 && n.stuck && n.queuedBehind === null && c.executor !== null) info.stuckLeaves.push({ thread: c.executor, call: c });
+      n.children.forEach(visit);
+    };
+    visit(root);
+    return info;
+  });
+  const procOf = (t: number) => threads.get(t)?.process;
+  const dependsOn = new Map<number, { to: number; leaf: { thread: number; call: ChainCall }; waiter: number }[]>();
+  for (const x of infos) {
+    for (const leaf of x.stuckLeaves) {
+      for (const y of infos) {
+        for (const w of y.waiters) {
+          if (w === leaf.thread || procOf(w) === undefined || procOf(w) !== procOf(leaf.thread)) continue;
+          const l = dependsOn.get(x.index) ?? [];
+          if (!l.some((e) => e.to === y.index)) l.push({ to: y.index, leaf, waiter: w });
+          dependsOn.set(x.index, l);
         }
       }
     }
-    for (const ch of n.children) walk(ch, here);
+  }
+  const seenCycles = new Set<string>();
+  const search = (start: number, at: number, path: number[]): void => {
+    for (const e of dependsOn.get(at) ?? []) {
+      if (e.to === start) {
+        const members = [...path];
+        const key = [...members].sort((a, b) => a - b).join(',');
+        if (seenCycles.has(key)) continue;
+        seenCycles.add(key);
+        const steps = members.map((m, i) => {
+          const next = members[(i + 1) % members.length]!;
+          const edge = dependsOn.get(m)!.find((d) => d.to === next)!;
+          const leaf = threads.get(edge.leaf.thread)!;
+          const waiter = threads.get(edge.waiter)!;
+          return `chain ${m + 1} is stuck in {${leaf.label}} running ${edge.leaf.call.title} for ${age(at0 - edge.leaf.call.sent)}, inside ${leaf.processLabel}, where {${waiter.label}} waits in chain ${next + 1}`;
+        });
+        deadlocks.push({
+          kind: 'in-process',
+          description: `${steps.join('; ')}: the cycle closes inside ${[...new Set(members.map((m) => threads.get(dependsOn.get(m)!.find((d) => members.includes(d.to))!.leaf.thread)!.processLabel))].join(' and ')} (a lock, condition or queue the wire cannot show)`,
+          threads: [...new Set(members.flatMap((m) => [...infos[m]!.waiters, ...infos[m]!.stuckLeaves.map((l) => l.thread)]))].map((t) => threads.get(t)?.label ?? '?'),
+          calls: members.flatMap((m) => infos[m]!.calls),
+          chains: members.map((m) => m + 1),
+        });
+      } else if (!path.includes(e.to) && e.to > start) {
+        search(start, e.to, [...path, e.to]);
+      }
+    }
   };
-  for (const n of chains) walk(n, []);
+  const at0 = at;
+  for (const x of infos) search(x.index, x.index, [x.index]);
 
   const stuck: ChainReport['stuck'] = [];
   const leafOf = (n: ChainNode): ChainNode => (n.children.length ? leafOf(n.children[n.children.length - 1]!) : n);
@@ -241,7 +295,7 @@ export function formatChains(r: ChainReport, when: string): string {
   if (r.deadlocks.length) {
     lines.push('');
     for (const d of r.deadlocks) {
-      lines.push(`DEADLOCK (cycle closes inside a process): calls ${d.calls.join(' -> ')}`);
+      lines.push(`DEADLOCK across chain${d.chains.length > 1 ? 's' : ''} ${d.chains.join(', ')} (calls ${d.calls.join(', ')})`);
       lines.push(`  ${d.description}`);
     }
   }

@@ -511,11 +511,26 @@ export class SessionModel {
     return v.loop;
   }
 
-  /** The sender's thread of this name (one record per name and process). */
+  /**
+   * The sender's thread of this name (one record per name and process). A
+   * worker that calls out over another connection names itself
+   * `P/THREAD (from CLIENT)`: that is the worker already known as
+   * `(from CLIENT)` in the same process, which now has its own name.
+   */
   private clientThread(v: Vat, name: string, time: number): ThreadRecord {
     this.nameProcess(v, name);
-    const existing = this.threads.find((t) => t.role === 'client' && t.process === v.process && t.name === name);
-    return existing ?? this.newThread(v.process, 'client', name, null, time);
+    const existing = this.threads.find((t) => t.process === v.process && t.name === name);
+    if (existing) return existing;
+    const from = / \(from (.*)\)$/.exec(name)?.[1];
+    if (from !== undefined) {
+      const worker = this.threads.find((t) => t.role === 'worker' && t.process === v.process && t.from?.name === from && t.name === null);
+      if (worker) {
+        worker.name = name;
+        this.dirty.threads.add(worker);
+        return worker;
+      }
+    }
+    return this.newThread(v.process, 'client', name, null, time);
   }
 
   /**

@@ -21,7 +21,8 @@ export interface ThreadRecord {
   role: ThreadRole;
   /**
    * client: its own name as sent in makeThread (`bitcoin-node-72388/b-http.00-72390`);
-   * worker: null (a server worker's own name never crosses the wire);
+   * worker: null (a server worker's own name never crosses the wire), unless
+   * the worker itself calls out on another connection, which names it;
    * loop: null.
    */
   name: string | null;
@@ -33,6 +34,7 @@ export interface ThreadRecord {
 /** How a thread is shown: its name, `(from CLIENT)` for a worker, `(event loop)` for the loop. */
 export function threadLabel(t: ThreadRecord | null): string {
   if (!t) return '?';
+  if (t.name !== null) return t.name;
   if (t.role === 'worker') return `${t.process.label} (from ${t.from ? threadLabel(t.from) : '?'})`;
   if (t.role === 'loop') return `${t.process.label} (event loop)`;
   return t.name ?? `${t.process.label}/?`;

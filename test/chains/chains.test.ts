@@ -50,6 +50,8 @@ const threads: ChainThread[] = [
   { id: 2, label: 'bitcoin-node-50 (from bitcoin-wallet-70/wallet-rpc-71)', process: 2, processLabel: 'bitcoin-node-50', role: 'worker' },
   { id: 3, label: 'bitcoin-node-50/b-scheduler-52', process: 2, processLabel: 'bitcoin-node-50', role: 'client' },
   { id: 4, label: 'bitcoin-wallet-70 (from bitcoin-node-50/b-scheduler-52)', process: 1, processLabel: 'bitcoin-wallet-70', role: 'worker' },
+  { id: 5, label: 'bitcoin-node-50/b-httpworker.0-53', process: 2, processLabel: 'bitcoin-node-50', role: 'client' },
+  { id: 6, label: 'bitcoin-wallet-70 (from bitcoin-node-50/b-httpworker.0-53)', process: 1, processLabel: 'bitcoin-wallet-70', role: 'worker' },
 ];
 
 describe('call chains', () => {
@@ -86,8 +88,35 @@ describe('call chains', () => {
     expect(d.threads).toContain('bitcoin-wallet-70 (from bitcoin-node-50/b-scheduler-52)');
     expect(r.stuck[0]!.leafThread).toBe('bitcoin-wallet-70 (from bitcoin-node-50/b-scheduler-52)');
     const text = formatChains(r, 'now');
-    expect(text).toContain('DEADLOCK (cycle closes inside a process)');
+    expect(text).toContain(`DEADLOCK across chain 1 (calls ${c1.id}, ${c2.id})`);
     expect(text).toContain('attach a debugger to bitcoin-wallet-70, thread {bitcoin-wallet-70 (from bitcoin-node-50/b-scheduler-52)}');
+  });
+
+  it('flags a deadlock that runs through two chains and closes inside both processes', () => {
+    // An RPC thread calls Wallet.sendMany; the wallet worker takes cs_wallet and calls back
+    // Chain.waitForNotificationsIfTipChanged, which waits (in the node) for the scheduler; the
+    // scheduler is calling ChainNotifications.blockConnected, whose wallet worker needs cs_wallet.
+    const q0 = call({ caller: 5, executor: 6, sent: 0, clientProcess: 2, serverProcess: 1, title: 'Wallet.sendMany' });
+    const q1 = call({ caller: 6, executor: 5, parent: q0.id, sent: 1, clientProcess: 1, serverProcess: 2, title: 'Chain.waitForNotificationsIfTipChanged' });
+    const q2 = call({ caller: 3, executor: 4, sent: 2, clientProcess: 2, serverProcess: 1, title: 'ChainNotifications.blockConnected' });
+    const r = analyzeChains({ calls: [q0, q1, q2], threads, processes, closed: new Map(), at: 30000, stuckMs: 5000 });
+    expect(r.chains).toHaveLength(2);
+    expect(r.deadlocks).toHaveLength(1);
+    const d = r.deadlocks[0]!;
+    expect(d.chains).toEqual([1, 2]);
+    expect(new Set(d.calls)).toEqual(new Set([q0.id, q1.id, q2.id]));
+    expect(d.description).toContain('inside bitcoin-node-50 and bitcoin-wallet-70');
+    // Not a deadlock while the calls are young.
+    expect(analyzeChains({ calls: [q0, q1, q2], threads, processes, closed: new Map(), at: 3000, stuckMs: 5000 }).deadlocks).toEqual([]);
+  });
+
+  it('puts a call made by a thread while it runs another call under that call', () => {
+    // The node worker serving a wallet call calls another process on another connection.
+    const a = call({ caller: 1, executor: 2, sent: 0 });
+    const b = call({ caller: 2, executor: 4, sent: 1, conn: 2 });
+    const r = analyzeChains({ calls: [a, b], threads, processes, closed: new Map(), at: 10, stuckMs: 5000 });
+    expect(r.chains).toHaveLength(1);
+    expect(r.chains[0]!.children.map((n) => n.call)).toEqual([b.id]);
   });
 
   it('runs a request posted to a waiting thread on top of its wait, as libmultiprocess does', () => {
