@@ -11,6 +11,7 @@ import { runProxy, PROXY_HELP } from './proxy.js';
 import { runReplay, REPLAY_HELP } from './replay.js';
 import { runChains, CHAINS_HELP } from './chains.js';
 import { runExec, EXEC_HELP } from './exec.js';
+import { runExport, EXPORT_HELP, runQuery, QUERY_HELP } from './export.js';
 
 const HELP = `usage: ipc-trace --listen ADDR --connect ADDR [options]
        ipc-trace <command> [options]
@@ -22,6 +23,8 @@ commands:
   exec -- COMMAND ...    run a Bitcoin Core command, interposing on the IPC children it spawns
   replay DB              print a recorded session's log again
   chains DB              outstanding calls, wait-for chains, deadlocks, stuck calls
+  export DB              a session as a hexlog capture, or its calls/messages as JSON lines
+  query DB SQL           read-only SQL on a session database
   decode --hexlog FILE   decode a capture (hexlog format) into messages
   schemas                list the loaded interfaces and methods
 
@@ -36,6 +39,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<numbe
   replay: { run: runReplay, help: REPLAY_HELP },
   chains: { run: runChains, help: CHAINS_HELP },
   exec: { run: runExec, help: EXEC_HELP },
+  export: { run: runExport, help: EXPORT_HELP },
+  query: { run: runQuery, help: QUERY_HELP },
 };
 
 function version(): string {

@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ROOT } from '../helpers.js';
+import { ROOT, readJsonl } from '../helpers.js';
 import { replayThrough } from '../support/hexlog-peers.js';
 import { runCli } from '../cli/run.js';
 import { parseIpcLog, compareClient, compareServer, captureWindow, theirs } from '../session/debuglog.js';
@@ -141,6 +141,23 @@ describe('recording proxy end to end', () => {
     const r = runCli(['replay', db, '--no-tui']);
     expect(r.code).toBe(0);
     expect(r.bytes).toBe(readFileSync(liveLog, 'latin1'));
+  });
+
+  it('exports a connection as a hexlog that decodes like the original capture, and answers queries', () => {
+    const out = join(dir, 'c1.hexlog');
+    expect(runCli(['export', db, '--format', 'hexlog', '--conn', '1', '--out', out]).code).toBe(0);
+    const dec = runCli(['decode', '--hexlog', out]);
+    const ours = dec.bytes.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const golden = readJsonl(join(ROOT, 'test/golden/captures/mining-01.jsonl'));
+    expect(ours.map((o) => [o.n, o.name, o.text])).toEqual(golden.map((g) => [g.n, g.name, g.text]));
+    const many = runCli(['export', db, '--format', 'hexlog']);
+    expect(many.code).toBe(1);
+    expect(many.stderr).toContain('choose one with --conn N');
+    const calls = runCli(['export', db, '--conn', '2']).stdout.trim().split('\n').map((l) => JSON.parse(l) as { title: string });
+    expect(calls.some((c) => c.title === 'BlockTemplate.getBlock')).toBe(true);
+    const q = runCli(['query', db, "SELECT count(*) AS n FROM calls WHERE status = 'disconnected'"]);
+    expect(q.stdout).toMatch(/^n\n[1-9]\d*\n$/);
+    expect(runCli(['query', db, 'DELETE FROM calls']).code).toBe(1);
   });
 
   it('chains reads the finished session', () => {
