@@ -12,7 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ROOT, readJsonl } from '../helpers.js';
-import { replayThrough } from '../support/hexlog-peers.js';
+import { replayThrough, replayPartly } from '../support/hexlog-peers.js';
+import { parseHexlog } from '../../src/decoder/hexlog.js';
+import { MessageDecoder, StreamDecoder } from '../../src/decoder/messages.js';
+import { bundledSchemaSet, rpcSchemaSet } from '../../src/decoder/sources.js';
 import { runCli } from '../cli/run.js';
 import { parseIpcLog, compareClient, compareServer, captureWindow, theirs } from '../session/debuglog.js';
 
@@ -69,6 +72,28 @@ describe('recording proxy end to end', () => {
     }
   }, 60000);
 
+  it('chains reads the live database: a call outstanding while the session records', async () => {
+    // Hold the mining client back before the chunk carrying Mining.interrupt: waitTipChanged stays outstanding.
+    const hexlog = join(CAP, 'mining-01.hexlog');
+    const clientChunks = parseHexlog(readFileSync(hexlog, 'latin1')).chunks.filter((c) => c.dir === '>');
+    const stream = new StreamDecoder(new MessageDecoder(bundledSchemaSet(), rpcSchemaSet()));
+    const holdAt = clientChunks.findIndex((c) => stream.push('>', c.bytes).some((d) => d.name === 'Mining.interrupt$Params'));
+    expect(holdAt).toBeGreaterThan(0);
+    const partly = await replayPartly(hexlog, proxySock, SHARED_UPSTREAM, holdAt);
+    let report: { outstanding: number; chains: { title: string; waiter: string }[] } = { outstanding: 0, chains: [] };
+    for (let i = 0; i < 50 && report.outstanding === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      report = JSON.parse(runCli(['chains', db, '--json']).stdout);
+    }
+    partly.close();
+    expect(report.outstanding).toBe(1);
+    expect(report.chains[0]!.title).toBe('Mining.waitTipChanged');
+    expect(report.chains[0]!.waiter).toBe('bitcoin-mine-test-32192/bitcoin-mine-te-32192');
+    const text = runCli(['chains', db, '--stuck', '0']).stdout;
+    expect(text).toContain('(now; session still recording)');
+    expect(text).toContain('stuck: Mining.waitTipChanged');
+  });
+
   it('relays malformed traffic unchanged and records decode errors', async () => {
     const [r] = await replayThrough(join(ROOT, 'test/fixtures/synthetic/malformed-envelope.hexlog'), proxySock, SHARED_UPSTREAM);
     expect(r!.clientGot).toBe(r!.expectedToClient);
@@ -85,7 +110,7 @@ describe('recording proxy end to end', () => {
   it('recorded every call with threads, status and the same -debug=ipc lines as the real processes', () => {
     const d = new Database(db, { readonly: true });
     const conns = d.prepare('SELECT count(*) FROM connections').pluck().get() as number;
-    expect(conns).toBe(sessions.length + 12 + 1);
+    expect(conns).toBe(sessions.length + 12 + 2);
     // Every message of every capture connection is in the messages table, none undecodable.
     const errs = d.prepare("SELECT count(*) FROM messages m JOIN connections c ON c.id = m.conn WHERE m.error IS NOT NULL AND c.id <= ?").pluck().get(sessions.length + 12) as number;
     expect(errs).toBe(0);
@@ -103,7 +128,7 @@ describe('recording proxy end to end', () => {
     expect(threads).toContain('bitcoin-mine-test-32192/bitcoin-mine-te-32192');
     expect(threads.some((t) => t.endsWith('(from bitcoin-mine-test-32192/bitcoin-mine-te-32192)'))).toBe(true);
     // The malformed connection: decode errors recorded, later valid messages decoded.
-    const last = sessions.length + 12 + 1;
+    const last = sessions.length + 12 + 2;
     const bad = d.prepare("SELECT count(*) FROM errors WHERE conn = ? AND kind = 'decode'").pluck().get(last) as number;
     const good = d.prepare('SELECT count(*) FROM messages WHERE conn = ? AND error IS NULL').pluck().get(last) as number;
     // malformed-envelope: three messages whose rpc envelope is broken, valid ones around them.

@@ -20,8 +20,9 @@ function sha(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-/** Drives one side: sends its chunks in order, waiting for the other side's earlier bytes. */
-function drive(sock: net.Socket, chunks: HexlogChunk[], mine: '>' | '<', onDone: (got: Buffer) => void): void {
+/** Drives one side: sends its chunks in order, waiting for the other side's earlier bytes (stopping before chunk `holdAt` of its own, if given). */
+function drive(sock: net.Socket, chunks: HexlogChunk[], mine: '>' | '<', onDone: (got: Buffer) => void, holdAt = Infinity): void {
+  let mineSent = 0;
   let received = 0;
   const got: Buffer[] = [];
   let i = 0;
@@ -34,8 +35,9 @@ function drive(sock: net.Socket, chunks: HexlogChunk[], mine: '>' | '<', onDone:
         i++;
         continue;
       }
-      if (received < theirsBefore) return;
+      if (received < theirsBefore || mineSent >= holdAt) return;
       sock.write(c.bytes);
+      mineSent++;
       i++;
     }
     if (received >= theirsBefore) sock.end();
@@ -91,4 +93,26 @@ export async function replayThrough(hexlog: string, proxyPath: string, serverPat
     expectedToServer: sha(dirBytes('>')),
     expectedToClient: sha(dirBytes('<')),
   }));
+}
+
+/**
+ * Replays a capture's client side only up to (not including) its `holdAt`-th
+ * chunk and keeps the connection open, the server side answering as far as
+ * it can: calls whose answers need the rest stay outstanding. `close()` ends it.
+ */
+export async function replayPartly(hexlog: string, proxyPath: string, serverPath: string, holdAt: number): Promise<{ close: () => void }> {
+  const { chunks } = parseHexlog(readFileSync(hexlog, 'latin1'));
+  const server = await startReplayServer(hexlog, serverPath);
+  const s = net.createConnection({ path: proxyPath, allowHalfOpen: true });
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.once('connect', () => resolve());
+  });
+  drive(s, chunks, '>', () => {}, holdAt);
+  return {
+    close: () => {
+      s.destroy();
+      server.close();
+    },
+  };
 }
