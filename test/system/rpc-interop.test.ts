@@ -9,8 +9,8 @@
 // Needs capnp, libcapnp-dev, g++ and pkg-config. The C++ peer is built in beforeAll.
 
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFileSync, spawn, ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,22 +23,16 @@ import type { SchemaSet } from '../../src/decoder/schema.js';
 import { Connection } from '../../src/rpc/connection.js';
 import { Cap } from '../../src/rpc/cap.js';
 import { serve } from '../../src/rpc/server.js';
+import { buildCalcPeer, PEERS } from './peers/build.js';
 import { RpcError } from '../../src/rpc/errors.js';
 
-const PEERS = join(ROOT, 'test/system/peers');
 let dir = '';
 let peerBin = '';
 let schemas: SchemaSet;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'ipc-trace-rpc-'));
-  copyFileSync(join(PEERS, 'calc.capnp'), join(dir, 'calc.capnp'));
-  execFileSync('capnp', ['compile', '-oc++', 'calc.capnp'], { cwd: dir });
-  const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'capnp-rpc'], { encoding: 'utf8' }).trim().split(/\s+/);
-  peerBin = join(dir, 'calc-peer');
-  execFileSync('g++', ['-std=c++17', '-O1', '-I', dir, '-o', peerBin, join(PEERS, 'calc-peer.c++'), join(dir, 'calc.capnp.c++'), ...flags], {
-    stdio: 'inherit',
-  });
+  peerBin = buildCalcPeer(dir);
   schemas = compileSchemaFiles([join(PEERS, 'calc.capnp')], []);
 });
 
