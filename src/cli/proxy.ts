@@ -3,7 +3,7 @@
 import { parseArgs, UsageError } from './args.js';
 import { parseAddress } from '../proxy/address.js';
 import { Relay } from '../proxy/relay.js';
-import { RecordingHandle } from './recording.js';
+import { RecordingHandle, recordingOptions } from './recording.js';
 import { UserError } from '../decoder/sources.js';
 
 export const PROXY_HELP = `usage: ipc-trace --listen ADDR --connect ADDR [--db FILE] [--log FILE|-] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--no-tui]
@@ -62,14 +62,7 @@ export async function runProxy(argv: string[]): Promise<number> {
   if (!options.listen || !options.connect) throw new UsageError('the proxy needs --listen ADDR and --connect ADDR');
   const listen = parseAddress(options.listen as string);
   const connect = parseAddress(options.connect as string);
-  const recording = await RecordingHandle.start({
-    db: options.db as string | undefined,
-    log: options.log as string | undefined,
-    schemaFiles: options.schema as string[],
-    importDirs: options.import as string[],
-    maxChars: (options['max-chars'] as number | undefined) ?? Infinity,
-    command: ['ipc-trace', ...argv].join(' '),
-  });
+  const recording = await RecordingHandle.start(recordingOptions(options, ['ipc-trace', ...argv].join(' ')));
   const relay = new Relay({
     listen,
     connect,

@@ -25,6 +25,18 @@ export interface RecordingOptions {
   printLog?: boolean;
 }
 
+/** Recording options from the parsed command line (the options in RECORDING_OPTIONS). */
+export function recordingOptions(options: Record<string, unknown>, command: string): RecordingOptions {
+  return {
+    db: options.db as string | undefined,
+    log: options.log as string | undefined,
+    schemaFiles: options.schema as string[],
+    importDirs: options.import as string[],
+    maxChars: (options['max-chars'] as number | undefined) ?? Infinity,
+    command,
+  };
+}
+
 export class Recording {
   readonly pipeline: Pipeline;
   readonly store: Store;
