@@ -90,9 +90,23 @@ export class SessionModel {
   open(id: number, time: number, label: string, names: { client?: string; server?: string } = {}): ConnRecord {
     // A process named by the transport (the upstream of every proxied
     // connection, an exec child) is one process across its connections.
-    const named = (n: string | undefined) => (n ? this.processes.find((p) => p.label === n) : undefined);
+    // `exec:bitcoin-wallet[5291]` (an exec child) is Bitcoin Core's `bitcoin-wallet-5291`.
+    const exec = (n: string | undefined) => {
+      const m = n ? /^exec:(.+)\[(\d+)\]$/.exec(n) : null;
+      return m ? { exe: m[1]!, pid: Number(m[2]), label: `${m[1]!}-${m[2]!}` } : null;
+    };
+    const named = (n: string | undefined) => {
+      const label = exec(n)?.label ?? n;
+      return label ? this.processes.find((p) => p.label === label) : undefined;
+    };
+    const create = (placeholder: string, given: string | undefined) => {
+      const p = this.newProcess(placeholder);
+      const e = exec(given);
+      if (e) Object.assign(p, e);
+      return p;
+    };
     const mk = (placeholder: string, given: string | undefined): Vat => ({
-      process: named(given) ?? this.newProcess(placeholder),
+      process: named(given) ?? create(placeholder, given),
       loop: null,
       exports: new Map(),
       questions: new Map(),
