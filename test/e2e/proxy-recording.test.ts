@@ -81,7 +81,9 @@ describe('recording proxy end to end', () => {
     expect(holdAt).toBeGreaterThan(0);
     const partly = await replayPartly(hexlog, proxySock, SHARED_UPSTREAM, holdAt);
     let report: { outstanding: number; chains: { title: string; waiter: string }[] } = { outstanding: 0, chains: [] };
-    for (let i = 0; i < 50 && report.outstanding === 0; i++) {
+    // The recorder works behind the relay: wait until it has caught up with what the peers exchanged.
+    const settled = () => report.outstanding === 1 && report.chains[0]?.title === 'Mining.waitTipChanged';
+    for (let i = 0; i < 100 && !settled(); i++) {
       await new Promise((r) => setTimeout(r, 100));
       report = JSON.parse(runCli(['chains', db, '--json']).stdout);
     }
