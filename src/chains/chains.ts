@@ -133,7 +133,7 @@ export function analyzeChains(input: ChainInput): ChainReport {
     add(c.caller, c, 'waiting');
     add(c.executor, c, 'executing');
   }
-  for (const s of stacks.values()) s.sort((a, b) => a.c.sent - b.c.sent || (a.as === 'executing' ? -1 : 1));
+  for (const s of stacks.values()) s.sort((a, b) => a.c.sent - b.c.sent || (a.as === b.as ? a.c.id - b.c.id : a.as === 'executing' ? -1 : 1));
 
   /**
    * What each thread is doing, in libmultiprocess (>= v8) terms: a request
@@ -214,35 +214,56 @@ export function analyzeChains(input: ChainInput): ChainReport {
       }
     }
   }
-  const seenCycles = new Set<string>();
-  const search = (start: number, at: number, path: number[]): void => {
-    for (const e of dependsOn.get(at) ?? []) {
-      if (e.to === start) {
-        const members = [...path];
-        const key = [...members].sort((a, b) => a - b).join(',');
-        if (seenCycles.has(key)) continue;
-        seenCycles.add(key);
-        const steps = members.map((m, i) => {
-          const next = members[(i + 1) % members.length]!;
-          const edge = dependsOn.get(m)!.find((d) => d.to === next)!;
-          const leaf = threads.get(edge.leaf.thread)!;
-          const waiter = threads.get(edge.waiter)!;
-          return `chain ${m + 1} is stuck in {${leaf.label}} running ${edge.leaf.call.title} for ${age(at0 - edge.leaf.call.sent)}, inside ${leaf.processLabel}, where {${waiter.label}} waits in chain ${next + 1}`;
-        });
-        deadlocks.push({
-          kind: 'in-process',
-          description: `${steps.join('; ')}: the cycle closes inside ${[...new Set(members.map((m) => threads.get(dependsOn.get(m)!.find((d) => members.includes(d.to))!.leaf.thread)!.processLabel))].join(' and ')} (a lock, condition or queue the wire cannot show)`,
-          threads: [...new Set(members.flatMap((m) => [...infos[m]!.waiters, ...infos[m]!.stuckLeaves.map((l) => l.thread)]))].map((t) => threads.get(t)?.label ?? '?'),
-          calls: members.flatMap((m) => infos[m]!.calls),
-          chains: members.map((m) => m + 1),
-        });
-      } else if (!path.includes(e.to) && e.to > start) {
-        search(start, e.to, [...path, e.to]);
-      }
+  // Chains that depend on each other in a cycle hang together: one deadlock per
+  // strongly connected group (Tarjan), described from its oldest stuck calls.
+  const indexOf = new Map<number, number>();
+  const low = new Map<number, number>();
+  const stack: number[] = [];
+  const onStack = new Set<number>();
+  let counter = 0;
+  const groups: number[][] = [];
+  const connect = (v: number): void => {
+    indexOf.set(v, counter);
+    low.set(v, counter++);
+    stack.push(v);
+    onStack.add(v);
+    for (const e of dependsOn.get(v) ?? []) {
+      if (!indexOf.has(e.to)) {
+        connect(e.to);
+        low.set(v, Math.min(low.get(v)!, low.get(e.to)!));
+      } else if (onStack.has(e.to)) low.set(v, Math.min(low.get(v)!, indexOf.get(e.to)!));
+    }
+    if (low.get(v) === indexOf.get(v)) {
+      const g: number[] = [];
+      let w: number;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        g.push(w);
+      } while (w !== v);
+      groups.push(g.sort((x, y) => x - y));
     }
   };
-  const at0 = at;
-  for (const x of infos) search(x.index, x.index, [x.index]);
+  for (const x of infos) if (!indexOf.has(x.index)) connect(x.index);
+  for (const g of groups.sort((x, y) => x[0]! - y[0]!)) {
+    const cyclic = g.length > 1 || (dependsOn.get(g[0]!) ?? []).some((e) => e.to === g[0]);
+    if (!cyclic) continue;
+    const edges = g.flatMap((m) => (dependsOn.get(m) ?? []).filter((e) => g.includes(e.to)));
+    const leaves = [...new Map(edges.map((e) => [e.leaf.call.id, e.leaf])).values()].sort((x, y) => x.call.sent - y.call.sent);
+    const procs = [...new Set(leaves.map((l) => threads.get(l.thread)!.processLabel))];
+    const first = leaves.slice(0, 2).map((l) => `{${threads.get(l.thread)!.label}} running ${l.call.title} for ${age(at - l.call.sent)}`);
+    deadlocks.push({
+      kind: 'in-process',
+      description:
+        `${g.length > 1 ? `chains ${g.map((m) => m + 1).join(', ')} wait on each other` : `chain ${g[0]! + 1} waits on itself`}: ` +
+        `each is stuck in a thread of ${procs.join(' or ')} while a thread of that process waits in ${g.length > 1 ? 'another of them' : 'it'}, ` +
+        `so the cycle closes inside ${procs.join(' and ')} (a lock, condition or queue the wire cannot show). ` +
+        `Oldest stuck: ${first.join('; ')}`,
+      threads: [...new Set(g.flatMap((m) => [...infos[m]!.waiters, ...infos[m]!.stuckLeaves.map((l) => l.thread)]))].map((t) => threads.get(t)?.label ?? '?'),
+      calls: g.flatMap((m) => infos[m]!.calls),
+      chains: g.map((m) => m + 1),
+    });
+  }
 
   const stuck: ChainReport['stuck'] = [];
   const leafOf = (n: ChainNode): ChainNode => (n.children.length ? leafOf(n.children[n.children.length - 1]!) : n);

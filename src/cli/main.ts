@@ -11,6 +11,7 @@ import { runProxy, PROXY_HELP } from './proxy.js';
 import { runReplay, REPLAY_HELP } from './replay.js';
 import { runChains, CHAINS_HELP } from './chains.js';
 import { runExec, EXEC_HELP } from './exec.js';
+import { runDemo, DEMO_HELP } from './demo.js';
 import { runExport, EXPORT_HELP, runQuery, QUERY_HELP } from './export.js';
 
 const HELP = `usage: ipc-trace --listen ADDR --connect ADDR [options]
@@ -21,6 +22,7 @@ Makes Bitcoin Core's multiprocess IPC (Cap'n Proto RPC over Unix sockets) visibl
   --listen A --connect B relay a socket, decode and record the traffic
 commands:
   exec -- COMMAND ...    run a Bitcoin Core command, interposing on the IPC children it spawns
+  demo                   run a simulated bitcoin-node and its bitcoin-wallet process, recording their IPC
   replay DB              print a recorded session's log again
   chains DB              outstanding calls, wait-for chains, deadlocks, stuck calls
   export DB              a session as a hexlog capture, or its calls/messages as JSON lines
@@ -39,6 +41,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<numbe
   replay: { run: runReplay, help: REPLAY_HELP },
   chains: { run: runChains, help: CHAINS_HELP },
   exec: { run: runExec, help: EXEC_HELP },
+  demo: { run: runDemo, help: DEMO_HELP },
   export: { run: runExport, help: EXPORT_HELP },
   query: { run: runQuery, help: QUERY_HELP },
 };

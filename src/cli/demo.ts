@@ -1,0 +1,210 @@
+// `ipc-trace demo`: runs the bundled demo bitcoin-node (dist/node/main.js),
+// which spawns its bitcoin-wallet process the way Bitcoin Core does
+// (dirname(argv0)/bitcoin-wallet -ipcfd 3), under the exec machinery, so the
+// node ↔ wallet connection is interposed on and recorded like any
+// `ipc-trace exec -- bitcoin-node` session.
+
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { parseArgs, UsageError } from './args.js';
+import { ExecSession } from '../proxy/exec.js';
+import type { Tap } from '../proxy/splice.js';
+import { RecordingHandle, recordingOptions } from './recording.js';
+import { untilSignal } from './proxy.js';
+import { UserError, PACKAGE_ROOT } from '../decoder/sources.js';
+import { SCENARIOS } from '../demo/args.js';
+
+export const DEMO_HELP = `usage: ipc-trace demo [--scenario S] [--duration SEC] [--seed N] [--db FILE] [--log FILE|-] [--max-chars N] [--no-tui]
+
+Runs a simulated Bitcoin Core node/wallet pair and records their IPC. The demo
+bitcoin-node (a regtest chain with blocks every 2 s, mempool traffic, RPC
+worker threads, a scheduler thread sending chain notifications) spawns its
+bitcoin-wallet process over a socketpair (-ipcfd 3) exactly as Bitcoin Core's
+multiprocess build does, and ipc-trace interposes on it as 'ipc-trace exec'
+would: every call in both directions is decoded, logged and recorded.
+
+Scenarios:
+  normal      steady traffic both ways, callbacks nested inside calls (default)
+  deadlock    a wallet thread holds cs_wallet while waiting for the node's
+              notification queue, whose blockConnected needs cs_wallet: both
+              processes hang for real (the recording stops at --duration or
+              Ctrl-C with the calls outstanding; then the processes are killed)
+  busy        a second call queued on a wallet thread behind a 4-second one
+  disconnect  the wallet process dies (SIGKILL) while serving a call
+  slow        50-300 ms of latency in every method on both sides
+
+  --scenario S     one of normal, deadlock, busy, disconnect, slow
+  --duration SEC   stop after SEC seconds (default: run until Ctrl-C)
+  --seed N         seed of the simulation (default 1)
+  --db FILE        session database (default ipc-trace-YYYYMMDD-HHMMSS.sqlite here)
+  --log FILE|-     -debug=ipc-style log to FILE, or - for standard output
+                   (the log goes to standard output anyway until the terminal UI exists)
+  --max-chars N    cut params/results in the log after N characters, like libmultiprocess
+  --no-tui         no terminal UI: print the log
+
+Then look at the session with 'ipc-trace chains DB' or 'ipc-trace replay DB'.
+Needs the compiled package (npm run build).
+`;
+
+const DEMO_OPTIONS = {
+  scenario: { kind: 'string' },
+  duration: { kind: 'number' },
+  seed: { kind: 'number' },
+  db: { kind: 'string' },
+  log: { kind: 'string' },
+  'max-chars': { kind: 'number' },
+  'no-tui': { kind: 'flag' },
+  help: { kind: 'flag', short: 'h' },
+} as const;
+
+/** A tap that can be cut off: the deadlock scenario stops recording before the hung processes are killed. */
+function gatedTap(inner: Tap): { tap: Tap; close: () => void } {
+  let open = true;
+  return {
+    tap: {
+      open: (c) => open && inner.open(c),
+      data: (id, dir, bytes, time) => open && inner.data(id, dir, bytes, time),
+      end: (id, dir, time) => open && inner.end(id, dir, time),
+      close: (id, time, reason) => open && inner.close(id, time, reason),
+    },
+    close: () => {
+      open = false;
+    },
+  };
+}
+
+function timer(ms: number): { done: Promise<void>; cancel: () => void } {
+  let t: NodeJS.Timeout | undefined;
+  const done = new Promise<void>((r) => (t = setTimeout(r, ms)));
+  return { done, cancel: () => clearTimeout(t) };
+}
+
+/** A moment when a call waited behind another on the same thread (busy scenario), as seconds from the session's start. */
+function queuedMoment(dbPath: string): number | null {
+  // Read-write, so that closing it removes the WAL files again (a read-only connection leaves them).
+  const db = new Database(dbPath, { fileMustExist: true });
+  try {
+    const start = db.prepare('SELECT min(opened) FROM connections').pluck().get() as number | null;
+    const row = db
+      .prepare(
+        `SELECT b.sent AS sent FROM calls a JOIN calls b
+           ON b.executor_thread = a.executor_thread AND b.caller_thread = a.caller_thread AND b.id <> a.id
+          WHERE a.has_context = 1 AND b.has_context = 1 AND a.parent_call IS NULL AND b.parent_call IS NULL
+            AND b.sent >= a.sent AND b.sent < coalesce(a.returned, 1e300) AND coalesce(b.returned, 1e300) > a.returned
+          ORDER BY b.sent LIMIT 1`,
+      )
+      .get() as { sent: number } | undefined;
+    return row && start !== null ? (row.sent - start) / 1000 : null;
+  } finally {
+    db.close();
+  }
+}
+
+export async function runDemo(argv: string[]): Promise<number> {
+  const { options } = parseArgs(argv, DEMO_OPTIONS);
+  if (options.help) {
+    process.stdout.write(DEMO_HELP);
+    return 0;
+  }
+  const scenario = (options.scenario as string | undefined) ?? 'normal';
+  if (!(SCENARIOS as readonly string[]).includes(scenario)) throw new UsageError(`unknown scenario '${scenario}' (one of ${SCENARIOS.join(', ')})`);
+  const duration = options.duration as number | undefined;
+  if (duration !== undefined && duration <= 0) throw new UsageError('--duration needs a positive number of seconds');
+  const seed = (options.seed as number | undefined) ?? 1;
+  const nodeMain = join(PACKAGE_ROOT, 'dist', 'node', 'main.js');
+  const walletScript = join(PACKAGE_ROOT, 'bin', 'bitcoin-wallet');
+  if (!existsSync(nodeMain) || !existsSync(join(PACKAGE_ROOT, 'dist', 'wallet', 'main.js'))) {
+    throw new UserError(`the demo processes are not built (${nodeMain} is missing): run 'npm run build'`);
+  }
+  if (!existsSync(walletScript)) throw new UserError(`the demo wallet script ${walletScript} is missing`);
+
+  // bitcoin-node is the node binary itself (so argv[0] reaches it: a #! script
+  // would lose it), bitcoin-wallet the package's script next to it.
+  const dir = mkdtempSync(join(tmpdir(), 'ipc-trace-demo-'));
+  const cleanupDir = () => rmSync(dir, { recursive: true, force: true });
+  symlinkSync(process.execPath, join(dir, 'bitcoin-node'));
+  symlinkSync(walletScript, join(dir, 'bitcoin-wallet'));
+
+  let recording: RecordingHandle;
+  try {
+    // The demo processes speak the bundled schemas: no --schema here.
+    recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', 'demo', ...argv].join(' ')), schemaFiles: [], importDirs: [] });
+  } catch (e) {
+    cleanupDir();
+    throw e;
+  }
+  const gate = gatedTap(recording.tap((c) => ({ client: c.listen, server: c.upstream })));
+  const session = new ExecSession({
+    command: join(dir, 'bitcoin-node'),
+    args: [nodeMain, `-scenario=${scenario}`, `-seed=${seed}`],
+    tap: gate.tap,
+    log: (line) => process.stderr.write(`ipc-trace: ${line}\n`),
+  });
+  try {
+    await session.start();
+  } catch (e) {
+    await recording.finish();
+    cleanupDir();
+    throw e;
+  }
+  process.stderr.write(
+    `ipc-trace: demo '${scenario}': bitcoin-node pid ${session.pid}, recording to ${recording.dbPath}` +
+      `${duration !== undefined ? ` for ${duration} s` : ''} (Ctrl-C stops)\n`,
+  );
+
+  const stopTimer = duration !== undefined ? timer(duration * 1000) : null;
+  const signal = untilSignal();
+  const outcome = await Promise.race([
+    session.wait().then((code) => ({ kind: 'exit' as const, code })),
+    ...(stopTimer ? [stopTimer.done.then(() => ({ kind: 'duration' as const, code: 0 }))] : []),
+    signal.then((sig) => ({ kind: 'signal' as const, code: 0, sig })),
+  ]);
+  stopTimer?.cancel();
+
+  let code = 0;
+  if (outcome.kind === 'exit') {
+    if (outcome.code !== 0) {
+      process.stderr.write(`ipc-trace: bitcoin-node exited with code ${outcome.code}\n`);
+      code = 1;
+    }
+  } else if (scenario === 'deadlock') {
+    // The processes are hung: end the recording as they are, then kill them.
+    gate.close();
+    process.stderr.write('ipc-trace: deadlock: recording stopped with both processes hung; killing them\n');
+    try {
+      if (session.pid !== undefined) process.kill(session.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    // The wallet sees its connection close and exits; let the shim finish too.
+    await session.wait();
+  } else {
+    // The node shuts down cleanly on SIGTERM (Ctrl-C already reached it).
+    if (outcome.kind === 'duration' && session.pid !== undefined) {
+      try {
+        process.kill(session.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    const t = timer(15000);
+    const exited = await Promise.race([session.wait().then(() => true), t.done.then(() => false)]);
+    t.cancel();
+    if (!exited) process.stderr.write('ipc-trace: bitcoin-node did not stop within 15 s; killing it\n');
+  }
+  await session.stop();
+  await recording.finish();
+  cleanupDir();
+
+  let hint = `ipc-trace chains ${recording.dbPath}`;
+  if (scenario === 'busy') {
+    const at = queuedMoment(recording.dbPath);
+    if (at !== null) hint = `ipc-trace chains ${recording.dbPath} --at +${(at + 0.05).toFixed(3)}   (a call queued behind another)`;
+  } else if (scenario === 'deadlock') {
+    hint += ' --stuck 1   (who waits on whom in the hang)';
+  }
+  process.stderr.write(`ipc-trace: session recorded in ${recording.dbPath}; inspect it with: ${hint}\n`);
+  return code;
+}

@@ -1,0 +1,27 @@
+// `ipc-trace demo --scenario disconnect`: the wallet process kills itself
+// (SIGKILL) while serving a call; the node's outstanding calls fail with a
+// disconnect, the node shuts down cleanly, the demo exits 0.
+
+import { it, expect } from 'vitest';
+import { runDemo, openDb, isRunning, expectNoStackTrace } from './helpers.js';
+
+it('records the calls a dying wallet leaves outstanding as disconnected', () => {
+  const r = runDemo(['--scenario', 'disconnect', '--duration', '12']);
+  expect(r.code, r.stderr).toBe(0);
+  expectNoStackTrace(r.stderr);
+  expect(r.stderr).toMatch(/bitcoin-wallet: simulating a crash \(SIGKILL\) while serving Wallet\.\w+/);
+  expect(r.stderr).toMatch(/bitcoin-node: lost the connection to bitcoin-wallet/);
+  const db = openDb(r.db);
+  try {
+    const disconnected = db.prepare("SELECT title, dir FROM calls WHERE status = 'disconnected'").all() as { title: string; dir: string }[];
+    expect(disconnected.length).toBeGreaterThan(0);
+    // among them the node's call the wallet was serving
+    expect(disconnected.some((c) => c.dir === '>' && /^Wallet\.(getBalances|createTransaction)$/.test(c.title))).toBe(true);
+    expect(db.prepare("SELECT count(*) FROM calls WHERE status = 'pending'").pluck().get()).toBe(0);
+    const conn = db.prepare('SELECT closed, close_reason AS reason FROM connections').get() as { closed: number | null; reason: string | null };
+    expect(conn.closed).not.toBeNull();
+  } finally {
+    db.close();
+  }
+  expect(isRunning(r.nodePid)).toBe(false);
+}, 60000);
