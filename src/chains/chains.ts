@@ -70,7 +70,7 @@ export interface ThreadState {
   thread: string;
   process: string;
   /** Outstanding calls on this thread, oldest first, as `waiting`/`executing`. */
-  stack: { call: number; title: string; as: 'waiting' | 'executing'; ageMs: number }[];
+  stack: { call: number; title: string; as: 'waiting' | 'executing' | 'queued'; ageMs: number }[];
 }
 
 export interface ChainReport {
@@ -283,7 +283,7 @@ export function analyzeChains(input: ChainInput): ChainReport {
     .map(([t, s]) => ({
       thread: threads.get(t)?.label ?? '?',
       process: threads.get(t)?.processLabel ?? '?',
-      stack: s.map((e) => ({ call: e.c.id, title: e.c.title, as: e.as, ageMs: at - e.c.sent })),
+      stack: s.map((e) => ({ call: e.c.id, title: e.c.title, as: e.as === 'executing' && queued.has(e.c.id) ? ('queued' as const) : e.as, ageMs: at - e.c.sent })),
     }))
     .sort((a, b) => a.process.localeCompare(b.process) || a.thread.localeCompare(b.thread));
   return { at, stuckSeconds: input.stuckMs / 1000, outstanding: out.length, chains, deadlocks, stuck, threads: states };
@@ -331,7 +331,7 @@ export function formatChains(r: ChainReport, when: string): string {
     lines.push('threads:');
     for (const t of r.threads) {
       lines.push(`  {${t.thread}}`);
-      for (const e of t.stack) lines.push(`    ${e.as === 'waiting' ? 'waiting on  ' : 'executing   '} ${e.title} [call ${e.call}] ${age(e.ageMs)}`);
+      for (const e of t.stack) lines.push(`    ${e.as === 'waiting' ? 'waiting on  ' : e.as === 'queued' ? 'queued      ' : 'executing   '} ${e.title} [call ${e.call}] ${age(e.ageMs)}`);
     }
   }
   return lines.join('\n') + '\n';
