@@ -4,7 +4,7 @@
 
 import { parseArgs, UsageError } from './args.js';
 import { ExecSession } from '../proxy/exec.js';
-import { RecordingHandle } from './recording.js';
+import { RecordingHandle, recordingOptions } from './recording.js';
 import { RECORDING_OPTIONS } from './proxy.js';
 
 export const EXEC_HELP = `usage: ipc-trace exec [--db FILE] [--log FILE|-] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--no-tui] -- COMMAND [ARGS]...
@@ -28,14 +28,7 @@ export async function runExec(argv: string[]): Promise<number> {
     return 0;
   }
   if (rest.length === 0) throw new UsageError('exec needs a command after --: ipc-trace exec -- COMMAND [ARGS]...');
-  const recording = await RecordingHandle.start({
-    db: options.db as string | undefined,
-    log: options.log as string | undefined,
-    schemaFiles: options.schema as string[],
-    importDirs: options.import as string[],
-    maxChars: (options['max-chars'] as number | undefined) ?? Infinity,
-    command: ['ipc-trace', 'exec', ...argv].join(' '),
-  });
+  const recording = await RecordingHandle.start(recordingOptions(options, ['ipc-trace', 'exec', ...argv].join(' ')));
   const tap = recording.tap((c) => ({ client: c.listen, server: c.upstream }));
   const session = new ExecSession({
     command: rest[0]!,
