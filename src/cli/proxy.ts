@@ -1,5 +1,6 @@
 // `ipc-trace --listen ADDR --connect ADDR`: the transparent recording proxy.
 
+import { rmSync } from 'node:fs';
 import { parseArgs, UsageError } from './args.js';
 import { parseAddress } from '../proxy/address.js';
 import { Relay } from '../proxy/relay.js';
@@ -73,7 +74,9 @@ export async function runProxy(argv: string[]): Promise<number> {
   try {
     await relay.listen();
   } catch (e) {
+    // Nothing was recorded: leave no empty session database behind.
     await recording.finish();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(recording.dbPath + suffix, { force: true });
     throw e instanceof UserError ? e : new UserError(`cannot listen on ${options.listen}: ${(e as Error).message}`);
   }
   process.stderr.write(`ipc-trace: listening on ${options.listen}, relaying to ${options.connect}, recording to ${recording.dbPath}\n`);
