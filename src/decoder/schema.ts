@@ -77,8 +77,6 @@ export interface StructInfo {
   discriminantOffset: number;
   fields: FieldInfo[];
   isGroup: boolean;
-  /** Scope ids of this node and its parents, for resolving generic parameters. */
-  scopeId: string;
 }
 
 export interface EnumInfo {
@@ -106,18 +104,10 @@ export interface InterfaceInfo {
   superclasses: string[];
 }
 
-export interface FileInfo {
-  id: string;
-  name: string;
-}
-
 export class SchemaSet {
   readonly structs = new Map<string, StructInfo>();
   readonly enums = new Map<string, EnumInfo>();
   readonly interfaces = new Map<string, InterfaceInfo>();
-  readonly files = new Map<string, FileInfo>();
-  /** Files named on the compiler's command line. */
-  readonly requestedFiles: FileInfo[] = [];
 
   struct(id: string): StructInfo {
     const s = this.structs.get(id);
@@ -129,15 +119,6 @@ export class SchemaSet {
     const iface = this.interfaces.get(interfaceId);
     const method = iface?.methods[methodId];
     return iface && method ? { iface, method } : null;
-  }
-
-  /** Adds every node of another set (later sets win on id clashes). */
-  merge(other: SchemaSet): void {
-    for (const [k, v] of other.structs) this.structs.set(k, v);
-    for (const [k, v] of other.enums) this.enums.set(k, v);
-    for (const [k, v] of other.interfaces) this.interfaces.set(k, v);
-    for (const [k, v] of other.files) this.files.set(k, v);
-    this.requestedFiles.push(...other.requestedFiles);
   }
 }
 
@@ -286,9 +267,6 @@ export function loadCodeGeneratorRequest(bytes: Uint8Array): SchemaSet {
   req.nodes.forEach((n: Node) => {
     const id = idHex(n.id);
     switch (n.which()) {
-      case Node.FILE:
-        set.files.set(id, { id, name: n.displayName });
-        break;
       case Node.STRUCT: {
         const s = n.struct;
         const fields: FieldInfo[] = [];
@@ -303,7 +281,6 @@ export function loadCodeGeneratorRequest(bytes: Uint8Array): SchemaSet {
           discriminantOffset: s.discriminantOffset,
           fields,
           isGroup: s.isGroup,
-          scopeId: idHex(n.scopeId),
         });
         break;
       }
@@ -334,10 +311,6 @@ export function loadCodeGeneratorRequest(bytes: Uint8Array): SchemaSet {
       default:
         break;
     }
-  });
-  req.requestedFiles.forEach((f) => {
-    const id = idHex(f.id);
-    set.requestedFiles.push({ id, name: f.filename });
   });
   for (const iface of set.interfaces.values()) {
     for (const m of iface.methods) {
