@@ -195,8 +195,14 @@ export class Splice {
   private onData(side: Side, chunk: Buffer): void {
     const dst = side.peer.sock;
     if (dst.destroyed || dst.writableEnded) return; // the other end is gone: nowhere to relay to
-    this.hook(() => this.hooks.data(side.dir, chunk, now()));
-    if (!dst.write(chunk) && !side.waitingDrain) {
+    // Relay first; the recorder gets the same (unmodified) buffer after.
+    const queued = !dst.write(chunk);
+    try {
+      this.hooks.data(side.dir, chunk, now());
+    } catch (err) {
+      this.hookFailed(err);
+    }
+    if (queued && !side.waitingDrain) {
       side.waitingDrain = true;
       this.updateFlow(side);
       dst.once('drain', () => {
@@ -236,11 +242,15 @@ export class Splice {
     try {
       fn();
     } catch (err) {
-      try {
-        this.opts.onHookError?.(err);
-      } catch {
-        // ignore
-      }
+      this.hookFailed(err);
+    }
+  }
+
+  private hookFailed(err: unknown): void {
+    try {
+      this.opts.onHookError?.(err);
+    } catch {
+      // ignore
     }
   }
 }

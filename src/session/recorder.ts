@@ -30,7 +30,9 @@ export class RecorderClient {
   private inFlight = 0;
   private readonly maxQueuedBytes: number;
   /** Directions that lost bytes: nothing after a gap can be framed, so the rest is not recorded. */
-  private readonly gapped = new Map<string, Extract<RecordItem, { k: 'gap' }>>();
+  private readonly gapped = new Set<string>();
+  /** Gap records in the batch not posted yet, by direction: later drops add to them. */
+  private readonly pendingGaps = new Map<string, Extract<RecordItem, { k: 'gap' }>>();
   droppedBytes = 0;
 
   constructor(
@@ -49,17 +51,18 @@ export class RecorderClient {
 
   data(id: number, dir: Dir, bytes: Uint8Array, time: number): void {
     const key = `${id}${dir}`;
-    const gap = this.gapped.get(key);
-    if (gap || this.inFlight + bytes.length > this.maxQueuedBytes) {
+    if (this.gapped.has(key) || this.inFlight + bytes.length > this.maxQueuedBytes) {
       this.droppedBytes += bytes.length;
-      if (gap) {
-        // One gap record per direction, reporting what was dropped until the batch leaves.
-        if (this.batch.includes(gap)) gap.bytes += bytes.length;
-        return;
+      // One gap record per direction, counting what was dropped until its batch leaves
+      // (the total goes to the session's meta at the end).
+      const pending = this.pendingGaps.get(key);
+      if (pending) pending.bytes += bytes.length;
+      else if (!this.gapped.has(key)) {
+        const g: Extract<RecordItem, { k: 'gap' }> = { k: 'gap', id, dir, time, bytes: bytes.length };
+        this.gapped.add(key);
+        this.pendingGaps.set(key, g);
+        this.push(g);
       }
-      const g: Extract<RecordItem, { k: 'gap' }> = { k: 'gap', id, dir, time, bytes: bytes.length };
-      this.gapped.set(key, g);
-      this.push(g);
       return;
     }
     const copy = new Uint8Array(bytes); // own buffer, transferred to the worker without a second copy
@@ -86,6 +89,7 @@ export class RecorderClient {
     const transfer = this.transfer;
     this.batch = [];
     this.transfer = [];
+    this.pendingGaps.clear();
     this.worker.postMessage({ k: 'batch', items }, transfer);
   }
 
