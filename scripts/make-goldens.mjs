@@ -4,8 +4,9 @@
 // For every test/fixtures/*/manifest.json:
 //   each schema set  -> test/golden/<group>/<set>.cgr   (capnp compile -o-)
 //   each hexlog      -> test/golden/<group>/<name>.jsonl (oracle output)
-// Needs: capnproto libcapnp-dev g++ pkg-config. Usage: node scripts/make-goldens.mjs [--check]
+// Needs: capnproto libcapnp-dev g++ pkg-config. Usage: node scripts/make-goldens.mjs [--check | --oracle]
 // With --check, nothing is written: it exits 1 if any golden differs from a fresh run.
+// With --oracle, it only builds the oracle (if needed) and prints its path.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -24,6 +25,11 @@ if (!existsSync(oracle)) {
   }
   mkdirSync(dirname(oracle), { recursive: true });
   execFileSync('sh', [join(oracleDir, 'build.sh'), oracle], { stdio: 'inherit' });
+}
+
+if (process.argv.includes('--oracle')) {
+  console.log(oracle);
+  process.exit(0);
 }
 
 let differ = 0;
