@@ -49,7 +49,10 @@ export interface ChainNode {
   requestNo: number | null;
   waiter: string;
   executor: string;
+  /** Age at `at`, or, for an interrupted call, when its connection closed. */
   ageMs: number;
+  /** The connection closed (before `at`) while the call was outstanding. */
+  interrupted: boolean;
   stuck: boolean;
   cancelRequested: boolean;
   /** The executing thread is busy with another call: this one is queued behind it. */
@@ -76,7 +79,10 @@ export interface ThreadState {
 export interface ChainReport {
   at: number;
   stuckSeconds: number;
+  /** Calls still outstanding at the time. */
   outstanding: number;
+  /** Calls a disconnect interrupted before the time (they appear in the chains too). */
+  interrupted: number;
   chains: ChainNode[];
   deadlocks: Deadlock[];
   stuck: { call: number; title: string; ageMs: number; leafThread: string; leafProcess: string }[];
@@ -89,13 +95,21 @@ export function analyzeChains(input: ChainInput): ChainReport {
   const procs = new Map(input.processes.map((p) => [p.id, p.label]));
   const label = (id: number | null, process: number): string =>
     id !== null && threads.has(id) ? threads.get(id)!.label : `${procs.get(process) ?? '?'}/?`;
+  // Calls outstanding at `at`, and calls a disconnect interrupted before it
+  // (shown as they stood when their connection closed: a hang that was only
+  // ended by stopping the processes or ipc-trace is still there to read).
+  const endOf = new Map<number, number>();
   const out = input.calls.filter((c) => {
     if (c.sent > at) return false;
     if (c.returned !== null && c.returned <= at) return false;
     const closed = input.closed.get(c.conn);
-    if (closed !== undefined && closed <= at) return false;
-    return c.status === 'pending' || c.returned !== null || c.status === 'disconnected';
+    if (closed !== undefined && closed <= at) {
+      if (c.status !== 'disconnected') return false;
+      endOf.set(c.id, closed);
+    }
+    return true;
   });
+  const ageOf = (c: ChainCall) => (endOf.get(c.id) ?? at) - c.sent;
   const byId = new Map(out.map((c) => [c.id, c]));
   // A call's children: callbacks nested in it, and the calls its executing
   // thread made while running it (on any connection).
@@ -154,7 +168,7 @@ export function analyzeChains(input: ChainInput): ChainReport {
     if (exec) running.set(t, exec.c.id);
   }
 
-  const isStuck = (c: ChainCall) => at - c.sent >= input.stuckMs;
+  const isStuck = (c: ChainCall) => ageOf(c) >= input.stuckMs;
   const node = (c: ChainCall): ChainNode => {
     const r = c.executor !== null ? running.get(c.executor) : undefined;
     return {
@@ -166,7 +180,8 @@ export function analyzeChains(input: ChainInput): ChainReport {
       requestNo: c.requestNo,
       waiter: label(c.caller, c.clientProcess),
       executor: label(c.executor, c.serverProcess),
-      ageMs: at - c.sent,
+      ageMs: ageOf(c),
+      interrupted: endOf.has(c.id),
       stuck: isStuck(c),
       cancelRequested: c.cancelRequested !== null && c.cancelRequested <= at,
       queuedBehind: queued.has(c.id) && r !== undefined ? r : null,
@@ -251,7 +266,7 @@ export function analyzeChains(input: ChainInput): ChainReport {
     const edges = g.flatMap((m) => (dependsOn.get(m) ?? []).filter((e) => g.includes(e.to)));
     const leaves = [...new Map(edges.map((e) => [e.leaf.call.id, e.leaf])).values()].sort((x, y) => x.call.sent - y.call.sent);
     const procs = [...new Set(leaves.map((l) => threads.get(l.thread)!.processLabel))];
-    const first = leaves.slice(0, 2).map((l) => `{${threads.get(l.thread)!.label}} running ${l.call.title} for ${age(at - l.call.sent)}`);
+    const first = leaves.slice(0, 2).map((l) => `{${threads.get(l.thread)!.label}} running ${l.call.title} for ${age(ageOf(l.call))}`);
     deadlocks.push({
       kind: 'in-process',
       description:
@@ -283,10 +298,10 @@ export function analyzeChains(input: ChainInput): ChainReport {
     .map(([t, s]) => ({
       thread: threads.get(t)?.label ?? '?',
       process: threads.get(t)?.processLabel ?? '?',
-      stack: s.map((e) => ({ call: e.c.id, title: e.c.title, as: e.as === 'executing' && queued.has(e.c.id) ? ('queued' as const) : e.as, ageMs: at - e.c.sent })),
+      stack: s.map((e) => ({ call: e.c.id, title: e.c.title, as: e.as === 'executing' && queued.has(e.c.id) ? ('queued' as const) : e.as, ageMs: ageOf(e.c) })),
     }))
     .sort((a, b) => a.process.localeCompare(b.process) || a.thread.localeCompare(b.thread));
-  return { at, stuckSeconds: input.stuckMs / 1000, outstanding: out.length, chains, deadlocks, stuck, threads: states };
+  return { at, stuckSeconds: input.stuckMs / 1000, outstanding: out.length - endOf.size, interrupted: endOf.size, chains, deadlocks, stuck, threads: states };
 }
 
 function age(ms: number): string {
@@ -296,10 +311,11 @@ function age(ms: number): string {
 /** The report as text. */
 export function formatChains(r: ChainReport, when: string): string {
   const lines: string[] = [];
-  lines.push(`Call chains at ${when}: ${r.outstanding} outstanding call(s); stuck after ${r.stuckSeconds}s`);
+  const interrupted = r.interrupted ? `, ${r.interrupted} interrupted by disconnect before` : '';
+  lines.push(`Call chains at ${when}: ${r.outstanding} outstanding call(s)${interrupted}; stuck after ${r.stuckSeconds}s`);
   if (r.chains.length === 0) lines.push('  no outstanding calls');
   const draw = (n: ChainNode, indent: string) => {
-    const flags = [n.stuck ? 'STUCK' : '', n.cancelRequested ? 'cancel requested' : '', n.queuedBehind !== null ? `queued behind call ${n.queuedBehind}` : '']
+    const flags = [n.interrupted ? 'interrupted by disconnect' : '', n.stuck ? 'STUCK' : '', n.cancelRequested ? 'cancel requested' : '', n.queuedBehind !== null ? `queued behind call ${n.queuedBehind}` : '']
       .filter(Boolean)
       .join(', ');
     lines.push(

@@ -151,6 +151,9 @@ describe('call chains', () => {
     const b = call({ caller: 1, executor: 2, sent: 1, conn: 2, status: 'disconnected' });
     const r = analyzeChains({ calls: [a, b], threads, processes, closed: new Map([[2, 8]]), at: 10, stuckMs: 5000 });
     expect(r.outstanding).toBe(0);
+    // The call the disconnect cut is still shown, aged at the disconnect.
+    expect(r.interrupted).toBe(1);
+    expect(r.chains.map((n) => [n.call, n.interrupted, n.ageMs])).toEqual([[b.id, true, 7]]);
     expect(analyzeChains({ calls: [a, b], threads, processes, closed: new Map([[2, 8]]), at: 4, stuckMs: 5000 }).outstanding).toBe(2);
   });
 });

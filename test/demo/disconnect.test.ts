@@ -4,6 +4,7 @@
 
 import { it, expect } from 'vitest';
 import { runDemo, openDb, isRunning, expectNoStackTrace } from './helpers.js';
+import { runCli } from '../cli/run.js';
 
 it('records the calls a dying wallet leaves outstanding as disconnected', () => {
   const r = runDemo(['--scenario', 'disconnect', '--duration', '12']);
@@ -23,5 +24,12 @@ it('records the calls a dying wallet leaves outstanding as disconnected', () => 
   } finally {
     db.close();
   }
+  // chains at the end of the session shows the calls the disconnect cut, as they stood.
+  const chains = runCli(['chains', r.db, '--json']);
+  const report = JSON.parse(chains.stdout) as { outstanding: number; interrupted: number; chains: { title: string; interrupted: boolean }[] };
+  expect(report.outstanding).toBe(0);
+  expect(report.interrupted).toBeGreaterThan(0);
+  expect(report.chains.some((c) => c.interrupted && /^Wallet\./.test(c.title))).toBe(true);
+  expect(runCli(['chains', r.db]).stdout).toContain('(interrupted by disconnect)');
   expect(isRunning(r.nodePid)).toBe(false);
 }, 60000);
