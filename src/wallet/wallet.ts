@@ -183,11 +183,12 @@ export class LoadedWallet {
 
   // ---- operations shared by the Wallet interface and the RPC actors -------------
 
-  async balances(): Promise<{ balance: number; unconfirmedBalance: number; immatureBalance: number }> {
+  /** `serving`: the Wallet method being served, where the disconnect scenario may crash. */
+  async balances(serving?: string): Promise<{ balance: number; unconfirmedBalance: number; immatureBalance: number }> {
     this.check();
     await this.syncedToChain();
     const b = await this.csWallet.withLock(() => this.file.balances(this.tipHeight));
-    this.proc.maybeCrash('Wallet.getBalances');
+    if (serving) this.proc.maybeCrash(serving);
     return b;
   }
 
@@ -197,12 +198,16 @@ export class LoadedWallet {
   }
 
   /** CreateTransaction: coin selection under cs_wallet, with the node's fee estimate. */
-  async createTransaction(recipients: { keyHash: Uint8Array; amount: number }[], confTarget = 6): Promise<{ tx: ParsedTx; fee: number; changePos: number } | { error: string }> {
+  async createTransaction(
+    recipients: { keyHash: Uint8Array; amount: number }[],
+    confTarget = 6,
+    serving?: string,
+  ): Promise<{ tx: ParsedTx; fee: number; changePos: number } | { error: string }> {
     this.check();
     return this.csWallet.withLock(async () => {
       const est = await this.chain.call('estimateSmartFee', { numBlocks: confTarget, conservative: false, wantCalc: true });
       const relay = await this.chain.call('relayMinFee');
-      this.proc.maybeCrash('Wallet.createTransaction');
+      if (serving) this.proc.maybeCrash(serving);
       const feeRate = Math.max(decodeFeeRate(bytes(est.result)), decodeFeeRate(bytes(relay.result)));
       return this.file.createTransaction(recipients, feeRate, this.tipHeight);
     });
@@ -374,7 +379,7 @@ export class LoadedWallet {
           rs.push({ keyHash: k, amount: Number(r.amount) });
         }
         const target = coinControl?.hasConfirmTarget ? Number(coinControl.confirmTarget) : 6;
-        const r = await this.createTransaction(rs, target);
+        const r = await this.createTransaction(rs, target, 'Wallet.createTransaction');
         if ('error' in r) return { changePos: -1, fee: 0, result: { error: bilingual(r.error) } };
         return { changePos: r.changePos, fee: r.fee, result: { value: r.tx.raw } };
       },
@@ -413,7 +418,7 @@ export class LoadedWallet {
           const inMempool = (await this.chain.call('isInMempool', { txid })).result === true;
           return { txStatus: this.txStatus(t), orderForm: [], inMempool, numBlocks: this.tipHeight, result: this.walletTx(t) };
         }),
-      getBalances: async () => ({ result: await this.balances() }),
+      getBalances: async () => ({ result: await this.balances('Wallet.getBalances') }),
       tryGetBalances: async () => {
         this.check();
         const r = await this.tryLocked(() => ({ balances: f.balances(this.tipHeight), blockHash: f.lastBlock?.hash ?? new Uint8Array(32) }));
