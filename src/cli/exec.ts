@@ -4,8 +4,7 @@
 
 import { parseArgs, UsageError } from './args.js';
 import { ExecSession } from '../proxy/exec.js';
-import { RecordingHandle, recordingOptions } from './recording.js';
-import { RECORDING_OPTIONS } from './proxy.js';
+import { RecordingHandle, recordingOptions, RECORDING_OPTIONS } from './recording.js';
 
 export const EXEC_HELP = `usage: ipc-trace exec [--db FILE] [--log FILE|-] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--no-tui] -- COMMAND [ARGS]...
 

@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import { parseArgs, UsageError } from './args.js';
 import { parseAddress } from '../proxy/address.js';
 import { Relay } from '../proxy/relay.js';
-import { RecordingHandle, recordingOptions } from './recording.js';
+import { RecordingHandle, recordingOptions, RECORDING_OPTIONS } from './recording.js';
 import { UserError } from '../decoder/sources.js';
 
 export const PROXY_HELP = `usage: ipc-trace --listen ADDR --connect ADDR [--db FILE] [--log FILE|-] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--no-tui]
@@ -29,15 +29,6 @@ Ctrl-C (SIGINT) or SIGTERM stops accepting, flushes, closes the database and rem
 the listening socket.
 `;
 
-export const RECORDING_OPTIONS = {
-  db: { kind: 'string' },
-  log: { kind: 'string' },
-  schema: { kind: 'string', repeat: true },
-  import: { kind: 'string', repeat: true, short: 'I' },
-  'max-chars': { kind: 'number' },
-  'no-tui': { kind: 'flag' },
-  help: { kind: 'flag', short: 'h' },
-} as const;
 
 /** Resolves on the first SIGINT or SIGTERM. */
 export function untilSignal(): Promise<string> {

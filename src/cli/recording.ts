@@ -25,6 +25,17 @@ export interface RecordingOptions {
   printLog?: boolean;
 }
 
+/** The command-line options of every recording command (proxy, exec). */
+export const RECORDING_OPTIONS = {
+  db: { kind: 'string' },
+  log: { kind: 'string' },
+  schema: { kind: 'string', repeat: true },
+  import: { kind: 'string', repeat: true, short: 'I' },
+  'max-chars': { kind: 'number' },
+  'no-tui': { kind: 'flag' },
+  help: { kind: 'flag', short: 'h' },
+} as const;
+
 /** Recording options from the parsed command line (the options in RECORDING_OPTIONS). */
 export function recordingOptions(options: Record<string, unknown>, command: string): RecordingOptions {
   return {
