@@ -1,0 +1,247 @@
+// The session reader: every read of a session database goes through here
+// (chains, replay, export, query, stats, the terminal UI, the demo's
+// summary). Rows come back in the shapes of src/session/rows.ts; the raw
+// stream (connection opens, chunks, stream events, closes) in recorded order.
+
+import type Database from 'better-sqlite3';
+import type { Dir } from '../decoder/messages.js';
+import type { CallRow, CapRow, ConnRow, ProcessRow, ThreadRow } from '../session/rows.js';
+import { openExisting } from './store.js';
+import { UserError } from '../decoder/sources.js';
+
+/** One item of the recorded stream, in the order it happened. */
+export type StreamItem =
+  | { k: 'open'; seq: number; conn: number; time: number; label: string; client: string | null; server: string | null }
+  | { k: 'data'; seq: number; conn: number; dir: Dir; time: number; bytes: Buffer }
+  | { k: 'end'; seq: number; conn: number; dir: Dir; time: number }
+  | { k: 'gap'; seq: number; conn: number; dir: Dir; time: number; bytes: number }
+  | { k: 'close'; seq: number; conn: number; time: number; reason: string | null };
+
+export interface MessageRow {
+  id: number;
+  conn: number;
+  n: number | null;
+  dir: Dir;
+  time: number;
+  offset: number;
+  size: number | null;
+  type: string | null;
+  questionId: number | null;
+  answerId: number | null;
+  interfaceId: string | null;
+  methodId: number | null;
+  name: string | null;
+  text: string | null;
+  exception: string | null;
+  error: string | null;
+  callId: number | null;
+}
+
+export interface SessionSpan {
+  /** The first connection's open time (null: no traffic). */
+  start: number | null;
+  /** The last recorded event's time (chunk, stream event or close). */
+  last: number | null;
+  /** meta.ended: set when the recording finished; absent while it is still recording. */
+  ended: string | null;
+}
+
+const CALL_COLUMNS = `id, conn, dir, question_id AS questionId, interface_id AS interfaceId, method_id AS methodId, iface, method, title, target,
+  has_context AS hasContext, caller_thread AS caller, executor_thread AS executor, client_process AS clientProcess,
+  server_process AS serverProcess, parent_call AS parent, depth, status, exception, request_no AS requestNo, sent, returned,
+  cancel_requested AS cancelRequested, finished, params, results, retired`;
+
+type Raw = Record<string, unknown>;
+
+function callFrom(r: Raw): CallRow {
+  r.hasContext = r.hasContext === 1;
+  r.retired = r.retired === 1;
+  return r as unknown as CallRow;
+}
+
+export class SessionReader {
+  private constructor(
+    readonly path: string,
+    private readonly db: Database.Database,
+  ) {}
+
+  /** Opens an existing session database read-only (UserError if it is not one). */
+  static open(path: string): SessionReader {
+    return new SessionReader(path, openExisting(path));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  meta(): Record<string, string> {
+    const rows = this.db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  }
+
+  metaValue(key: string): string | undefined {
+    return this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(key) as string | undefined;
+  }
+
+  span(): SessionSpan {
+    const one = <T>(sql: string) => this.db.prepare(sql).pluck().get() as T;
+    return {
+      start: one<number | null>('SELECT min(opened) FROM connections'),
+      last: one<number | null>(
+        'SELECT max(t) FROM (SELECT max(time) AS t FROM chunks UNION ALL SELECT max(time) FROM stream_events UNION ALL SELECT max(closed) FROM connections)',
+      ),
+      ended: this.metaValue('ended') ?? null,
+    };
+  }
+
+  /** The compiled schemas the session was decoded with. */
+  schemaSet(): Buffer {
+    const cgr = this.db.prepare('SELECT cgr FROM schema_sets ORDER BY id LIMIT 1').pluck().get() as Buffer | undefined;
+    if (!cgr) throw new UserError(`${this.path}: the session database has no schemas`);
+    return cgr;
+  }
+
+  processes(): ProcessRow[] {
+    return this.db.prepare('SELECT id, label, exe, pid, requests FROM processes ORDER BY id').all() as ProcessRow[];
+  }
+
+  threads(): ThreadRow[] {
+    return this.db
+      .prepare('SELECT id, process, role, name, from_thread AS "from", label, first_seen AS firstSeen FROM threads ORDER BY id')
+      .all() as ThreadRow[];
+  }
+
+  caps(): CapRow[] {
+    const rows = this.db
+      .prepare(
+        'SELECT id, conn, owner, export_id AS exportId, iface, label, thread, refs, promise, created, released FROM capabilities ORDER BY id',
+      )
+      .all() as Raw[];
+    for (const r of rows) r.promise = r.promise === 1;
+    return rows as unknown as CapRow[];
+  }
+
+  connections(): ConnRow[] {
+    return this.db
+      .prepare(
+        `SELECT id, label, opened, closed, close_reason AS closeReason, client_process AS clientProcess, server_process AS serverProcess
+           FROM connections ORDER BY id`,
+      )
+      .all() as ConnRow[];
+  }
+
+  callCount(): number {
+    return this.db.prepare('SELECT count(*) FROM calls').pluck().get() as number;
+  }
+
+  call(id: number): CallRow | undefined {
+    const r = this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE id = ?`).get(id) as Raw | undefined;
+    return r ? callFrom(r) : undefined;
+  }
+
+  /** Calls in id order (the order they were sent), optionally only those sent by `sentBy` or on one connection. */
+  *calls(opts: { sentBy?: number; conn?: number } = {}): IterableIterator<CallRow> {
+    const where: string[] = [];
+    const args: number[] = [];
+    if (opts.sentBy !== undefined) {
+      where.push('sent <= ?');
+      args.push(opts.sentBy);
+    }
+    if (opts.conn !== undefined) {
+      where.push('conn = ?');
+      args.push(opts.conn);
+    }
+    const sql = `SELECT ${CALL_COLUMNS} FROM calls ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id`;
+    for (const r of this.db.prepare(sql).iterate(...args) as IterableIterator<Raw>) yield callFrom(r);
+  }
+
+  /** Calls in id order with ids in [from, to): a page for views of large sessions. */
+  callPage(fromId: number, limit: number): CallRow[] {
+    return (this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE id >= ? ORDER BY id LIMIT ?`).all(fromId, limit) as Raw[]).map(callFrom);
+  }
+
+  /** Decoded messages in recorded order, optionally of one connection. */
+  *messages(conn?: number): IterableIterator<MessageRow> {
+    const sql = `SELECT id, conn, n, dir, time, offset, size, type, question_id AS questionId, answer_id AS answerId,
+      interface_id AS interfaceId, method_id AS methodId, name, text, exception, error, call_id AS callId
+      FROM messages ${conn !== undefined ? 'WHERE conn = ?' : ''} ORDER BY id`;
+    const st = this.db.prepare(sql);
+    yield* (conn !== undefined ? st.iterate(conn) : st.iterate()) as IterableIterator<MessageRow>;
+  }
+
+  /** The raw Call and Return messages' positions of a call (for a hex dump: see chunkBytes). */
+  callMessages(callId: number): MessageRow[] {
+    return this.db
+      .prepare(
+        `SELECT id, conn, n, dir, time, offset, size, type, question_id AS questionId, answer_id AS answerId,
+           interface_id AS interfaceId, method_id AS methodId, name, text, exception, error, call_id AS callId
+           FROM messages WHERE call_id = ? ORDER BY id`,
+      )
+      .all(callId) as MessageRow[];
+  }
+
+  /**
+   * `length` bytes of one direction of a connection's stream starting at byte
+   * `offset` (a message's bytes, from the recorded chunks).
+   */
+  streamBytes(conn: number, dir: Dir, offset: number, length: number): Buffer {
+    const out: Buffer[] = [];
+    let pos = 0;
+    let need = length;
+    for (const b of this.db.prepare('SELECT bytes FROM chunks WHERE conn = ? AND dir = ? ORDER BY seq').pluck().iterate(conn, dir) as IterableIterator<Buffer>) {
+      const end = pos + b.length;
+      if (end > offset && need > 0) {
+        const s = Math.max(0, offset - pos);
+        const piece = b.subarray(s, Math.min(b.length, s + need));
+        out.push(piece);
+        need -= piece.length;
+      }
+      pos = end;
+      if (need <= 0) break;
+    }
+    return Buffer.concat(out);
+  }
+
+  /** The recorded stream (opens, chunks, ends, gaps, closes), in order; of one connection if given. */
+  *stream(conn?: number): IterableIterator<StreamItem> {
+    const only = conn !== undefined ? 'WHERE conn = ?' : '';
+    const onlyConn = conn !== undefined ? 'WHERE id = ?' : '';
+    const sql = `
+      SELECT seq_open AS seq, 'open' AS k, id AS conn, NULL AS dir, opened AS time, NULL AS bytes, label, client_name AS client, server_name AS server, NULL AS n FROM connections ${onlyConn}
+      UNION ALL SELECT seq, 'data', conn, dir, time, bytes, NULL, NULL, NULL, NULL FROM chunks ${only}
+      UNION ALL SELECT seq, kind, conn, dir, time, NULL, NULL, NULL, NULL, bytes FROM stream_events ${only}
+      UNION ALL SELECT seq_close, 'close', id, NULL, closed, NULL, close_reason, NULL, NULL, NULL FROM connections WHERE seq_close IS NOT NULL ${conn !== undefined ? 'AND id = ?' : ''}
+      ORDER BY seq`;
+    const st = this.db.prepare(sql);
+    const rows = (conn !== undefined ? st.iterate(conn, conn, conn, conn) : st.iterate()) as IterableIterator<Raw>;
+    for (const r of rows) {
+      const seq = r.seq as number;
+      const c = r.conn as number;
+      const time = r.time as number;
+      switch (r.k) {
+        case 'open':
+          yield { k: 'open', seq, conn: c, time, label: (r.label as string | null) ?? '', client: r.client as string | null, server: r.server as string | null };
+          break;
+        case 'data':
+          yield { k: 'data', seq, conn: c, dir: r.dir as Dir, time, bytes: r.bytes as Buffer };
+          break;
+        case 'end':
+          yield { k: 'end', seq, conn: c, dir: r.dir as Dir, time };
+          break;
+        case 'gap':
+          yield { k: 'gap', seq, conn: c, dir: r.dir as Dir, time, bytes: (r.n as number | null) ?? 0 };
+          break;
+        case 'close':
+          yield { k: 'close', seq, conn: c, time, reason: r.label as string | null };
+          break;
+      }
+    }
+  }
+
+  /** Read-only SQL (the `query` command). */
+  query(sql: string): Record<string, unknown>[] {
+    const st = this.db.prepare(sql);
+    if (!st.reader) throw new UserError('query runs read-only SQL: a statement that returns rows (SELECT, WITH, PRAGMA …)');
+    return st.all() as Record<string, unknown>[];
+  }
+}
