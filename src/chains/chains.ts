@@ -4,6 +4,8 @@
 // calls flagged as stuck with the leaf thread to attach a debugger to, and
 // calls queued behind another call on a busy thread.
 
+import { formatDuration } from '../mp/concepts.js';
+
 export interface ChainCall {
   id: number;
   conn: number;
@@ -304,9 +306,7 @@ export function analyzeChains(input: ChainInput): ChainReport {
   return { at, stuckSeconds: input.stuckMs / 1000, outstanding: out.length - endOf.size, interrupted: endOf.size, chains, deadlocks, stuck, threads: states };
 }
 
-function age(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
-}
+const age = (ms: number) => formatDuration(ms);
 
 /** The report as text. */
 export function formatChains(r: ChainReport, when: string): string {

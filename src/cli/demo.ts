@@ -7,7 +7,7 @@
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { SessionReader } from '../store/reader.js';
 import { parseArgs, UsageError } from './args.js';
 import { ExecSession } from '../proxy/exec.js';
 import type { Tap } from '../proxy/splice.js';
@@ -83,22 +83,13 @@ function timer(ms: number): { done: Promise<void>; cancel: () => void } {
 
 /** A moment when a call waited behind another on the same thread (busy scenario), as seconds from the session's start. */
 function queuedMoment(dbPath: string): number | null {
-  // Read-write, so that closing it removes the WAL files again (a read-only connection leaves them).
-  const db = new Database(dbPath, { fileMustExist: true });
+  const r = SessionReader.open(dbPath);
   try {
-    const start = db.prepare('SELECT min(opened) FROM connections').pluck().get() as number | null;
-    const row = db
-      .prepare(
-        `SELECT b.sent AS sent FROM calls a JOIN calls b
-           ON b.executor_thread = a.executor_thread AND b.caller_thread = a.caller_thread AND b.id <> a.id
-          WHERE a.has_context = 1 AND b.has_context = 1 AND a.parent_call IS NULL AND b.parent_call IS NULL
-            AND b.sent >= a.sent AND b.sent < coalesce(a.returned, 1e300) AND coalesce(b.returned, 1e300) > a.returned
-          ORDER BY b.sent LIMIT 1`,
-      )
-      .get() as { sent: number } | undefined;
-    return row && start !== null ? (row.sent - start) / 1000 : null;
+    const sent = r.firstQueuedCall();
+    const start = r.span().start;
+    return sent !== null && start !== null ? (sent - start) / 1000 : null;
   } finally {
-    db.close();
+    r.close();
   }
 }
 

@@ -11,7 +11,9 @@ const reply = (m: WorkerReply) => port.postMessage(m);
 
 let recording: Recording;
 try {
-  recording = new Recording(workerData as RecordingOptions);
+  const opts = workerData as RecordingOptions;
+  // The change feed beyond the store goes to the starting thread (the terminal UI) when asked for.
+  recording = new Recording(opts, opts.feed ? [(batch) => reply({ k: 'feed', batch })] : []);
   reply({ k: 'ready', dbPath: recording.dbPath });
 } catch (e) {
   reply({ k: 'error', message: (e as Error).message, user: e instanceof UserError });

@@ -12,6 +12,7 @@ import { RecorderClient, RecordItem, WorkerReply } from '../session/recorder.js'
 import { IpcLog } from '../log/ipclog.js';
 import { Store, defaultDbName } from '../store/store.js';
 import type { Tap } from '../proxy/splice.js';
+import type { FeedBatch } from '../session/rows.js';
 
 export interface RecordingOptions {
   db?: string;
@@ -23,7 +24,12 @@ export interface RecordingOptions {
   command: string;
   /** Print the log (false when a TUI owns the terminal and no --log was given). */
   printLog?: boolean;
+  /** Post each batch's change feed (and log lines) to the starting thread (the terminal UI's source). */
+  feed?: boolean;
 }
+
+/** A consumer of the change feed. One that throws is counted and reported, and never stops the others. */
+export type FeedConsumer = (batch: FeedBatch) => void;
 
 /** The command-line options of every recording command (proxy, exec). */
 export const RECORDING_OPTIONS = {
@@ -54,8 +60,13 @@ export class Recording {
   readonly dbPath: string;
   private readonly out: ByteWriter | null;
   private readonly logFd: number | null;
+  private readonly consumers: FeedConsumer[];
+  private lines: string[] = [];
+  /** Feed consumers that threw, and the first error. */
+  consumerErrors = 0;
+  firstConsumerError: string | null = null;
 
-  constructor(opts: RecordingOptions) {
+  constructor(opts: RecordingOptions, extra: FeedConsumer[] = []) {
     const schemas = loadSchemaBundle(opts.schemaFiles, opts.importDirs);
     this.dbPath = opts.db ?? defaultDbName();
     this.store = Store.create(
@@ -67,7 +78,26 @@ export class Recording {
     const printLog = opts.printLog ?? true;
     this.out = this.logFd !== null ? new ByteWriter(this.logFd) : printLog || opts.log === '-' ? new ByteWriter(1) : null;
     const out = this.out;
-    this.pipeline = new Pipeline(schemas.set, rpcSchemaSet(), out ? [this.store, new IpcLog((l) => out.line(l), opts.maxChars)] : [this.store]);
+    const feedLines = extra.length > 0;
+    const line = (l: string) => {
+      out?.line(l);
+      if (feedLines) this.lines.push(l);
+    };
+    this.pipeline = new Pipeline(schemas.set, rpcSchemaSet(), out || feedLines ? [this.store, new IpcLog(line, opts.maxChars)] : [this.store]);
+    this.consumers = [(b) => this.store.apply(b.delta), ...extra];
+  }
+
+  /** Hands the rows changed since the last batch to every consumer of the feed. */
+  private publish(): void {
+    const batch: FeedBatch = { delta: this.pipeline.model.takeDelta(), lines: this.lines };
+    this.lines = [];
+    for (const c of this.consumers) {
+      try {
+        c(batch);
+      } catch (e) {
+        if (this.consumerErrors++ === 0) this.firstConsumerError = (e as Error).message;
+      }
+    }
   }
 
   /** Processes one batch of relay events in one transaction; returns the data bytes it consumed. */
@@ -95,16 +125,17 @@ export class Recording {
             break;
         }
       }
-      this.store.sync(p.model);
     });
+    this.publish();
     this.out?.flush();
     return bytes;
   }
 
   /** Closes the database and the log. */
   finish(droppedBytes: number): void {
-    this.store.batch(() => this.store.sync(this.pipeline.model));
+    this.publish();
     if (droppedBytes > 0) this.store.setMeta('dropped_bytes', String(droppedBytes));
+    if (this.consumerErrors > 0) this.store.setMeta('feed_errors', `${this.consumerErrors} (first: ${this.firstConsumerError})`);
     this.store.setMeta('ended', new Date().toISOString());
     this.store.shutdown();
     this.out?.flush();
@@ -136,6 +167,13 @@ export class RecordingHandle {
       if (m.k === 'error') process.stderr.write(`ipc-trace: recording error: ${m.message}\n`);
     });
     return new RecordingHandle(worker, new RecorderClient(worker), first.dbPath);
+  }
+
+  /** Receives each batch of the change feed (only when started with `feed: true`). */
+  onFeed(cb: (batch: FeedBatch) => void): void {
+    this.worker.on('message', (m: WorkerReply) => {
+      if (m.k === 'feed') cb(m.batch);
+    });
   }
 
   /** The relay's tap: every connection is recorded. */

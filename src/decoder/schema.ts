@@ -128,7 +128,7 @@ export function idHex(id: bigint): string {
 }
 
 /** mp/proxy.capnp's Context struct. */
-export const PROXY_CONTEXT_ID = '0x9c44e6645d0b22c6';
+import { contextField } from '../mp/concepts.js';
 
 const PRIMITIVES: Record<number, PrimitiveKind | 'text' | 'data'> = {
   [Type.VOID]: 'void',
@@ -315,7 +315,7 @@ export function loadCodeGeneratorRequest(bytes: Uint8Array): SchemaSet {
   for (const iface of set.interfaces.values()) {
     for (const m of iface.methods) {
       const params = set.structs.get(m.paramId);
-      m.hasContext = !!params?.fields.some((f) => f.type.kind === 'struct' && f.type.id === PROXY_CONTEXT_ID);
+      m.hasContext = contextField(params) !== undefined;
     }
   }
   return set;

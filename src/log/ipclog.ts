@@ -10,12 +10,12 @@ import { describeRpc } from '../decoder/describe.js';
 import { logEscape } from '../decoder/text.js';
 import type { Sink } from '../session/pipeline.js';
 import type { Update } from '../session/model.js';
-import { THREADMAP_ID, THREAD_ID } from '../session/model.js';
+import { formatDuration, isThreadInterface, loopLabel, unknownThreadLabel } from '../mp/concepts.js';
 import { CallRecord, CapRecord, ConnRecord, threadLabel } from '../session/records.js';
 
 /** The caller as shown in `{…}`: calls without a Context carry no thread on the wire. */
 export function callerLabel(c: CallRecord): string {
-  return c.caller ? threadLabel(c.caller) : `${c.clientProcess.label}/?`;
+  return c.caller ? threadLabel(c.caller) : unknownThreadLabel(c.clientProcess.label);
 }
 
 export function isoTime(ms: number): string {
@@ -24,11 +24,6 @@ export function isoTime(ms: number): string {
   return d.toISOString().slice(0, 19) + '.' + String(micros).padStart(6, '0') + 'Z';
 }
 
-export function formatLatency(ms: number): string {
-  if (ms < 1) return `${Math.round(ms * 1000)}us`;
-  if (ms < 1000) return `${ms.toFixed(ms < 10 ? 2 : 1)}ms`;
-  return `${(ms / 1000).toFixed(3)}s`;
-}
 
 function capName(c: CapRecord | null, fallback: string): string {
   return c ? c.label : fallback;
@@ -86,12 +81,12 @@ export class IpcLog implements Sink {
 
   private call(L: (b: string) => void, c: CallRecord, makeThread: boolean): void {
     const caller = callerLabel(c);
-    if (makeThread || c.interfaceId === THREADMAP_ID || c.interfaceId === THREAD_ID) {
+    if (makeThread || isThreadInterface(c.interfaceId)) {
       L(`{${caller}} IPC wire ${c.title} q${c.questionId}${this.data(c.params)}`);
       return;
     }
     L(`{${caller}} IPC client send ${c.iface ? `${c.iface}.${c.method}$Params` : c.title}${this.data(c.params)}`);
-    const loop = `${c.serverProcess.label} (event loop)`;
+    const loop = loopLabel(c.serverProcess.label);
     const req = c.requestNo !== null ? `#${c.requestNo} ` : '';
     L(`{${loop}} IPC server recv request  ${req}${c.iface ? `${c.iface}.${c.method}$Params` : c.title} to ${c.target}`);
     if (c.hasContext) L(`{${loop}} IPC server post request  ${req}{${threadLabel(c.executor)}}${c.parent ? ` (callback inside #${c.parent.requestNo ?? c.parent.id} ${c.parent.title})` : ''}`);
@@ -99,12 +94,12 @@ export class IpcLog implements Sink {
 
   private ret(L: (b: string) => void, c: CallRecord, time: number): void {
     const caller = callerLabel(c);
-    const latency = formatLatency(time - c.sent);
-    if (c.interfaceId === THREADMAP_ID || c.interfaceId === THREAD_ID) {
+    const latency = formatDuration(time - c.sent, true);
+    if (isThreadInterface(c.interfaceId)) {
       L(`{${caller}} IPC wire ${c.title} q${c.questionId} returned${this.data(c.results)} [${latency}]`);
       return;
     }
-    const loop = `${c.serverProcess.label} (event loop)`;
+    const loop = loopLabel(c.serverProcess.label);
     const req = c.requestNo !== null ? `#${c.requestNo} ` : '';
     const results = c.iface ? `${c.iface}.${c.method}$Results` : c.title;
     if (c.status === 'exception') {
@@ -131,7 +126,7 @@ export class IpcLog implements Sink {
         time,
         conn.id,
         c.dir,
-        `{${callerLabel(c)}} IPC client method call interrupted by disconnect: ${c.title}${c.requestNo !== null ? ` #${c.requestNo}` : ''} after ${formatLatency(time - c.sent)}`,
+        `{${callerLabel(c)}} IPC client method call interrupted by disconnect: ${c.title}${c.requestNo !== null ? ` #${c.requestNo}` : ''} after ${formatDuration(time - c.sent, true)}`,
       );
     }
   }

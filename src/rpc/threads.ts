@@ -19,7 +19,8 @@
 //
 // Code outside any lane counts as the process's main thread.
 
-import { SchemaSet, MethodInfo, PROXY_CONTEXT_ID } from '../decoder/schema.js';
+import { SchemaSet, MethodInfo } from '../decoder/schema.js';
+import { THREADMAP_ID as THREAD_MAP_ID, THREAD_ID, contextField, formatThreadName, workerThreadName } from '../mp/concepts.js';
 import { Cap, CallRequest, Hook } from './cap.js';
 import { Connection, IncomingCall } from './connection.js';
 import { RpcError } from './errors.js';
@@ -27,11 +28,7 @@ import { Lane } from './lane.js';
 import { ServerImpl, serve } from './server.js';
 import { Plain } from './values.js';
 
-export const THREAD_MAP_ID = '0xee5e37179ad9dc9d';
-export const THREAD_ID = '0x81c1e2600d0b56c5';
-
-/** Linux limits pthread names to 15 bytes. */
-const PTHREAD_NAME_MAX = 15;
+export { THREADMAP_ID as THREAD_MAP_ID, THREAD_ID } from '../mp/concepts.js';
 
 export interface ThreadsOptions {
   schemas: SchemaSet;
@@ -157,8 +154,7 @@ export class Threads {
   // ---- internals ---------------------------------------------------------
 
   private threadName(pthread: string, tid: number): string {
-    const p = pthread.slice(0, PTHREAD_NAME_MAX);
-    return `${this.exe}-${this.pid}/${p ? p + '-' : ''}${tid}`;
+    return formatThreadName(this.exe, this.pid, pthread, tid);
   }
 
   private addLane(name: string, tid: number): Lane {
@@ -187,7 +183,7 @@ export class Threads {
     return serve(this.schemas, THREAD_MAP_ID, {
       makeThread: ({ name }: { name?: string }) => {
         const tid = ++this.lastTid;
-        const lane = this.addLane(`${this.threadName(this.loopThreadName, tid)} (from ${name ?? ''})`, tid);
+        const lane = this.addLane(workerThreadName(this.threadName(this.loopThreadName, tid), name ?? ''), tid);
         return { result: this.threadServer(lane) };
       },
       makePool: ({ count }: { count?: number }) => {
@@ -206,7 +202,7 @@ export class Threads {
     let f = this.contextFields.get(method.paramId);
     if (f === undefined) {
       const s = this.schemas.structs.get(method.paramId);
-      f = s?.fields.find((x) => x.type.kind === 'struct' && x.type.id === PROXY_CONTEXT_ID)?.name ?? null;
+      f = contextField(s)?.name ?? null;
       this.contextFields.set(method.paramId, f);
     }
     return f;

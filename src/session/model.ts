@@ -7,7 +7,8 @@
 import type { DecodedMessage, Dir } from '../decoder/messages.js';
 import { otherDir } from '../decoder/messages.js';
 import { DStruct, DList, CapRef, Value } from '../decoder/dynamic.js';
-import { PROXY_CONTEXT_ID, SchemaSet, StructInfo } from '../decoder/schema.js';
+import type { SchemaSet, StructInfo } from '../decoder/schema.js';
+import { THREADMAP_ID, contextOf, execProcessName, isThreadInterface, parseThreadName, servedClient } from '../mp/concepts.js';
 import type { CapDescriptor, MessageTarget, RpcMessage } from '../decoder/rpc.js';
 import { renderStruct } from '../decoder/text.js';
 import {
@@ -19,10 +20,8 @@ import {
   ThreadRecord,
   senderOf,
 } from './records.js';
+import { Delta, ProcessMerge, callRow, capRow, connRow, processRow, threadRow } from './rows.js';
 
-/** libmultiprocess's hand-written interfaces: their calls are not numbered or logged as requests. */
-export const THREADMAP_ID = '0xee5e37179ad9dc9d';
-export const THREAD_ID = '0x81c1e2600d0b56c5';
 
 /** What one message did to the model (for the log, the store and the TUI). */
 export type Update =
@@ -66,7 +65,6 @@ interface ConnState {
   vats: Record<Side, Vat>;
 }
 
-const THREAD_NAME = /^(.+)-(\d+)\//;
 
 function other(s: Side): Side {
   return s === 'A' ? 'B' : 'A';
@@ -80,8 +78,8 @@ export class SessionModel {
   readonly connections = new Map<number, ConnState>();
   /** Calls not yet retired, by id. */
   readonly outstanding = new Map<number, CallRecord>();
-  /** Records changed since the last `takeDirty()`. */
-  private dirty = { calls: new Set<CallRecord>(), threads: new Set<ThreadRecord>(), caps: new Set<CapRecord>(), processes: new Set<ProcessRecord>() };
+  /** Records changed since the last `takeDelta()`. */
+  private dirty = newDirty();
 
   constructor(readonly schemas: SchemaSet) {}
 
@@ -91,10 +89,7 @@ export class SessionModel {
     // A process named by the transport (the upstream of every proxied
     // connection, an exec child) is one process across its connections.
     // `exec:bitcoin-wallet[5291]` (an exec child) is Bitcoin Core's `bitcoin-wallet-5291`.
-    const exec = (n: string | undefined) => {
-      const m = n ? /^exec:(.+)\[(\d+)\]$/.exec(n) : null;
-      return m ? { exe: m[1]!, pid: Number(m[2]), label: `${m[1]!}-${m[2]!}` } : null;
-    };
+    const exec = execProcessName;
     const named = (n: string | undefined) => {
       const label = exec(n)?.label ?? n;
       return label ? this.processes.find((p) => p.label === label) : undefined;
@@ -115,6 +110,7 @@ export class SessionModel {
     const vats = { A: mk(names.client ?? `client#${id}`, names.client), B: mk(names.server ?? `server#${id}`, names.server) };
     const record: ConnRecord = { id, label, opened: time, closed: null, closeReason: null, processes: { A: vats.A.process, B: vats.B.process } };
     this.connections.set(id, { record, vats });
+    this.dirty.connections.add(record);
     return record;
   }
 
@@ -124,6 +120,7 @@ export class SessionModel {
     if (!c) return [];
     c.record.closed = time;
     c.record.closeReason = reason;
+    this.dirty.connections.add(c.record);
     const interrupted: CallRecord[] = [];
     for (const call of [...this.outstanding.values()]) {
       if (call.conn !== id) continue;
@@ -195,11 +192,23 @@ export class SessionModel {
     }
   }
 
-  /** Records changed since the last call (for batched store writes). */
-  takeDirty(): { calls: CallRecord[]; threads: ThreadRecord[]; caps: CapRecord[]; processes: ProcessRecord[] } {
+  /**
+   * Everything that changed since the last call, as rows: the one change
+   * feed every consumer (store, TUI, live chains) reads. Merged-away
+   * processes appear only in `merges`.
+   */
+  takeDelta(): Delta {
     const d = this.dirty;
-    this.dirty = { calls: new Set(), threads: new Set(), caps: new Set(), processes: new Set() };
-    return { calls: [...d.calls], threads: [...d.threads], caps: [...d.caps], processes: [...d.processes] };
+    this.dirty = newDirty();
+    const live = (p: ProcessRecord) => !d.mergedAway.has(p.id);
+    return {
+      processes: [...d.processes].filter(live).map(processRow),
+      threads: [...d.threads].map(threadRow),
+      caps: [...d.caps].map(capRow),
+      calls: [...d.calls].map(callRow),
+      connections: [...d.connections].map(connRow),
+      merges: d.merges,
+    };
   }
 
   // ---- calls ----
@@ -272,7 +281,7 @@ export class SessionModel {
         call.executor = this.loop(vr, time);
       }
     }
-    if (r.interfaceId !== THREADMAP_ID && r.interfaceId !== THREAD_ID && d.method) {
+    if (!isThreadInterface(r.interfaceId) && d.method) {
       call.requestNo = ++vr.process.requests;
       this.dirty.processes.add(vr.process);
     }
@@ -535,7 +544,7 @@ export class SessionModel {
     this.nameProcess(v, name);
     const existing = this.threads.find((t) => t.process === v.process && t.name === name);
     if (existing) return existing;
-    const from = / \(from (.*)\)$/.exec(name)?.[1];
+    const from = servedClient(name);
     if (from !== undefined) {
       const worker = this.threads.find((t) => t.role === 'worker' && t.process === v.process && t.from?.name === from && t.name === null);
       if (worker) {
@@ -555,13 +564,13 @@ export class SessionModel {
   private nameProcess(v: Vat, threadName: string): void {
     const p = v.process;
     if (p.pid !== null) return;
-    const m = THREAD_NAME.exec(threadName);
-    if (!m) return;
-    const label = `${m[1]!}-${m[2]!}`;
+    const n = parseThreadName(threadName);
+    if (!n) return;
+    const label = n.process;
     const known = this.processes.find((o) => o !== p && o.label === label && o.pid !== null);
     if (!known) {
-      p.exe = m[1]!;
-      p.pid = Number(m[2]);
+      p.exe = n.exe;
+      p.pid = n.pid;
       p.label = label;
       this.dirty.processes.add(p);
       for (const t of this.threads) if (t.process === p) this.dirty.threads.add(t);
@@ -582,25 +591,34 @@ export class SessionModel {
     for (const conn of this.connections.values()) {
       for (const side of ['A', 'B'] as const) {
         if (conn.vats[side].process === p) conn.vats[side].process = known;
-        if (conn.record.processes[side] === p) conn.record.processes[side] = known;
+        if (conn.record.processes[side] === p) {
+          conn.record.processes[side] = known;
+          this.dirty.connections.add(conn.record);
+        }
       }
     }
     this.processes.splice(this.processes.indexOf(p), 1);
     this.dirty.processes.add(known);
+    this.dirty.merges.push({ from: p.id, into: known.id });
+    this.dirty.mergedAway.add(p.id);
   }
+}
+
+function newDirty() {
+  return {
+    calls: new Set<CallRecord>(),
+    threads: new Set<ThreadRecord>(),
+    caps: new Set<CapRecord>(),
+    processes: new Set<ProcessRecord>(),
+    connections: new Set<ConnRecord>(),
+    merges: [] as ProcessMerge[],
+    mergedAway: new Set<number>(),
+  };
 }
 
 function threadCapLabel(t: ThreadRecord): string {
   if (t.role === 'worker') return `Thread (from ${t.from?.name ?? '?'})`;
   return `Thread "${t.name ?? '?'}"`;
-}
-
-/** The Proxy.Context struct among a call's params, if it has one. */
-export function contextOf(params: DStruct): DStruct | null {
-  for (const f of params.fields) {
-    if (f.type.kind === 'struct' && f.type.id === PROXY_CONTEXT_ID && f.value instanceof DStruct) return f.value;
-  }
-  return null;
 }
 
 export type { StructInfo, Dir };

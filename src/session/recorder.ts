@@ -8,6 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Dir } from '../decoder/messages.js';
 import type { ConnOpen } from './pipeline.js';
+import type { FeedBatch } from './rows.js';
 
 export type RecordItem =
   | { k: 'open'; info: ConnOpen }
@@ -17,7 +18,12 @@ export type RecordItem =
   | { k: 'gap'; id: number; dir: Dir; time: number; bytes: number };
 
 /** Messages from the worker. */
-export type WorkerReply = { k: 'ack'; bytes: number } | { k: 'ready'; dbPath: string } | { k: 'done'; droppedBytes: number } | { k: 'error'; message: string; user: boolean };
+export type WorkerReply =
+  | { k: 'ack'; bytes: number }
+  | { k: 'ready'; dbPath: string }
+  | { k: 'done'; droppedBytes: number }
+  | { k: 'error'; message: string; user: boolean }
+  | { k: 'feed'; batch: FeedBatch };
 
 export interface RecorderClientOptions {
   maxQueuedBytes?: number;

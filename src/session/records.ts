@@ -2,6 +2,7 @@
 // Everything here is built only from what crosses the wire.
 
 import type { Dir } from '../decoder/messages.js';
+import { loopLabel, unknownThreadLabel, workerLabel } from '../mp/concepts.js';
 
 export interface ProcessRecord {
   id: number;
@@ -35,9 +36,9 @@ export interface ThreadRecord {
 export function threadLabel(t: ThreadRecord | null): string {
   if (!t) return '?';
   if (t.name !== null) return t.name;
-  if (t.role === 'worker') return `${t.process.label} (from ${t.from ? threadLabel(t.from) : '?'})`;
-  if (t.role === 'loop') return `${t.process.label} (event loop)`;
-  return t.name ?? `${t.process.label}/?`;
+  if (t.role === 'worker') return workerLabel(t.process.label, t.from ? threadLabel(t.from) : null);
+  if (t.role === 'loop') return loopLabel(t.process.label);
+  return unknownThreadLabel(t.process.label);
 }
 
 export type Side = 'A' | 'B';

@@ -108,6 +108,12 @@ export interface Delta {
   merges: ProcessMerge[];
 }
 
+/** One batch as the change feed delivers it: the rows that changed and the log lines the batch printed. */
+export interface FeedBatch {
+  delta: Delta;
+  lines: string[];
+}
+
 export function emptyDelta(): Delta {
   return { processes: [], threads: [], caps: [], calls: [], connections: [], merges: [] };
 }

@@ -238,6 +238,23 @@ export class SessionReader {
     }
   }
 
+  /**
+   * When a call first waited behind another on the same thread (a second call
+   * posted to a worker still running the first), or null.
+   */
+  firstQueuedCall(): number | null {
+    const row = this.db
+      .prepare(
+        `SELECT b.sent AS sent FROM calls a JOIN calls b
+           ON b.executor_thread = a.executor_thread AND b.caller_thread = a.caller_thread AND b.id <> a.id
+          WHERE a.has_context = 1 AND b.has_context = 1 AND a.parent_call IS NULL AND b.parent_call IS NULL
+            AND b.sent >= a.sent AND b.sent < coalesce(a.returned, 1e300) AND coalesce(b.returned, 1e300) > a.returned
+          ORDER BY b.sent LIMIT 1`,
+      )
+      .get() as { sent: number } | undefined;
+    return row?.sent ?? null;
+  }
+
   /** Read-only SQL (the `query` command). */
   query(sql: string): Record<string, unknown>[] {
     const st = this.db.prepare(sql);

@@ -1,13 +1,15 @@
 // The session database: one SQLite file per session (WAL). As a pipeline
 // sink it records raw chunks, stream events, decoded messages and errors;
-// `sync` writes the session model's records changed since the last batch.
+// as a consumer of the change feed (`apply`) it writes the session model's
+// rows each batch changed.
 
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import type { DecodedMessage, Dir } from '../decoder/messages.js';
 import type { Sink, ConnOpen } from '../session/pipeline.js';
-import type { SessionModel, Update } from '../session/model.js';
-import { CallRecord, ConnRecord, threadLabel } from '../session/records.js';
+import type { Update } from '../session/model.js';
+import type { ConnRecord } from '../session/records.js';
+import type { CallRow, Delta } from '../session/rows.js';
 import { STORE_DDL, STORE_SCHEMA_VERSION } from './schema.js';
 import { UserError } from '../decoder/sources.js';
 
@@ -42,7 +44,7 @@ export class Store implements Sink {
     const p = (sql: string) => db.prepare(sql);
     this.ins = {
       conn: p('INSERT INTO connections (id, seq_open, opened, label, client_name, server_name) VALUES (?, ?, ?, ?, ?, ?)'),
-      connClose: p('UPDATE connections SET seq_close = ?, closed = ?, close_reason = ?, client_process = ?, server_process = ? WHERE id = ?'),
+      connClose: p('UPDATE connections SET seq_close = ?, closed = ?, close_reason = ? WHERE id = ?'),
       chunk: p('INSERT INTO chunks (seq, conn, dir, time, bytes) VALUES (?, ?, ?, ?, ?)'),
       event: p('INSERT INTO stream_events (seq, conn, dir, time, kind, bytes) VALUES (?, ?, ?, ?, ?, ?)'),
       message: p(
@@ -61,6 +63,8 @@ export class Store implements Sink {
            sent, returned, cancel_requested, finished, params, results, retired)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      connProcesses: p('UPDATE connections SET client_process = ?, server_process = ? WHERE id = ?'),
+      processGone: p('DELETE FROM processes WHERE id = ?'),
       meta: p('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
     };
   }
@@ -134,7 +138,7 @@ export class Store implements Sink {
   }
 
   close(conn: ConnRecord, time: number, reason: string | null): void {
-    this.ins.connClose!.run(++this.seq, time, reason, conn.processes.A.id, conn.processes.B.id, conn.id);
+    this.ins.connClose!.run(++this.seq, time, reason, conn.id);
     if (reason) this.ins.error!.run(conn.id, null, time, null, 'transport', reason);
   }
 
@@ -143,21 +147,24 @@ export class Store implements Sink {
     this.ins.error!.run(conn.id, dir, time, null, 'gap', `recorder fell behind: ${bytes} bytes relayed but not recorded`);
   }
 
-  /** Writes the model records changed since the last sync. */
-  sync(model: SessionModel): void {
-    const d = model.takeDirty();
-    for (const p of d.processes) this.ins.process!.run(p.id, p.label, p.exe, p.pid, p.requests);
-    for (const t of d.threads) this.ins.thread!.run(t.id, t.process.id, t.role, t.name, t.from?.id ?? null, threadLabel(t), t.firstSeen);
-    for (const c of d.caps) {
-      this.ins.cap!.run(c.id, c.conn, c.owner, c.exportId, c.iface, c.label, c.thread?.id ?? null, c.refs, c.promise ? 1 : 0, c.created, c.released);
-    }
-    for (const c of d.calls) this.writeCall(c);
+  /** Writes one batch's change feed (the rows the session model changed), in one transaction. */
+  apply(d: Delta): void {
+    this.batch(() => {
+      for (const p of d.processes) this.ins.process!.run(p.id, p.label, p.exe, p.pid, p.requests);
+      for (const m of d.merges) this.ins.processGone!.run(m.from);
+      for (const t of d.threads) this.ins.thread!.run(t.id, t.process, t.role, t.name, t.from, t.label, t.firstSeen);
+      for (const c of d.caps) {
+        this.ins.cap!.run(c.id, c.conn, c.owner, c.exportId, c.iface, c.label, c.thread, c.refs, c.promise ? 1 : 0, c.created, c.released);
+      }
+      for (const c of d.calls) this.writeCall(c);
+      for (const c of d.connections) this.ins.connProcesses!.run(c.clientProcess, c.serverProcess, c.id);
+    });
   }
 
-  private writeCall(c: CallRecord): void {
+  private writeCall(c: CallRow): void {
     this.ins.call!.run(
       c.id, c.conn, c.dir, c.questionId, c.interfaceId, c.methodId, c.iface, c.method, c.title, c.target, c.hasContext ? 1 : 0,
-      c.caller?.id ?? null, c.executor?.id ?? null, c.clientProcess.id, c.serverProcess.id, c.parent?.id ?? null, c.depth,
+      c.caller, c.executor, c.clientProcess, c.serverProcess, c.parent, c.depth,
       c.status, c.exception, c.requestNo, c.sent, c.returned, c.cancelRequested, c.finished, c.params, c.results, c.retired ? 1 : 0,
     );
   }

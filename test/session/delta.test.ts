@@ -1,0 +1,91 @@
+// The change feed: the model's per-batch Delta is complete (rows folded from
+// the deltas equal the model's final state, process merges included), and a
+// consumer that throws is counted without losing recorded chunks.
+
+import { describe, it, expect } from 'vitest';
+import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { ROOT, schemaSetFromCgr } from '../helpers.js';
+import { feedHexlog } from './feed.js';
+import { Pipeline } from '../../src/session/pipeline.js';
+import { bundledSchemaSet, rpcSchemaSet } from '../../src/decoder/sources.js';
+import { callRow, connRow, processRow, threadRow, type Delta } from '../../src/session/rows.js';
+import { Recording } from '../../src/cli/recording.js';
+import { SessionReader } from '../../src/store/reader.js';
+import { parseHexlog } from '../../src/decoder/hexlog.js';
+import type { RecordItem } from '../../src/session/recorder.js';
+
+const CAP = join(ROOT, 'test/fixtures/captures');
+
+/** Folds deltas into tables by id, as a consumer (store, view) does. */
+function fold(deltas: Delta[]) {
+  const t = { processes: new Map<number, unknown>(), threads: new Map<number, unknown>(), calls: new Map<number, unknown>(), connections: new Map<number, unknown>() };
+  for (const d of deltas) {
+    for (const p of d.processes) t.processes.set(p.id, p);
+    for (const m of d.merges) t.processes.delete(m.from);
+    for (const x of d.threads) t.threads.set(x.id, x);
+    for (const x of d.calls) t.calls.set(x.id, x);
+    for (const x of d.connections) t.connections.set(x.id, x);
+  }
+  return t;
+}
+
+describe('change feed', () => {
+  it('carries every change, including a process merged across connections, so folded deltas equal the model', () => {
+    const schemas = schemaSetFromCgr(join(ROOT, 'test/golden/captures/mpexample.cgr'));
+    const deltas: Delta[] = [];
+    const p = new Pipeline(schemas, rpcSchemaSet(), [{ chunk: () => deltas.push(p.model.takeDelta()) }]);
+    // mpexample talks to mpcalculator and mpprinter: its placeholder on the second connection merges into the first.
+    feedHexlog(join(CAP, 'mpexample-mpcalculator-01.hexlog'), [], schemas, 1, p);
+    feedHexlog(join(CAP, 'mpexample-mpprinter-01.hexlog'), [], schemas, 2, p);
+    deltas.push(p.model.takeDelta());
+    const m = p.model;
+    const merges = deltas.flatMap((d) => d.merges);
+    expect(merges.length).toBeGreaterThan(0);
+    const folded = fold(deltas);
+    expect([...folded.processes.values()].sort((a, b) => (a as { id: number }).id - (b as { id: number }).id)).toEqual(m.processes.map(processRow));
+    expect([...folded.threads.values()]).toEqual(expect.arrayContaining(m.threads.map(threadRow)));
+    expect(folded.threads.size).toBe(m.threads.length);
+    expect(folded.calls.size).toBe(m.calls.length);
+    for (const c of m.calls) expect(folded.calls.get(c.id)).toEqual(callRow(c));
+    for (const c of m.connections.values()) expect(folded.connections.get(c.record.id)).toEqual(connRow(c.record));
+    // No row points at a process that was merged away.
+    const live = new Set(m.processes.map((x) => x.id));
+    for (const c of folded.calls.values()) {
+      const r = c as { clientProcess: number; serverProcess: number };
+      expect(live.has(r.clientProcess) && live.has(r.serverProcess)).toBe(true);
+    }
+  });
+
+  it('a consumer that throws is counted and reported; chunks and rows are still recorded', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ipc-trace-feed-'));
+    try {
+      const db = join(dir, 's.sqlite');
+      let seen = 0;
+      const rec = new Recording({ db, schemaFiles: [], importDirs: [], maxChars: Infinity, command: 'test', printLog: false }, [
+        () => {
+          seen++;
+          throw new Error('consumer broke');
+        },
+      ]);
+      const h = parseHexlog(readFileSync(join(CAP, 'mining-01.hexlog'), 'latin1'), 'mining-01.hexlog');
+      let t = 1000;
+      rec.process([{ k: 'open', info: { id: 1, time: t, label: 'test' } }]);
+      const items: RecordItem[] = h.chunks.map((c) => ({ k: 'data', id: 1, dir: c.dir, bytes: c.bytes, time: (t += 1) }));
+      for (let i = 0; i < items.length; i += 10) rec.process(items.slice(i, i + 10));
+      rec.process([{ k: 'close', id: 1, time: t + 1, reason: null }]);
+      rec.finish(0);
+      expect(seen).toBeGreaterThan(2);
+      expect(rec.consumerErrors).toBe(seen);
+      const r = SessionReader.open(db);
+      const expected = feedHexlog(join(CAP, 'mining-01.hexlog'), [], bundledSchemaSet()).model.calls.length;
+      expect(r.callCount()).toBe(expected);
+      expect([...r.stream()].filter((x) => x.k === 'data')).toHaveLength(h.chunks.length);
+      expect(r.metaValue('feed_errors')).toMatch(/^\d+ \(first: consumer broke\)$/);
+      r.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
