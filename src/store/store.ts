@@ -169,9 +169,14 @@ export class Store implements Sink {
     );
   }
 
-  /** Closes the database (after a final checkpoint of the WAL). */
+  /**
+   * Closes the database. A finished session is one plain file: the WAL is
+   * folded in and the journal mode set back to DELETE, so readers (read-only)
+   * leave no -wal/-shm files behind.
+   */
   shutdown(): void {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.pragma('journal_mode = DELETE');
     this.db.close();
   }
 }
