@@ -31,12 +31,23 @@ export function jsonObject(entries: [string, string | number | boolean | undefin
   return '{' + parts.join(',') + '}';
 }
 
-/** Buffered writer to a file descriptor (stdout by default), latin1-encoded. */
+/**
+ * Buffered writer to a file descriptor (stdout by default), latin1-encoded.
+ * When the reader goes away (EPIPE, e.g. `| head -1`) a one-shot command
+ * exits quietly; with `onClosed` (a recording) the writer instead drops
+ * everything from then on and tells its owner, which carries on.
+ */
 export class ByteWriter {
   private buf: string[] = [];
   private size = 0;
-  constructor(private readonly fd = 1) {}
+  /** The reader went away: nothing more is written. */
+  closed = false;
+  constructor(
+    private readonly fd = 1,
+    private readonly onClosed?: () => void,
+  ) {}
   line(s: string): void {
+    if (this.closed) return;
     this.buf.push(s, '\n');
     this.size += s.length + 1;
     if (this.size > 1 << 16) this.flush();
@@ -52,7 +63,12 @@ export class ByteWriter {
         off += writeSync(this.fd, data, off);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-        if ((e as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0);
+        if ((e as NodeJS.ErrnoException).code === 'EPIPE') {
+          if (!this.onClosed) process.exit(0);
+          this.closed = true;
+          this.onClosed();
+          return;
+        }
         throw e;
       }
     }

@@ -3,9 +3,9 @@
 // It runs in the recording worker thread (record-worker.ts); the relay's
 // thread talks to it through RecorderClient (startRecording below).
 
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { ByteWriter } from './output.js';
+import { ByteWriter, checkOutputFile, createOutputFile } from './output.js';
 import { loadSchemaBundle, rpcSchemaSet, UserError } from '../decoder/sources.js';
 import { Pipeline, ConnOpen } from '../session/pipeline.js';
 import { RecorderClient, RecordItem, WorkerReply } from '../session/recorder.js';
@@ -16,6 +16,8 @@ import type { FeedBatch } from '../session/rows.js';
 
 export interface RecordingOptions {
   db?: string;
+  /** Replace an existing --db or --log file (never a symbolic link). */
+  force?: boolean;
   /** `-` for stdout, a file path, or undefined for stdout. */
   log?: string;
   schemaFiles: string[];
@@ -39,6 +41,7 @@ export const RECORDING_OPTIONS = {
   import: { kind: 'string', repeat: true, short: 'I' },
   'max-chars': { kind: 'number' },
   'no-tui': { kind: 'flag' },
+  force: { kind: 'flag' },
   help: { kind: 'flag', short: 'h' },
 } as const;
 
@@ -46,6 +49,7 @@ export const RECORDING_OPTIONS = {
 export function recordingOptions(options: Record<string, unknown>, command: string): RecordingOptions {
   return {
     db: options.db as string | undefined,
+    force: options.force === true,
     log: options.log as string | undefined,
     schemaFiles: options.schema as string[],
     importDirs: options.import as string[],
@@ -69,14 +73,26 @@ export class Recording {
   constructor(opts: RecordingOptions, extra: FeedConsumer[] = []) {
     const schemas = loadSchemaBundle(opts.schemaFiles, opts.importDirs);
     this.dbPath = opts.db ?? defaultDbName();
+    // Every output is checked before any is created: a bad --log leaves no database behind.
+    const logFile = opts.log && opts.log !== '-' ? opts.log : null;
+    checkOutputFile(this.dbPath, { force: opts.force, option: '--db' });
+    if (logFile !== null) checkOutputFile(logFile, { force: opts.force, option: '--log' });
+    if (opts.force && existsSync(this.dbPath)) for (const suffix of ['', '-wal', '-shm']) rmSync(this.dbPath + suffix, { force: true });
     this.store = Store.create(
       this.dbPath,
       { created: new Date().toISOString(), command: opts.command, schemas: schemas.source, max_chars: String(opts.maxChars) },
       [{ source: schemas.source, cgr: schemas.cgr }],
     );
-    this.logFd = opts.log && opts.log !== '-' ? openSync(opts.log, 'a', 0o600) : null;
+    try {
+      this.logFd = logFile !== null ? createOutputFile(logFile, { force: opts.force, option: '--log' }) : null;
+    } catch (e) {
+      this.store.shutdown();
+      for (const suffix of ['', '-wal', '-shm']) rmSync(this.dbPath + suffix, { force: true });
+      throw e;
+    }
     const printLog = opts.printLog ?? true;
-    this.out = this.logFd !== null ? new ByteWriter(this.logFd) : printLog || opts.log === '-' ? new ByteWriter(1) : null;
+    // A closed standard output (`| head -1`) ends the log, never the recording.
+    this.out = this.logFd !== null ? new ByteWriter(this.logFd) : printLog || opts.log === '-' ? new ByteWriter(1, () => {}) : null;
     const out = this.out;
     const feedLines = extra.length > 0;
     const line = (l: string) => {
