@@ -13,6 +13,8 @@ import { IpcLog } from '../log/ipclog.js';
 import { Store, defaultDbName } from '../store/store.js';
 import type { Tap } from '../proxy/splice.js';
 import type { FeedBatch } from '../session/rows.js';
+import { TimeOrder, REORDER_WINDOW_MS } from '../session/reorder.js';
+import { now } from '../proxy/splice.js';
 
 export interface RecordingOptions {
   db?: string;
@@ -66,6 +68,16 @@ export class Recording {
   private readonly logFd: number | null;
   private readonly consumers: FeedConsumer[];
   private lines: string[] = [];
+  /** Events of different connections put back in time order (exec children are relayed by separate processes). */
+  private readonly order = new TimeOrder();
+  private orderTimer: NodeJS.Timeout | null = null;
+  private deferredError: Error | null = null;
+
+  private throwDeferred(): void {
+    const e = this.deferredError;
+    this.deferredError = null;
+    if (e) throw e;
+  }
   /** Feed consumers that threw, and the first error. */
   consumerErrors = 0;
   firstConsumerError: string | null = null;
@@ -116,9 +128,33 @@ export class Recording {
     }
   }
 
-  /** Processes one batch of relay events in one transaction; returns the data bytes it consumed. */
+  /**
+   * Takes one batch of relay events; returns the data bytes it consumed.
+   * Events are decoded, logged and stored in time order, each after a short
+   * wait for earlier events of other connections (REORDER_WINDOW_MS).
+   */
   process(items: RecordItem[]): number {
+    this.throwDeferred();
     let bytes = 0;
+    for (const it of items) if (it.k === 'data') bytes += it.bytes.length;
+    this.apply(this.order.push(items, now()));
+    if (this.order.pending > 0 && this.orderTimer === null) {
+      this.orderTimer = setTimeout(() => {
+        this.orderTimer = null;
+        try {
+          this.process([]);
+        } catch (e) {
+          // Reported by the next call, which has someone to tell.
+          this.deferredError ??= e as Error;
+        }
+      }, REORDER_WINDOW_MS);
+    }
+    return bytes;
+  }
+
+  /** Runs events through the pipeline in one transaction and hands the changes to the feed. */
+  private apply(items: RecordItem[]): void {
+    if (items.length === 0) return;
     this.store.batch(() => {
       const p = this.pipeline;
       for (const it of items) {
@@ -127,7 +163,6 @@ export class Recording {
             p.open(it.info);
             break;
           case 'data':
-            bytes += it.bytes.length;
             p.chunk(it.id, it.dir, it.bytes, it.time);
             break;
           case 'end':
@@ -144,11 +179,14 @@ export class Recording {
     });
     this.publish();
     this.out?.flush();
-    return bytes;
   }
 
   /** Closes the database and the log. */
   finish(droppedBytes: number): void {
+    if (this.orderTimer !== null) clearTimeout(this.orderTimer);
+    this.orderTimer = null;
+    this.throwDeferred();
+    this.apply(this.order.drain());
     this.publish();
     if (droppedBytes > 0) this.store.setMeta('dropped_bytes', String(droppedBytes));
     if (this.consumerErrors > 0) this.store.setMeta('feed_errors', `${this.consumerErrors} (first: ${this.firstConsumerError})`);
