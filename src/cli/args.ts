@@ -22,6 +22,13 @@ export function parseArgs(argv: string[], spec: Record<string, OptionSpec>, maxP
   const positionals: string[] = [];
   const byShort = new Map(Object.entries(spec).filter(([, s]) => s.short).map(([n, s]) => [s.short!, n]));
   for (const [name, s] of Object.entries(spec)) if (s.repeat) options[name] = [];
+  // `--listen --help`: help wins over an option that would take it as its value.
+  if (spec.help) {
+    const end = argv.indexOf('--');
+    if ((end < 0 ? argv : argv.slice(0, end)).some((a) => a === '--help' || (spec.help!.short !== undefined && a === `-${spec.help!.short}`))) {
+      return { options: { ...options, help: true }, positionals: [], rest: [] };
+    }
+  }
   let i = 0;
   const take = (name: string, inline: string | undefined): string => {
     if (inline !== undefined) return inline;

@@ -16,7 +16,7 @@ import { untilSignal } from './proxy.js';
 import { UserError, PACKAGE_ROOT } from '../decoder/sources.js';
 import { SCENARIOS } from '../demo/args.js';
 
-export const DEMO_HELP = `usage: ipc-trace demo [--scenario S] [--duration SEC] [--seed N] [--db FILE] [--log FILE|-] [--max-chars N] [--no-tui]
+export const DEMO_HELP = `usage: ipc-trace demo [--scenario S] [--duration SEC] [--seed N] [--db FILE] [--log FILE|-] [--force] [--max-chars N] [--no-tui]
 
 Runs a simulated Bitcoin Core node/wallet pair and records their IPC. The demo
 bitcoin-node (a regtest chain with blocks every 2 s, mempool traffic, RPC
@@ -41,10 +41,12 @@ Scenarios:
   --db FILE        session database (default ipc-trace-YYYYMMDD-HHMMSS.sqlite here)
   --log FILE|-     -debug=ipc-style log to FILE, or - for standard output
                    (the log goes to standard output anyway until the terminal UI exists)
+  --force          replace an existing --db or --log file (never a symbolic link;
+                   files ipc-trace creates are mode 0600)
   --max-chars N    cut params/results in the log after N characters, like libmultiprocess
   --no-tui         no terminal UI: print the log
 
-Then look at the session with 'ipc-trace chains DB' or 'ipc-trace replay DB'.
+Then look at the session with 'npx ipc-trace chains DB' or 'npx ipc-trace replay DB'.
 Needs the compiled package (npm run build).
 `;
 
@@ -56,6 +58,7 @@ const DEMO_OPTIONS = {
   log: { kind: 'string' },
   'max-chars': { kind: 'number' },
   'no-tui': { kind: 'flag' },
+  force: { kind: 'flag' },
   help: { kind: 'flag', short: 'h' },
 } as const;
 
@@ -189,10 +192,10 @@ export async function runDemo(argv: string[]): Promise<number> {
   await recording.finish();
   cleanupDir();
 
-  let hint = `ipc-trace chains ${recording.dbPath}`;
+  let hint = `npx ipc-trace chains ${recording.dbPath}`;
   if (scenario === 'busy') {
     const at = queuedMoment(recording.dbPath);
-    if (at !== null) hint = `ipc-trace chains ${recording.dbPath} --at +${(at + 0.05).toFixed(3)}   (a call queued behind another)`;
+    if (at !== null) hint = `npx ipc-trace chains ${recording.dbPath} --at +${(at + 0.05).toFixed(3)}   (a call queued behind another)`;
   } else if (scenario === 'deadlock') {
     hint += ' --stuck 1   (who waits on whom in the hang)';
   }

@@ -6,12 +6,14 @@ import { parseArgs, UsageError } from './args.js';
 import { ExecSession } from '../proxy/exec.js';
 import { RecordingHandle, recordingOptions, RECORDING_OPTIONS } from './recording.js';
 
-export const EXEC_HELP = `usage: ipc-trace exec [--db FILE] [--log FILE|-] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--no-tui] -- COMMAND [ARGS]...
+export const EXEC_HELP = `usage: ipc-trace exec [--db FILE] [--log FILE|-] [--force] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--no-tui] -- COMMAND [ARGS]...
 
 Runs COMMAND from a directory of shims, so that every IPC child it spawns as
 'dirname(argv0)/EXE -ipcfd N' (Bitcoin Core's way, e.g. bitcoin-node spawning
-bitcoin-wallet, or echoipc spawning bitcoin-node) is relayed through ipc-trace
-and recorded in the same session. Other invocations run the real program.
+bitcoin-wallet, or echoipc spawning bitcoin-node) or 'dirname(argv0)/EXE N'
+(libmultiprocess's mp::SpawnProcess, e.g. mpexample spawning mpcalculator) is
+relayed through ipc-trace and recorded in the same session. Other invocations
+run the real program. A warning at the end says when no child was interposed on.
 
 Example:
   ipc-trace exec --db wallet.sqlite -- ~/bitcoin/build/bin/bitcoin-node -regtest -debug=ipc
@@ -45,5 +47,11 @@ export async function runExec(argv: string[]): Promise<number> {
   const code = await session.wait();
   await session.stop();
   await recording.finish();
+  if (session.interposed === 0) {
+    process.stderr.write(
+      `ipc-trace: warning: ${rest[0]} ran but spawned no IPC child ipc-trace could interpose on ` +
+        `(it looks for 'dirname(argv0)/EXE -ipcfd N' or 'dirname(argv0)/EXE N'); ${recording.dbPath} holds no traffic\n`,
+    );
+  }
   return code;
 }

@@ -7,6 +7,7 @@ import { parseArgs, UsageError } from './args.js';
 import { ByteWriter, jsonObject } from './output.js';
 import { openExisting } from '../store/store.js';
 import { UserError } from '../decoder/sources.js';
+import { SessionReader } from '../store/reader.js';
 
 export const EXPORT_HELP = `usage: ipc-trace export DB [--format hexlog|calls|messages] [--conn N] [--out FILE]
 
@@ -100,14 +101,16 @@ export function runQuery(argv: string[]): number {
     return 0;
   }
   if (positionals.length !== 2) throw new UsageError("query needs a database and SQL: ipc-trace query DB 'SELECT …'");
-  const db = openExisting(positionals[0]!);
+  const reader = SessionReader.open(positionals[0]!);
   let rows: Row[];
   try {
-    rows = db.prepare(positionals[1]!).all() as Row[];
+    rows = reader.query(positionals[1]!);
   } catch (e) {
-    throw new UserError(`query failed: ${(e as Error).message}`);
+    if (e instanceof UserError) throw e;
+    throw new UserError(`query failed: ${(e as Error).message.split('\n')[0]}`);
+  } finally {
+    reader.close();
   }
-  db.close();
   const out = new ByteWriter(1);
   if (options.json) for (const r of rows) out.line(jsonRow(r));
   else if (rows.length > 0) {

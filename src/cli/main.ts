@@ -20,6 +20,14 @@ const HELP = `usage: ipc-trace --listen ADDR --connect ADDR [options]
 Makes Bitcoin Core's multiprocess IPC (Cap'n Proto RPC over Unix sockets) visible.
 
   --listen A --connect B relay a socket, decode and record the traffic
+                         A and B: a Unix socket path (or unix:PATH), or tcp:HOST:PORT
+recording options (the proxy, exec and demo):
+  --db FILE              session database (default ipc-trace-YYYYMMDD-HHMMSS.sqlite here)
+  --log FILE|-           -debug=ipc-style log to FILE, or - for standard output
+  --force                replace an existing --db or --log file
+  --schema FILE          decode with these .capnp files, not the bundled ones (-I DIR: imports)
+  --max-chars N          cut params/results in the log after N characters
+  --no-tui               no terminal UI: print the log
 commands:
   exec -- COMMAND ...    run a Bitcoin Core command, interposing on the IPC children it spawns
   demo                   run a simulated bitcoin-node and its bitcoin-wallet process, recording their IPC
@@ -30,9 +38,17 @@ commands:
   decode --hexlog FILE   decode a capture (hexlog format) into messages
   schemas                list the loaded interfaces and methods
 
-  ipc-trace <command> --help   shows a command's options
+  ipc-trace <command> --help   shows a command's options (ipc-trace --listen --help: the proxy's)
   ipc-trace --version          prints the version
+
+Installed with npm in a project, run it as 'npx ipc-trace ...'.
 `;
+
+/** `--version`/`-V` among a command's options (not after `--`, which belongs to exec's COMMAND). */
+function asksVersion(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === '--version' || a === '-V');
+}
 
 const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<number>; help: string }> = {
   decode: { run: runDecode, help: DECODE_HELP },
@@ -58,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
     else process.stdout.write(HELP);
     return cmd === undefined ? 2 : 0;
   }
-  if (cmd === '--version' || cmd === '-V') {
+  if (cmd === '--version' || cmd === '-V' || ((COMMANDS[cmd] || cmd.startsWith('--')) && asksVersion(rest))) {
     process.stdout.write(`ipc-trace ${version()}\n`);
     return 0;
   }

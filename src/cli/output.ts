@@ -1,7 +1,9 @@
 // Writing to stdout without losing bytes: decoded text is a byte string (one
 // char per byte), so it is written as latin1, byte for byte what C++ prints.
 
-import { writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, statSync, writeSync, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
+import { UserError } from '../decoder/sources.js';
 
 /** JSON string escaping exactly as capnp-oracle does it. */
 export function jsonString(s: string): string {
@@ -29,12 +31,23 @@ export function jsonObject(entries: [string, string | number | boolean | undefin
   return '{' + parts.join(',') + '}';
 }
 
-/** Buffered writer to a file descriptor (stdout by default), latin1-encoded. */
+/**
+ * Buffered writer to a file descriptor (stdout by default), latin1-encoded.
+ * When the reader goes away (EPIPE, e.g. `| head -1`) a one-shot command
+ * exits quietly; with `onClosed` (a recording) the writer instead drops
+ * everything from then on and tells its owner, which carries on.
+ */
 export class ByteWriter {
   private buf: string[] = [];
   private size = 0;
-  constructor(private readonly fd = 1) {}
+  /** The reader went away: nothing more is written. */
+  closed = false;
+  constructor(
+    private readonly fd = 1,
+    private readonly onClosed?: () => void,
+  ) {}
   line(s: string): void {
+    if (this.closed) return;
     this.buf.push(s, '\n');
     this.size += s.length + 1;
     if (this.size > 1 << 16) this.flush();
@@ -50,9 +63,98 @@ export class ByteWriter {
         off += writeSync(this.fd, data, off);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-        if ((e as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0);
+        if ((e as NodeJS.ErrnoException).code === 'EPIPE') {
+          if (!this.onClosed) process.exit(0);
+          this.closed = true;
+          this.onClosed();
+          return;
+        }
         throw e;
       }
     }
+  }
+}
+
+/** How an output file may be created. */
+export interface OutputFileOptions {
+  /** Replace an existing regular file (never a symbolic link, never anything else). */
+  force?: boolean;
+  /** The option that named the file, for messages (`--log`, `--out`, `--db`). */
+  option?: string;
+}
+
+/**
+ * Checks, without creating anything, that `path` can be created as an output
+ * file: its directory exists, and nothing is there (or, with `force`, only a
+ * regular file). Throws a one-line UserError otherwise. Commands check every
+ * output before creating any, so a bad one leaves nothing behind.
+ */
+export function checkOutputFile(path: string, opts: OutputFileOptions = {}): void {
+  const what = opts.option ? `${opts.option} ${path}` : path;
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new UserError(`cannot create ${what}: ${(e as NodeJS.ErrnoException).code}`);
+  }
+  if (st) {
+    if (st.isSymbolicLink()) throw new UserError(`${what} is a symbolic link: ipc-trace does not write through one`);
+    if (!st.isFile()) throw new UserError(`${what} exists and is not a regular file`);
+    if (!opts.force) throw new UserError(`${what} already exists (use --force to replace it)`);
+    return;
+  }
+  const dir = dirname(path);
+  let d: Stats;
+  try {
+    d = statSync(dir);
+  } catch (e) {
+    throw new UserError(`cannot create ${what}: no directory ${dir}`);
+  }
+  if (!d.isDirectory()) throw new UserError(`cannot create ${what}: ${dir} is not a directory`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UserError(`cannot create ${what}: ${dir} is not writable`);
+  }
+}
+
+/**
+ * Creates an output file ipc-trace writes (a log, an export, a session
+ * database) and returns its descriptor, open for writing: mode 0600 whatever
+ * the umask, never through a symbolic link, never over an existing file
+ * unless `force` (then an existing regular file is truncated and made 0600).
+ */
+export function createOutputFile(path: string, opts: OutputFileOptions = {}): number {
+  checkOutputFile(path, opts);
+  const what = opts.option ? `${opts.option} ${path}` : path;
+  const { O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = constants;
+  const flags = O_WRONLY | O_CREAT | O_NOFOLLOW | (opts.force ? O_TRUNC : O_EXCL);
+  let fd: number;
+  try {
+    fd = openSync(path, flags, 0o600);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new UserError(`${what} already exists (use --force to replace it)`);
+    if (code === 'ELOOP') throw new UserError(`${what} is a symbolic link: ipc-trace does not write through one`);
+    throw new UserError(`cannot create ${what}: ${code}`);
+  }
+  try {
+    if (!fstatSync(fd).isFile()) throw new UserError(`${what} exists and is not a regular file`);
+    fchmodSync(fd, 0o600);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/** Writes a whole output file created as createOutputFile does. */
+export function writeOutputFile(path: string, data: Uint8Array, opts: OutputFileOptions = {}): void {
+  const fd = createOutputFile(path, opts);
+  try {
+    let off = 0;
+    while (off < data.length) off += writeSync(fd, data, off);
+  } finally {
+    closeSync(fd);
   }
 }

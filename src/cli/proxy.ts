@@ -7,7 +7,7 @@ import { Relay } from '../proxy/relay.js';
 import { RecordingHandle, recordingOptions, RECORDING_OPTIONS } from './recording.js';
 import { UserError } from '../decoder/sources.js';
 
-export const PROXY_HELP = `usage: ipc-trace --listen ADDR --connect ADDR [--db FILE] [--log FILE|-] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--no-tui]
+export const PROXY_HELP = `usage: ipc-trace --listen ADDR --connect ADDR [--db FILE] [--log FILE|-] [--force] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--no-tui]
 
 Listens on ADDR, and for every connection accepted opens one to the --connect
 ADDR and relays the bytes both ways unchanged. A copy is decoded and recorded.
@@ -20,6 +20,8 @@ Example, between bitcoin-node -ipcbind=unix and a mining client:
   --db FILE        session database (default ipc-trace-YYYYMMDD-HHMMSS.sqlite here)
   --log FILE|-     -debug=ipc-style log to FILE, or - for standard output
                    (the log goes to standard output anyway until the terminal UI exists)
+  --force          replace an existing --db or --log file (never a symbolic link;
+                   files ipc-trace creates are mode 0600)
   --schema FILE    decode with these .capnp files (compiled with capnp), not the bundled ones
   -I, --import DIR import path for --schema
   --max-chars N    cut params/results in the log after N characters, like libmultiprocess
@@ -45,6 +47,16 @@ export function untilSignal(): Promise<string> {
   });
 }
 
+/** A --listen/--connect address; a malformed one is bad usage (exit 2). */
+function addressOption(text: string) {
+  try {
+    return parseAddress(text);
+  } catch (e) {
+    if (e instanceof UserError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
 export async function runProxy(argv: string[]): Promise<number> {
   const { options } = parseArgs(argv, { ...RECORDING_OPTIONS, listen: { kind: 'string' }, connect: { kind: 'string' } });
   if (options.help) {
@@ -52,8 +64,8 @@ export async function runProxy(argv: string[]): Promise<number> {
     return 0;
   }
   if (!options.listen || !options.connect) throw new UsageError('the proxy needs --listen ADDR and --connect ADDR');
-  const listen = parseAddress(options.listen as string);
-  const connect = parseAddress(options.connect as string);
+  const listen = addressOption(options.listen as string);
+  const connect = addressOption(options.connect as string);
   const recording = await RecordingHandle.start(recordingOptions(options, ['ipc-trace', ...argv].join(' ')));
   const relay = new Relay({
     listen,

@@ -3,9 +3,9 @@
 // It runs in the recording worker thread (record-worker.ts); the relay's
 // thread talks to it through RecorderClient (startRecording below).
 
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { ByteWriter } from './output.js';
+import { ByteWriter, checkOutputFile, createOutputFile } from './output.js';
 import { loadSchemaBundle, rpcSchemaSet, UserError } from '../decoder/sources.js';
 import { Pipeline, ConnOpen } from '../session/pipeline.js';
 import { RecorderClient, RecordItem, WorkerReply } from '../session/recorder.js';
@@ -13,9 +13,13 @@ import { IpcLog } from '../log/ipclog.js';
 import { Store, defaultDbName } from '../store/store.js';
 import type { Tap } from '../proxy/splice.js';
 import type { FeedBatch } from '../session/rows.js';
+import { TimeOrder, REORDER_WINDOW_MS } from '../session/reorder.js';
+import { now } from '../proxy/splice.js';
 
 export interface RecordingOptions {
   db?: string;
+  /** Replace an existing --db or --log file (never a symbolic link). */
+  force?: boolean;
   /** `-` for stdout, a file path, or undefined for stdout. */
   log?: string;
   schemaFiles: string[];
@@ -39,6 +43,7 @@ export const RECORDING_OPTIONS = {
   import: { kind: 'string', repeat: true, short: 'I' },
   'max-chars': { kind: 'number' },
   'no-tui': { kind: 'flag' },
+  force: { kind: 'flag' },
   help: { kind: 'flag', short: 'h' },
 } as const;
 
@@ -46,6 +51,7 @@ export const RECORDING_OPTIONS = {
 export function recordingOptions(options: Record<string, unknown>, command: string): RecordingOptions {
   return {
     db: options.db as string | undefined,
+    force: options.force === true,
     log: options.log as string | undefined,
     schemaFiles: options.schema as string[],
     importDirs: options.import as string[],
@@ -62,6 +68,16 @@ export class Recording {
   private readonly logFd: number | null;
   private readonly consumers: FeedConsumer[];
   private lines: string[] = [];
+  /** Events of different connections put back in time order (exec children are relayed by separate processes). */
+  private readonly order = new TimeOrder();
+  private orderTimer: NodeJS.Timeout | null = null;
+  private deferredError: Error | null = null;
+
+  private throwDeferred(): void {
+    const e = this.deferredError;
+    this.deferredError = null;
+    if (e) throw e;
+  }
   /** Feed consumers that threw, and the first error. */
   consumerErrors = 0;
   firstConsumerError: string | null = null;
@@ -69,14 +85,26 @@ export class Recording {
   constructor(opts: RecordingOptions, extra: FeedConsumer[] = []) {
     const schemas = loadSchemaBundle(opts.schemaFiles, opts.importDirs);
     this.dbPath = opts.db ?? defaultDbName();
+    // Every output is checked before any is created: a bad --log leaves no database behind.
+    const logFile = opts.log && opts.log !== '-' ? opts.log : null;
+    checkOutputFile(this.dbPath, { force: opts.force, option: '--db' });
+    if (logFile !== null) checkOutputFile(logFile, { force: opts.force, option: '--log' });
+    if (opts.force && existsSync(this.dbPath)) for (const suffix of ['', '-wal', '-shm']) rmSync(this.dbPath + suffix, { force: true });
     this.store = Store.create(
       this.dbPath,
       { created: new Date().toISOString(), command: opts.command, schemas: schemas.source, max_chars: String(opts.maxChars) },
       [{ source: schemas.source, cgr: schemas.cgr }],
     );
-    this.logFd = opts.log && opts.log !== '-' ? openSync(opts.log, 'a', 0o600) : null;
+    try {
+      this.logFd = logFile !== null ? createOutputFile(logFile, { force: opts.force, option: '--log' }) : null;
+    } catch (e) {
+      this.store.shutdown();
+      for (const suffix of ['', '-wal', '-shm']) rmSync(this.dbPath + suffix, { force: true });
+      throw e;
+    }
     const printLog = opts.printLog ?? true;
-    this.out = this.logFd !== null ? new ByteWriter(this.logFd) : printLog || opts.log === '-' ? new ByteWriter(1) : null;
+    // A closed standard output (`| head -1`) ends the log, never the recording.
+    this.out = this.logFd !== null ? new ByteWriter(this.logFd) : printLog || opts.log === '-' ? new ByteWriter(1, () => {}) : null;
     const out = this.out;
     const feedLines = extra.length > 0;
     const line = (l: string) => {
@@ -100,9 +128,33 @@ export class Recording {
     }
   }
 
-  /** Processes one batch of relay events in one transaction; returns the data bytes it consumed. */
+  /**
+   * Takes one batch of relay events; returns the data bytes it consumed.
+   * Events are decoded, logged and stored in time order, each after a short
+   * wait for earlier events of other connections (REORDER_WINDOW_MS).
+   */
   process(items: RecordItem[]): number {
+    this.throwDeferred();
     let bytes = 0;
+    for (const it of items) if (it.k === 'data') bytes += it.bytes.length;
+    this.apply(this.order.push(items, now()));
+    if (this.order.pending > 0 && this.orderTimer === null) {
+      this.orderTimer = setTimeout(() => {
+        this.orderTimer = null;
+        try {
+          this.process([]);
+        } catch (e) {
+          // Reported by the next call, which has someone to tell.
+          this.deferredError ??= e as Error;
+        }
+      }, REORDER_WINDOW_MS);
+    }
+    return bytes;
+  }
+
+  /** Runs events through the pipeline in one transaction and hands the changes to the feed. */
+  private apply(items: RecordItem[]): void {
+    if (items.length === 0) return;
     this.store.batch(() => {
       const p = this.pipeline;
       for (const it of items) {
@@ -111,7 +163,6 @@ export class Recording {
             p.open(it.info);
             break;
           case 'data':
-            bytes += it.bytes.length;
             p.chunk(it.id, it.dir, it.bytes, it.time);
             break;
           case 'end':
@@ -128,11 +179,14 @@ export class Recording {
     });
     this.publish();
     this.out?.flush();
-    return bytes;
   }
 
   /** Closes the database and the log. */
   finish(droppedBytes: number): void {
+    if (this.orderTimer !== null) clearTimeout(this.orderTimer);
+    this.orderTimer = null;
+    this.throwDeferred();
+    this.apply(this.order.drain());
     this.publish();
     if (droppedBytes > 0) this.store.setMeta('dropped_bytes', String(droppedBytes));
     if (this.consumerErrors > 0) this.store.setMeta('feed_errors', `${this.consumerErrors} (first: ${this.firstConsumerError})`);

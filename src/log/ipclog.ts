@@ -11,7 +11,7 @@ import { logEscape } from '../decoder/text.js';
 import type { Sink } from '../session/pipeline.js';
 import type { Update } from '../session/model.js';
 import { formatDuration, isThreadInterface, loopLabel, unknownThreadLabel } from '../mp/concepts.js';
-import { CallRecord, CapRecord, ConnRecord, threadLabel } from '../session/records.js';
+import { CallRecord, CapRecord, ConnRecord, ProcessRecord, threadLabel } from '../session/records.js';
 
 /** The caller as shown in `{…}`: calls without a Context carry no thread on the wire. */
 export function callerLabel(c: CallRecord): string {
@@ -129,6 +129,10 @@ export class IpcLog implements Sink {
         `{${callerLabel(c)}} IPC client method call interrupted by disconnect: ${c.title}${c.requestNo !== null ? ` #${c.requestNo}` : ''} after ${formatDuration(time - c.sent, true)}`,
       );
     }
+  }
+
+  processNamed(conn: ConnRecord, was: string, process: ProcessRecord, time: number): void {
+    this.line(time, conn.id, '-', `IPC wire ${was} is ${process.label}`);
   }
 
   gap(conn: ConnRecord, dir: Dir, bytes: number, time: number): void {

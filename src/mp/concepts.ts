@@ -91,9 +91,9 @@ export function unknownThreadLabel(processLabel: string): string {
   return `${processLabel}/?`;
 }
 
-/** `exec:bitcoin-wallet[5291]` (how exec names a child) as Bitcoin Core's `bitcoin-wallet-5291`. */
+/** `exec:bitcoin-wallet[5291]` or `exec:bitcoin-wallet[5291, launched as 5288]` (how exec names a child) as Bitcoin Core's `bitcoin-wallet-5291`. */
 export function execProcessName(n: string | undefined): { exe: string; pid: number; label: string } | null {
-  const m = n ? /^exec:(.+)\[(\d+)\]$/.exec(n) : null;
+  const m = n ? /^exec:(.+?)\[(\d+)(?:, launched as \d+)?\]$/.exec(n) : null;
   return m ? { exe: m[1]!, pid: Number(m[2]), label: `${m[1]!}-${m[2]!}` } : null;
 }
 

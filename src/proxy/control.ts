@@ -31,8 +31,10 @@ export interface ShimOpenInfo {
   childExe: string;
   /** The real executable the shim started. */
   childPath: string;
-  /** The fd number the parent passed in `-ipcfd N`. */
+  /** The fd number the parent passed (`-ipcfd N`, or `N` alone). */
   fd: number;
+  /** The shim's pid: the pid the parent spawned and knows the child by. */
+  shimPid?: number;
 }
 
 export type Frame =

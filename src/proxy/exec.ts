@@ -2,14 +2,17 @@
 // Bitcoin Core process spawns over a socketpair (`-ipcfd N`).
 //
 // Bitcoin Core starts an IPC child as execvp(dirname(argv[0]) + "/" + EXE,
-// [that path, "-ipcfd", "<fd>"]). So ExecSession
+// [that path, "-ipcfd", "<fd>"]); libmultiprocess's own example programs
+// (mp::SpawnProcess, e.g. mpexample) pass the fd alone: [that path, "<fd>"].
+// So ExecSession
 //   1. makes a private temp dir (0700) with bin/ (the shim dir) and
 //      control.sock (the control socket, 0600);
 //   2. puts in bin/ a shim script for every executable file in COMMAND's
 //      directory (the directory as named, symlinks not resolved, like
 //      Bitcoin Core's dirname(argv[0])):
-//        `-ipcfd N` (exactly)  → exec node SHIM-ENTRY REAL -ipcfd N
-//                                (shim.ts: relays and mirrors the traffic)
+//        `-ipcfd N` or `N` (exactly) → exec node SHIM-ENTRY REAL -ipcfd N / N
+//                                (shim.ts: relays and mirrors the traffic;
+//                                a bare N that is not a socket runs REAL as is)
 //        anything else         → exec -a "$0" REAL "$@" through bash when
 //                                available (same pid and fds, argv[0] stays in
 //                                bin/), else through the node shim entry;
@@ -17,7 +20,9 @@
 //      sibling it spawns is a shim, and so on down the process tree;
 //   4. serves the control socket: each shim connection is one connection id,
 //      turned into Tap calls (open: listen `exec:PARENTEXE[pid]`, upstream
-//      `exec:CHILDEXE[pid]`; '>' = parent → child);
+//      `exec:CHILDEXE[pid, launched as SHIMPID]`: the child's own pid, which
+//      its thread names carry, and the pid its parent spawned and logs
+//      (`Process bitcoin-node pid SHIMPID launched`), the shim's; '>' = parent → child);
 //   5. forwards SIGINT/SIGTERM to COMMAND; stop() removes the temp dir.
 //
 // The shim entry is the compiled dist/proxy/shim.js: resolved next to this
@@ -129,6 +134,12 @@ export function shimScript(o: { real: string; node: string; entry: string; contr
     'if [ "$#" -eq 2 ] && [ "$1" = "-ipcfd" ]; then',
     `  ${runShim}`,
     'fi',
+    'if [ "$#" -eq 1 ]; then',
+    '  case "$1" in',
+    `    ''|*[!0-9]*) ;;`,
+    `    *) ${runShim} ;;`,
+    '  esac',
+    'fi',
     passthrough,
     '',
   ].join('\n');
@@ -165,6 +176,11 @@ export class ExecSession {
   /** The shim directory (bin/), once started. */
   get shimDir(): string | null {
     return this.binDir;
+  }
+
+  /** Children interposed on so far (one recorded connection each). */
+  get interposed(): number {
+    return this.nextId;
   }
 
   /** COMMAND's pid, once started. */
@@ -381,7 +397,7 @@ export class ExecSession {
       const id = ++this.nextId;
       c.id = id;
       const i = f.info;
-      c.child = `exec:${i.childExe}[${i.childPid}]`;
+      c.child = `exec:${i.childExe}[${i.childPid}${i.shimPid !== undefined && i.shimPid !== i.childPid ? `, launched as ${i.shimPid}` : ''}]`;
       this.tapCall(() => tap.open({
         id,
         time: f.time,

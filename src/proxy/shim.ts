@@ -7,8 +7,9 @@
 // IPC_TRACE_SHIM_DIR (the shim directory) in the environment.
 //
 // * Invoked exactly as `REAL -ipcfd N` (how Bitcoin Core starts an IPC child on
-//   one end of a socketpair): wraps fd N (the spawning parent's connection),
-//   starts REAL with `-ipcfd 3` where fd 3 is a fresh socketpair end (libuv's
+//   one end of a socketpair), or `REAL N` with N a socket (libmultiprocess's
+//   mp::SpawnProcess, as its example programs do): wraps fd N (the spawning parent's connection),
+//   starts REAL with `-ipcfd 3` (or `3`) where fd 3 is a fresh socketpair end (libuv's
 //   'pipe' stdio) and argv[0] in the shim directory (so the child's own
 //   children are interposed too), relays between the two exactly like the
 //   listening relay (splice.ts; the parent is the connecting side '>') and
@@ -29,7 +30,7 @@
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import type { ChildProcess, StdioOptions } from 'node:child_process';
-import { openSync, closeSync, readFileSync, writeSync } from 'node:fs';
+import { openSync, closeSync, fstatSync, readFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { constants } from 'node:os';
 import { Splice, now, errorText } from './splice.js';
@@ -69,6 +70,14 @@ function isCloseOnExec(fd: number): boolean {
   try {
     const m = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
     return m ? (parseInt(m[1]!, 8) & 0o2000000) !== 0 : false;
+  } catch {
+    return false;
+  }
+}
+
+function isSocket(fd: number): boolean {
+  try {
+    return fstatSync(fd).isSocket();
   } catch {
     return false;
   }
@@ -193,7 +202,7 @@ class Mirror {
   }
 }
 
-function interpose(real: string, fd: number, parentSock: net.Socket, argv0: string): void {
+function interpose(real: string, fd: number, parentSock: net.Socket, argv0: string, bare: boolean): void {
   parentSock.on('error', () => {}); // reported through the splice once it exists
   // The child gets our end of a new socketpair as fd 3. It must not inherit
   // fd N (the parent cleared CLOEXEC on it): Node marks inherited fds >= 3
@@ -211,7 +220,7 @@ function interpose(real: string, fd: number, parentSock: net.Socket, argv0: stri
   }
   let child: ChildProcess;
   try {
-    child = spawn(real, ['-ipcfd', '3'], { argv0, stdio });
+    child = spawn(real, bare ? ['3'] : ['-ipcfd', '3'], { argv0, stdio });
   } catch (err) {
     warn(`cannot run ${real}: ${errorText(err)}`);
     process.exit(127);
@@ -233,6 +242,7 @@ function interpose(real: string, fd: number, parentSock: net.Socket, argv0: stri
       childExe: basename(real),
       childPath: real,
       fd,
+      shimPid: process.pid,
     }));
     const splice = new Splice(parentSock, childSock, {
       data: (dir, bytes, time) => mirror.data(time, dir, bytes),
@@ -280,8 +290,11 @@ function main(argv: string[]): void {
   }
   const shimDir = process.env.IPC_TRACE_SHIM_DIR;
   const argv0 = shimDir ? join(shimDir, basename(real)) : real;
-  if (args.length === 2 && args[0] === '-ipcfd' && /^[0-9]+$/.test(args[1]!)) {
-    const fd = Number(args[1]);
+  const ipcfd = args.length === 2 && args[0] === '-ipcfd' && /^[0-9]+$/.test(args[1]!);
+  // `REAL N`: only when fd N is a socket (a bare number may be an ordinary argument).
+  const bare = args.length === 1 && /^[0-9]+$/.test(args[0]!) && isSocket(Number(args[0]));
+  if (ipcfd || bare) {
+    const fd = Number(args[args.length - 1]);
     let sock: net.Socket;
     try {
       sock = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
@@ -290,7 +303,7 @@ function main(argv: string[]): void {
       passthrough(real, args, argv0);
       return;
     }
-    interpose(real, fd, sock, argv0);
+    interpose(real, fd, sock, argv0, bare);
     return;
   }
   passthrough(real, args, argv0);

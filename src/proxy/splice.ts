@@ -79,6 +79,8 @@ interface Side {
   waitingDrain: boolean;
   closed: boolean;
   finishing: boolean;
+  /** A write to it failed after it had closed and its stream had ended: a normal close, not an error. */
+  goneAfterEnd: boolean;
 }
 
 export class Splice {
@@ -104,7 +106,7 @@ export class Splice {
     this.flushTimeoutMs = opts.flushTimeoutMs ?? 2000;
     this.closed = new Promise((res) => (this.resolveClosed = res));
     const mk = (sock: Socket, name: string, dir: Dir): Side =>
-      ({ sock, name, dir, peer: undefined as unknown as Side, waitingDrain: false, closed: false, finishing: false });
+      ({ sock, name, dir, peer: undefined as unknown as Side, waitingDrain: false, closed: false, finishing: false, goneAfterEnd: false });
     this.a = mk(a, nameA, '>');
     this.b = mk(b, nameB, '<');
     this.a.peer = this.b;
@@ -172,15 +174,27 @@ export class Splice {
       if (!dst.destroyed && !dst.writableEnded) dst.end();
     });
     s.on('error', (err) => {
+      // The other side sent EOF and went away; bytes still on their way to it
+      // (e.g. the node's Abort after the client closed) find no reader. That
+      // is how a connection normally ends, not a transport error.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (s.readableEnded && (code === 'EPIPE' || code === 'ECONNRESET')) {
+        side.goneAfterEnd = true;
+        return;
+      }
       this.reason ??= `${side.name}: ${errorText(err)}`;
     });
     const onClose = (hadError: boolean) => {
       if (side.closed) return;
       side.closed = true;
-      const clean = !hadError && s.readableEnded && s.writableFinished;
+      const clean = (side.goneAfterEnd || (!hadError && s.writableFinished)) && s.readableEnded;
       if (!clean) {
         this.reason ??= `${side.name} closed abruptly`;
         this.finishOff(side.peer);
+      } else if (side.peer.waitingDrain) {
+        // Nothing will drain into a closed socket: let the peer be read to its end.
+        side.peer.waitingDrain = false;
+        this.updateFlow(side.peer);
       }
       if (this.a.closed && this.b.closed && !this.done) {
         this.done = true;

@@ -47,6 +47,12 @@ interface Question {
   /** Decoded results and their capabilities, to resolve promisedAnswer paths. */
   results: DStruct | null;
   resultCaps: (CapRecord | null)[];
+  /** Exports the caller introduced in the params, one entry per descriptor (Return.releaseParamCaps releases them). */
+  paramExports: CapRecord[];
+  /** Exports the callee introduced in the results, one entry per descriptor (Finish.releaseResultCaps releases them). */
+  resultExports: CapRecord[];
+  /** A Finish with releaseResultCaps came before the Return: the Return's exports are released as it arrives. */
+  releaseResultsOnReturn: boolean;
 }
 
 interface Vat {
@@ -63,6 +69,25 @@ interface Vat {
 interface ConnState {
   record: ConnRecord;
   vats: Record<Side, Vat>;
+  /** The connection's calls not yet retired (a close retires them). */
+  live: Set<CallRecord>;
+}
+
+/** Per process: what naming and merging it touches, so neither scans the session. */
+interface ProcessIndex {
+  threads: Set<ThreadRecord>;
+  /** Client threads by the name they sent in makeThread. */
+  named: Map<string, ThreadRecord>;
+  calls: Set<CallRecord>;
+  conns: Set<ConnState>;
+}
+
+/** A placeholder process got its real name (the log says so once). */
+export interface ProcessNaming {
+  conn: number;
+  /** The name it went by (`client#1`). */
+  was: string;
+  process: ProcessRecord;
 }
 
 
@@ -78,8 +103,20 @@ export class SessionModel {
   readonly connections = new Map<number, ConnState>();
   /** Calls not yet retired, by id. */
   readonly outstanding = new Map<number, CallRecord>();
+  private processIds = 0;
   /** Records changed since the last `takeDelta()`. */
   private dirty = newDirty();
+  /** Processes by label (the first one of a label; a merge keeps one per label). */
+  private readonly byLabel = new Map<string, ProcessRecord>();
+  private readonly index = new Map<ProcessRecord, ProcessIndex>();
+  /** Threads by name, any process (a worker's `(from NAME)` lookup). */
+  private readonly threadsNamed = new Map<string, ThreadRecord[]>();
+  /** Workers by the thread they were made for. */
+  private readonly workersFor = new Map<ThreadRecord, ThreadRecord[]>();
+  /** Pending calls by their calling thread (callback nesting looks them up). */
+  private readonly pendingByCaller = new Map<ThreadRecord, Set<CallRecord>>();
+  /** Placeholders named since the last `takeNamings()`. */
+  private namings: ProcessNaming[] = [];
 
   constructor(readonly schemas: SchemaSet) {}
 
@@ -92,11 +129,11 @@ export class SessionModel {
     const exec = execProcessName;
     const named = (n: string | undefined) => {
       const label = exec(n)?.label ?? n;
-      return label ? this.processes.find((p) => p.label === label) : undefined;
+      return label ? this.byLabel.get(label) : undefined;
     };
     const create = (placeholder: string, given: string | undefined) => {
-      const p = this.newProcess(placeholder);
       const e = exec(given);
+      const p = this.newProcess(e?.label ?? placeholder);
       if (e) Object.assign(p, e);
       return p;
     };
@@ -109,7 +146,10 @@ export class SessionModel {
     });
     const vats = { A: mk(names.client ?? `client#${id}`, names.client), B: mk(names.server ?? `server#${id}`, names.server) };
     const record: ConnRecord = { id, label, opened: time, closed: null, closeReason: null, processes: { A: vats.A.process, B: vats.B.process } };
-    this.connections.set(id, { record, vats });
+    const state: ConnState = { record, vats, live: new Set() };
+    this.connections.set(id, state);
+    this.idx(vats.A.process).conns.add(state);
+    this.idx(vats.B.process).conns.add(state);
     this.dirty.connections.add(record);
     return record;
   }
@@ -122,10 +162,9 @@ export class SessionModel {
     c.record.closeReason = reason;
     this.dirty.connections.add(c.record);
     const interrupted: CallRecord[] = [];
-    for (const call of [...this.outstanding.values()]) {
-      if (call.conn !== id) continue;
+    for (const call of [...c.live]) {
       if (call.status === 'pending') {
-        call.status = 'disconnected';
+        this.setStatus(call, 'disconnected');
         interrupted.push(call);
       }
       this.retire(call);
@@ -145,6 +184,13 @@ export class SessionModel {
     return this.connections.get(id)?.record;
   }
 
+  /** Placeholder processes that got their real names since the last call (for the log's `client#1 is NAME`). */
+  takeNamings(): ProcessNaming[] {
+    const n = this.namings;
+    if (n.length) this.namings = [];
+    return n;
+  }
+
   // ---- messages ----
 
   message(connId: number, d: DecodedMessage, time: number): Update {
@@ -156,21 +202,17 @@ export class SessionModel {
     const sender = senderOf(d.dir);
     switch (r.type) {
       case 'bootstrap':
-        c.vats[sender].questions.set(r.questionId, this.question(null, true));
+        c.vats[sender].questions.set(r.questionId, this.question(null, true, []));
         return { kind: 'bootstrap', questionId: r.questionId };
       case 'call':
         return this.onCall(c, d, r, time);
       case 'return':
         return this.onReturn(c, d, r, time);
       case 'finish':
-        return this.onFinish(c, d.dir, r.questionId, time);
+        return this.onFinish(c, d.dir, r.questionId, r.releaseResultCaps, time);
       case 'release': {
         const cap = c.vats[other(sender)].exports.get(r.id) ?? null;
-        if (cap) {
-          cap.refs -= r.referenceCount;
-          if (cap.refs <= 0 && cap.released === null) cap.released = time;
-          this.dirty.caps.add(cap);
-        }
+        if (cap) this.release(cap, r.referenceCount, time);
         return { kind: 'release', cap, id: r.id, count: r.referenceCount };
       }
       case 'resolve': {
@@ -222,6 +264,7 @@ export class SessionModel {
     const title = iface && d.method ? `${iface.name}.${d.method.name}` : `${r.interfaceId}@${r.methodId}`;
     // Capabilities passed in the params (exports of the sender, references to the receiver's).
     const paramCaps = r.params.capTable.map((cd) => this.capFrom(c, sender, cd, time, null));
+    const paramExports = exportsIn(r.params.capTable, paramCaps);
     if (d.content) this.nameCaps(c, d.content, paramCaps);
     const targetCap = this.targetCap(c, sender, r.target);
     if (targetCap && !targetCap.iface && iface) this.setIface(c, targetCap, iface.name);
@@ -259,15 +302,18 @@ export class SessionModel {
     };
     this.calls.push(call);
     this.outstanding.set(call.id, call);
+    c.live.add(call);
+    this.idx(call.clientProcess).calls.add(call);
+    this.idx(call.serverProcess).calls.add(call);
     this.dirty.calls.add(call);
-    const q = this.question(call, false);
+    const q = this.question(call, false, paramExports);
     vs.questions.set(r.questionId, q);
 
     let makeThread: ThreadRecord | null = null;
     if (r.interfaceId === THREADMAP_ID && r.methodId === 0 && d.content) {
       // makeThread(name): the sender's thread `name`; its result is a worker in the receiver.
       const name = d.content.get('name');
-      const client = this.clientThread(vs, typeof name === 'string' ? name : '', time);
+      const client = this.clientThread(c.record.id, vs, typeof name === 'string' ? name : '', time);
       call.caller = client;
       makeThread = this.newThread(vr.process, 'worker', null, client, time);
       q.resultThread = makeThread;
@@ -281,6 +327,7 @@ export class SessionModel {
         call.executor = this.loop(vr, time);
       }
     }
+    if (call.caller) this.trackPending(call);
     if (!isThreadInterface(r.interfaceId) && d.method) {
       call.requestNo = ++vr.process.requests;
       this.dirty.processes.add(vr.process);
@@ -316,8 +363,8 @@ export class SessionModel {
     // other way is a callback nested in that call.
     let parent: CallRecord | null = null;
     if (executor) {
-      for (const o of this.outstanding.values()) {
-        if (o.conn === call.conn && o.dir !== call.dir && o.status === 'pending' && o.caller === executor) {
+      for (const o of this.pendingByCaller.get(executor) ?? []) {
+        if (o.conn === call.conn && o.dir !== call.dir && o.status === 'pending') {
           if (!parent || o.id > parent.id) parent = o;
         }
       }
@@ -347,7 +394,16 @@ export class SessionModel {
     const sender = senderOf(d.dir);
     const asker = other(sender);
     const q = c.vats[asker].questions.get(r.answerId);
-    const caps = (r.results?.capTable ?? []).map((cd) => this.capFrom(c, sender, cd, time, null));
+    const table = r.results?.capTable ?? [];
+    const caps = table.map((cd) => this.capFrom(c, sender, cd, time, null));
+    if (q) {
+      // Return.releaseParamCaps: as if the callee released each export the params introduced.
+      if (r.releaseParamCaps) for (const x of q.paramExports) this.release(x, 1, time);
+      q.paramExports = [];
+      // Finished before it returned (Finish.releaseResultCaps): the results' exports are released at once.
+      if (q.releaseResultsOnReturn) for (const x of exportsIn(table, caps)) this.release(x, 1, time);
+      else q.resultExports = exportsIn(table, caps);
+    }
     if (q?.bootstrap) {
       const cap = caps[0] ?? null;
       if (cap && !cap.iface) cap.label = 'bootstrap';
@@ -364,12 +420,12 @@ export class SessionModel {
     call.returned = time;
     call.returnMsg = d.n ?? -1;
     if (r.exception) {
-      call.status = 'exception';
+      this.setStatus(call, 'exception');
       call.exception = `${r.exception.type}: ${r.exception.reason}`;
     } else if (r.which === 'canceled') {
-      call.status = 'canceled';
+      this.setStatus(call, 'canceled');
     } else if (call.status === 'pending') {
-      call.status = 'returned';
+      this.setStatus(call, 'returned');
     }
     if (d.content) call.results = renderStruct(d.content, this.schemas);
     let madeThread: ThreadRecord | null = null;
@@ -390,11 +446,16 @@ export class SessionModel {
     return { kind: 'return', call, madeThread };
   }
 
-  private onFinish(c: ConnState, dir: Dir, questionId: number, time: number): Update {
+  private onFinish(c: ConnState, dir: Dir, questionId: number, releaseResultCaps: boolean, time: number): Update {
     const asker = senderOf(dir);
     const q = c.vats[asker].questions.get(questionId);
     if (!q) return { kind: 'finish', call: null, questionId, cancel: false };
     q.finished = true;
+    if (releaseResultCaps) {
+      if (q.returned) for (const x of q.resultExports) this.release(x, 1, time);
+      else q.releaseResultsOnReturn = true;
+    }
+    q.resultExports = [];
     const call = q.call;
     const cancel = !q.returned;
     if (call) {
@@ -419,14 +480,51 @@ export class SessionModel {
   private retire(call: CallRecord): void {
     call.retired = true;
     this.outstanding.delete(call.id);
+    this.connections.get(call.conn)?.live.delete(call);
+    this.untrackPending(call);
     this.dirty.calls.add(call);
   }
 
-  private question(call: CallRecord | null, bootstrap: boolean): Question {
-    return { call, bootstrap, returned: false, finished: false, resultThread: null, results: null, resultCaps: [] };
+  private setStatus(call: CallRecord, status: CallRecord['status']): void {
+    call.status = status;
+    if (status !== 'pending') this.untrackPending(call);
+  }
+
+  private trackPending(call: CallRecord): void {
+    const set = this.pendingByCaller.get(call.caller!);
+    if (set) set.add(call);
+    else this.pendingByCaller.set(call.caller!, new Set([call]));
+  }
+
+  private untrackPending(call: CallRecord): void {
+    if (!call.caller) return;
+    const set = this.pendingByCaller.get(call.caller);
+    if (!set) return;
+    set.delete(call);
+    if (set.size === 0) this.pendingByCaller.delete(call.caller);
+  }
+
+  private question(call: CallRecord | null, bootstrap: boolean, paramExports: CapRecord[]): Question {
+    return {
+      call, bootstrap, returned: false, finished: false, resultThread: null, results: null, resultCaps: [],
+      paramExports, resultExports: [], releaseResultsOnReturn: false,
+    };
   }
 
   // ---- capabilities ----
+
+  /**
+   * rpc.capnp's reference counting: every senderHosted/senderPromise
+   * descriptor the exporter sends adds one reference; Release(id, n), a
+   * Return with releaseParamCaps and a Finish with releaseResultCaps take
+   * them away. At zero the export is gone and its id may be reused for a new
+   * capability.
+   */
+  private release(cap: CapRecord, count: number, time: number): void {
+    cap.refs -= count;
+    if (cap.refs <= 0 && cap.released === null) cap.released = time;
+    this.dirty.caps.add(cap);
+  }
 
   /** The capability a CapDescriptor in a message from `sender` denotes (introducing it when new). */
   private capFrom(c: ConnState, sender: Side, d: CapDescriptor, time: number, iface: string | null): CapRecord | null {
@@ -516,17 +614,42 @@ export class SessionModel {
   // ---- threads and processes ----
 
   private newProcess(label: string): ProcessRecord {
-    const p: ProcessRecord = { id: this.processes.length + 1, label, exe: null, pid: null, requests: 0 };
+    const p: ProcessRecord = { id: ++this.processIds, label, exe: null, pid: null, requests: 0 };
     this.processes.push(p);
+    if (!this.byLabel.has(label)) this.byLabel.set(label, p);
     this.dirty.processes.add(p);
     return p;
+  }
+
+  private idx(p: ProcessRecord): ProcessIndex {
+    let x = this.index.get(p);
+    if (!x) {
+      x = { threads: new Set(), named: new Map(), calls: new Set(), conns: new Set() };
+      this.index.set(p, x);
+    }
+    return x;
   }
 
   private newThread(process: ProcessRecord, role: ThreadRecord['role'], name: string | null, from: ThreadRecord | null, time: number): ThreadRecord {
     const t: ThreadRecord = { id: this.threads.length + 1, process, role, name, from, firstSeen: time };
     this.threads.push(t);
+    this.idx(process).threads.add(t);
+    if (name !== null) this.indexName(t);
+    if (from) {
+      const ws = this.workersFor.get(from);
+      if (ws) ws.push(t);
+      else this.workersFor.set(from, [t]);
+    }
     this.dirty.threads.add(t);
     return t;
+  }
+
+  private indexName(t: ThreadRecord): void {
+    const named = this.idx(t.process).named;
+    if (!named.has(t.name!)) named.set(t.name!, t);
+    const all = this.threadsNamed.get(t.name!);
+    if (all) all.push(t);
+    else this.threadsNamed.set(t.name!, [t]);
   }
 
   private loop(v: Vat, time: number): ThreadRecord {
@@ -540,15 +663,22 @@ export class SessionModel {
    * `P/THREAD (from CLIENT)`: that is the worker already known as
    * `(from CLIENT)` in the same process, which now has its own name.
    */
-  private clientThread(v: Vat, name: string, time: number): ThreadRecord {
-    this.nameProcess(v, name);
-    const existing = this.threads.find((t) => t.process === v.process && t.name === name);
+  private clientThread(conn: number, v: Vat, name: string, time: number): ThreadRecord {
+    this.nameProcess(conn, v, name);
+    const existing = this.idx(v.process).named.get(name);
     if (existing) return existing;
     const from = servedClient(name);
     if (from !== undefined) {
-      const worker = this.threads.find((t) => t.role === 'worker' && t.process === v.process && t.from?.name === from && t.name === null);
+      // The first unnamed worker of this process made for a thread called `from`.
+      let worker: ThreadRecord | null = null;
+      for (const f of this.threadsNamed.get(from) ?? []) {
+        for (const w of this.workersFor.get(f) ?? []) {
+          if (w.role === 'worker' && w.process === v.process && w.name === null && (!worker || w.id < worker.id)) worker = w;
+        }
+      }
       if (worker) {
         worker.name = name;
+        this.indexName(worker);
         this.dirty.threads.add(worker);
         return worker;
       }
@@ -561,46 +691,59 @@ export class SessionModel {
    * process; a process already known by that name (from another connection)
    * takes over this vat's placeholder, so request numbers stay per process.
    */
-  private nameProcess(v: Vat, threadName: string): void {
+  private nameProcess(conn: number, v: Vat, threadName: string): void {
     const p = v.process;
     if (p.pid !== null) return;
     const n = parseThreadName(threadName);
     if (!n) return;
     const label = n.process;
-    const known = this.processes.find((o) => o !== p && o.label === label && o.pid !== null);
+    const was = p.label;
+    const other = this.byLabel.get(label);
+    const known = other && other !== p && other.pid !== null ? other : undefined;
+    const pi = this.idx(p);
     if (!known) {
+      if (this.byLabel.get(was) === p) this.byLabel.delete(was);
       p.exe = n.exe;
       p.pid = n.pid;
       p.label = label;
+      if (!this.byLabel.has(label) || this.byLabel.get(label)!.pid === null) this.byLabel.set(label, p);
       this.dirty.processes.add(p);
-      for (const t of this.threads) if (t.process === p) this.dirty.threads.add(t);
+      for (const t of pi.threads) this.dirty.threads.add(t);
+      this.namings.push({ conn, was, process: p });
       return;
     }
+    // Everything that pointed at the placeholder now points at the known process.
+    const ki = this.idx(known);
     known.requests += p.requests;
-    for (const t of this.threads) {
-      if (t.process !== p) continue;
+    for (const t of pi.threads) {
       t.process = known;
+      ki.threads.add(t);
+      if (t.name !== null && !ki.named.has(t.name)) ki.named.set(t.name, t);
       this.dirty.threads.add(t);
     }
-    for (const c of this.calls) {
-      if (c.clientProcess !== p && c.serverProcess !== p) continue;
+    for (const c of pi.calls) {
       if (c.clientProcess === p) c.clientProcess = known;
       if (c.serverProcess === p) c.serverProcess = known;
+      ki.calls.add(c);
       this.dirty.calls.add(c);
     }
-    for (const conn of this.connections.values()) {
+    for (const cs of pi.conns) {
       for (const side of ['A', 'B'] as const) {
-        if (conn.vats[side].process === p) conn.vats[side].process = known;
-        if (conn.record.processes[side] === p) {
-          conn.record.processes[side] = known;
-          this.dirty.connections.add(conn.record);
+        if (cs.vats[side].process === p) cs.vats[side].process = known;
+        if (cs.record.processes[side] === p) {
+          cs.record.processes[side] = known;
+          this.dirty.connections.add(cs.record);
         }
       }
+      ki.conns.add(cs);
     }
+    this.index.delete(p);
+    if (this.byLabel.get(was) === p) this.byLabel.delete(was);
     this.processes.splice(this.processes.indexOf(p), 1);
     this.dirty.processes.add(known);
     this.dirty.merges.push({ from: p.id, into: known.id });
     this.dirty.mergedAway.add(p.id);
+    this.namings.push({ conn, was, process: known });
   }
 }
 
@@ -614,6 +757,16 @@ function newDirty() {
     merges: [] as ProcessMerge[],
     mergedAway: new Set<number>(),
   };
+}
+
+/** The exports a payload introduced: its senderHosted/senderPromise descriptors (one entry each, repeats counted). */
+function exportsIn(table: CapDescriptor[], caps: (CapRecord | null)[]): CapRecord[] {
+  const out: CapRecord[] = [];
+  table.forEach((d, i) => {
+    const cap = caps[i];
+    if (cap && (d.kind === 'senderHosted' || d.kind === 'senderPromise')) out.push(cap);
+  });
+  return out;
 }
 
 function threadCapLabel(t: ThreadRecord): string {

@@ -5,7 +5,7 @@
 import { MessageDecoder, StreamDecoder, DecodedMessage, Dir } from '../decoder/messages.js';
 import type { SchemaSet } from '../decoder/schema.js';
 import { SessionModel, Update } from './model.js';
-import type { CallRecord, ConnRecord } from './records.js';
+import type { CallRecord, ConnRecord, ProcessRecord } from './records.js';
 
 export interface ConnOpen {
   id: number;
@@ -23,6 +23,8 @@ export interface Sink {
   message?(conn: ConnRecord, d: DecodedMessage, update: Update, time: number): void;
   end?(conn: ConnRecord, dir: Dir, time: number): void;
   close?(conn: ConnRecord, time: number, reason: string | null, interrupted: CallRecord[]): void;
+  /** A placeholder process (`client#1`) got its real name from a thread name (said once, before the message that told it). */
+  processNamed?(conn: ConnRecord, was: string, process: ProcessRecord, time: number): void;
   /** Bytes the recorder could not keep up with (not decoded; relayed all the same). */
   gap?(conn: ConnRecord, dir: Dir, bytes: number, time: number): void;
 }
@@ -87,6 +89,9 @@ export class Pipeline {
     const rec = this.model.conn(id)!;
     for (const d of ds) {
       const u = this.model.message(id, d, time);
+      for (const n of this.model.takeNamings()) {
+        for (const s of this.sinks) s.processNamed?.(this.model.conn(n.conn) ?? rec, n.was, n.process, time);
+      }
       for (const s of this.sinks) s.message?.(rec, d, u, time);
     }
   }

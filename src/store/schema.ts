@@ -129,7 +129,7 @@ CREATE INDEX calls_parent ON calls (parent_call);
 -- Views that read well in the sqlite3 shell.
 CREATE VIEW v_calls AS
 SELECT c.id,
-       strftime('%H:%M:%f', c.sent / 1000.0, 'unixepoch') AS sent,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.sent / 1000.0, 'unixepoch') AS sent,
        c.conn,
        COALESCE(ct.label, cp.label || '/?') AS caller,
        c.title, c.target,
@@ -147,7 +147,9 @@ LEFT JOIN processes cp ON cp.id = c.client_process;
 CREATE VIEW v_outstanding AS
 SELECT c.id, c.conn, COALESCE(ct.label, cp.label || '/?') AS caller, c.title, c.target, et.label AS executor,
        c.parent_call AS parent,
-       round(((SELECT max(time) FROM chunks) - c.sent) / 1000.0, 3) AS age_s,
+       -- Age now while recording; at the recording's end once it has one (meta.ended).
+       round((COALESCE((SELECT (julianday(value) - 2440587.5) * 86400000.0 FROM meta WHERE key = 'ended'),
+                       (julianday('now') - 2440587.5) * 86400000.0) - c.sent) / 1000.0, 3) AS age_s,
        c.cancel_requested IS NOT NULL AS cancel_requested
 FROM calls c
 LEFT JOIN threads ct ON ct.id = c.caller_thread

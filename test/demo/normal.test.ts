@@ -17,7 +17,7 @@ it('records steady node <-> wallet traffic with nested callbacks both ways, then
     expect(db.prepare("SELECT value FROM meta WHERE key = 'ended'").pluck().get()).toBeTruthy();
     const conns = db.prepare('SELECT label, closed FROM connections').all() as { label: string; closed: number | null }[];
     expect(conns).toHaveLength(1);
-    expect(conns[0]!.label).toMatch(/^exec:bitcoin-node\[\d+\] -> exec:bitcoin-wallet\[\d+\]$/);
+    expect(conns[0]!.label).toMatch(/^exec:bitcoin-node\[\d+\] -> exec:bitcoin-wallet\[\d+, launched as \d+\]$/);
     expect(conns[0]!.closed).not.toBeNull();
 
     const calls = db.prepare('SELECT count(*) FROM calls').pluck().get() as number;

@@ -46,6 +46,8 @@ interface IpcResult {
   recvBytes: number;
   echoOk: boolean;
   childExit: { code: number | null; signal: string | null };
+  /** The pid the parent spawned (the shim's). */
+  childPid: number;
 }
 interface RunResult { code?: number | null; signal?: string | null; stdout?: string; error?: string }
 interface FakeResult {
@@ -147,8 +149,8 @@ function checkRun(r: Awaited<ReturnType<typeof runFake>>): void {
       const c = conns.find((x) => x.digest!['>'] === ipc.sentHash);
       expect(c, `connection from fake-parent[${res.pid}]`).toBeDefined();
       expect(c!.open.listen).toBe(`exec:fake-parent[${res.pid}]`);
-      expect(c!.open.upstream).toMatch(/^exec:fake-child\[\d+\]$/);
-      expect(children.map((ch) => `exec:fake-child[${ch.pid}]`)).toContain(c!.open.upstream);
+      // The child's own pid, and the pid the parent spawned (the shim's).
+      expect(c!.open.upstream).toBe(`exec:fake-child[${children.find((ch) => c!.open.upstream.startsWith(`exec:fake-child[${ch.pid},`))?.pid}, launched as ${ipc.childPid}]`);
       expect(c!.digest!['<']).toBe(ipc.recvHash);
       expect(c!.bytes['>']).toBe(ipc.sentBytes);
       expect(c!.ends.sort()).toEqual(['<', '>']);
@@ -164,7 +166,7 @@ describe('ExecSession', () => {
     checkRun(r);
     // The fixture child exits with 7: worth a line each.
     expect(r.logs.length).toBe(4);
-    for (const l of r.logs) expect(l).toMatch(/^connection #\d: exec:fake-child\[\d+\] exited with code 7$/);
+    for (const l of r.logs) expect(l).toMatch(/^connection #\d: exec:fake-child\[\d+, launched as \d+\] exited with code 7$/);
   }, 20000);
 
   it('interposes on -ipcfd children (node pass-through fallback)', async () => {
