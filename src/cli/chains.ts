@@ -1,30 +1,43 @@
-// `ipc-trace chains DB`: who waits on whom, across processes, at the end of
-// a session (or at --at TIME); works on a live session's database too.
+// `ipc-trace chains DB`: deadlocks and stuck calls across processes at the
+// end of a session (or at --at TIME); on a session still being recorded, now.
 
 import { parseArgs, UsageError } from './args.js';
-import { openExisting } from '../store/store.js';
-import { analyzeChains, formatChains, ChainCall, ChainThread } from '../chains/chains.js';
+import { SessionReader } from '../store/reader.js';
+import { analyzeChains, chainInput, formatChains, verdict, DEFAULT_STUCK_MS, HANG_FACTOR, HANG_FLOOR_MS, UNSEEN_LIMIT_MS } from '../chains/chains.js';
 import { isoTime } from '../log/ipclog.js';
 import { UserError } from '../decoder/sources.js';
+import { formatDuration } from '../mp/concepts.js';
 
-export const CHAINS_HELP = `usage: ipc-trace chains DB [--at TIME] [--stuck SECONDS] [--json]
+export const CHAINS_HELP = `usage: ipc-trace chains DB [--at TIME] [--stuck SECONDS] [--threads] [--json] [--check]
 
-For the end of the recorded session (or the given time): each thread's stack of
-outstanding calls across processes, the wait-for chains (waiting thread -> call
--> executing thread -> nested call ...), cycles flagged as DEADLOCK, and calls
-outstanding longer than --stuck seconds (default 5) flagged as stuck, with the
-leaf thread to attach a debugger to. On a session still being recorded, the
-time is now.
+At the end of the recorded session (or the given time; on a session still being
+recorded, now): IPC deadlocks, each as the cycle of threads waiting on each other
+(one line per edge: process, thread, method, call id, age), the threads blocked
+behind it, then the other stuck calls with the thread to attach a debugger to.
+
+A cycle is a deadlock when every call on it has been outstanding far longer than
+its method takes in this session: ${HANG_FACTOR} x the p99 of its completed calls, at
+least ${formatDuration(HANG_FLOOR_MS)} (${formatDuration(UNSEEN_LIMIT_MS)} for a method with no completed call yet).
 
   --at TIME        an ISO time (2026-11-22T01:07:40.5Z), or +SECONDS from the session's start
-  --stuck SECONDS  age after which an outstanding call counts as stuck (default 5)
-  --json           the report as JSON
+  --stuck SECONDS  mark calls outstanding this long as stuck (default ${DEFAULT_STUCK_MS / 1000})
+  --threads        also every chain (waiting thread -> call -> executing thread -> nested
+                   call ...) and each thread's stack of outstanding calls
+  --json           the report as JSON, with ids (call, thread, process, connection) and labels
+  --check          exit 1 when there is a deadlock or a call stuck past --stuck, else 0
 `;
 
 export function runChains(argv: string[]): number {
   const { options, positionals } = parseArgs(
     argv,
-    { at: { kind: 'string' }, stuck: { kind: 'number' }, json: { kind: 'flag' }, help: { kind: 'flag', short: 'h' } },
+    {
+      at: { kind: 'string' },
+      stuck: { kind: 'number' },
+      threads: { kind: 'flag' },
+      json: { kind: 'flag' },
+      check: { kind: 'flag' },
+      help: { kind: 'flag', short: 'h' },
+    },
     1,
   );
   if (options.help) {
@@ -32,44 +45,32 @@ export function runChains(argv: string[]): number {
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError('chains needs the session database: ipc-trace chains DB');
-  const db = openExisting(positionals[0]!);
-  const one = <T>(sql: string) => db.prepare(sql).pluck().get() as T;
-  const start = one<number | null>('SELECT min(opened) FROM connections');
-  const ended = one<string | undefined>("SELECT value FROM meta WHERE key = 'ended'");
-  const last = one<number | null>(
-    'SELECT max(t) FROM (SELECT max(time) AS t FROM chunks UNION ALL SELECT max(time) FROM stream_events UNION ALL SELECT max(closed) FROM connections)',
-  );
-  let at: number;
-  const atOpt = options.at as string | undefined;
-  if (atOpt !== undefined) {
-    if (/^\+\d+(\.\d+)?$/.test(atOpt)) {
-      if (start === null) throw new UserError('the session has no connections to count from');
-      at = start + Number(atOpt.slice(1)) * 1000;
+  const reader = SessionReader.open(positionals[0]!);
+  let report;
+  let when: string;
+  try {
+    const span = reader.span();
+    const atOpt = options.at as string | undefined;
+    let at: number;
+    if (atOpt !== undefined) {
+      if (/^\+\d+(\.\d+)?$/.test(atOpt)) {
+        if (span.start === null) throw new UserError('the session has no connections to count from');
+        at = span.start + Number(atOpt.slice(1)) * 1000;
+      } else {
+        at = Date.parse(atOpt);
+        if (Number.isNaN(at)) throw new UsageError(`--at: not a time: '${atOpt}' (ISO time or +SECONDS)`);
+      }
     } else {
-      at = Date.parse(atOpt);
-      if (Number.isNaN(at)) throw new UsageError(`--at: not a time: '${atOpt}' (ISO time or +SECONDS)`);
+      at = span.ended ? (span.last ?? Date.now()) : Date.now();
     }
-  } else {
-    at = ended ? (last ?? Date.now()) : Date.now();
+    const stuck = options.stuck as number | undefined;
+    report = analyzeChains(chainInput(reader, at, stuck !== undefined ? stuck * 1000 : undefined));
+    when = `${isoTime(at)}${atOpt === undefined ? (span.ended ? ' (end of session)' : ' (now; session still recording)') : ''}`;
+  } finally {
+    reader.close();
   }
-  const calls = db
-    .prepare(
-      `SELECT id, conn, question_id AS questionId, title, target, caller_thread AS caller, executor_thread AS executor, parent_call AS parent,
-              request_no AS requestNo, client_process AS clientProcess, server_process AS serverProcess, sent, returned, status,
-              cancel_requested AS cancelRequested FROM calls WHERE sent <= ?`,
-    )
-    .all(at) as ChainCall[];
-  const threads = db
-    .prepare('SELECT t.id, t.label, t.process, p.label AS processLabel, t.role FROM threads t JOIN processes p ON p.id = t.process')
-    .all() as ChainThread[];
-  const processes = db.prepare('SELECT id, label FROM processes').all() as { id: number; label: string }[];
-  const closed = new Map(
-    (db.prepare('SELECT id, closed FROM connections WHERE closed IS NOT NULL').all() as { id: number; closed: number }[]).map((r) => [r.id, r.closed]),
-  );
-  db.close();
-  const report = analyzeChains({ calls, threads, processes, closed, at, stuckMs: ((options.stuck as number | undefined) ?? 5) * 1000 });
-  const when = `${isoTime(at)}${atOpt === undefined ? (ended ? ' (end of session)' : ' (now; session still recording)') : ''}`;
-  if (options.json) process.stdout.write(JSON.stringify({ ...report, when }, null, 2) + '\n');
-  else process.stdout.write(formatChains(report, when));
+  if (options.json) process.stdout.write(JSON.stringify({ when, verdict: verdict(report), ...report }, null, 2) + '\n');
+  else process.stdout.write(formatChains(report, { when, threads: options.threads === true }));
+  if (options.check && (report.deadlocks.length > 0 || report.chains.some((n) => n.stuck))) return 1;
   return 0;
 }

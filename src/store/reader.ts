@@ -155,6 +155,25 @@ export class SessionReader {
     for (const r of this.db.prepare(sql).iterate(...args) as IterableIterator<Raw>) yield callFrom(r);
   }
 
+  /** Calls sent by `at` that had not returned by then: outstanding at `at`, or cut by a disconnect before it. */
+  callsOpenAt(at: number): CallRow[] {
+    return (
+      this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE sent <= ? AND (returned IS NULL OR returned > ?) ORDER BY id`).all(at, at) as Raw[]
+    ).map(callFrom);
+  }
+
+  /** Per call title, how long (ms) each call that returned by `at` took. */
+  durationsByTitle(at: number): Map<string, number[]> {
+    const out = new Map<string, number[]>();
+    const st = this.db.prepare('SELECT title, returned - sent AS ms FROM calls WHERE returned IS NOT NULL AND returned <= ?');
+    for (const r of st.iterate(at) as IterableIterator<{ title: string; ms: number }>) {
+      const l = out.get(r.title);
+      if (l) l.push(r.ms);
+      else out.set(r.title, [r.ms]);
+    }
+    return out;
+  }
+
   /** Calls in id order with ids in [from, to): a page for views of large sessions. */
   callPage(fromId: number, limit: number): CallRow[] {
     return (this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE id >= ? ORDER BY id LIMIT ?`).all(fromId, limit) as Raw[]).map(callFrom);

@@ -1,0 +1,40 @@
+// How long a method may stay outstanding before a call of it counts as hung.
+// A deadlock is not a passing moment of normal traffic: every call of its
+// cycle has been outstanding far longer than its method usually takes in
+// this session. The limit is HANG_FACTOR × the p99 of the method's
+// completed calls so far, at least HANG_FLOOR_MS; a method with no completed
+// call yet gets UNSEEN_LIMIT_MS. No fixed timeout to tune: a 5 ms method
+// hung for a second is as telling as a 300 ms one hung for 3 s.
+
+import type { ChainCallRow, HangLimits } from './types.js';
+
+export const HANG_FACTOR = 10;
+export const HANG_FLOOR_MS = 500;
+export const UNSEEN_LIMIT_MS = 1000;
+
+/** p99 by nearest rank of ascending `sorted` durations. */
+function p99(sorted: number[]): number {
+  return sorted[Math.max(0, Math.ceil(sorted.length * 0.99) - 1)]!;
+}
+
+/** Limits from each method's completed call durations (ms), keyed by call title. */
+export function limitsFromDurations(durations: Map<string, number[]>): HangLimits {
+  const limits = new Map<string, number>();
+  for (const [title, ds] of durations) {
+    if (ds.length === 0) continue;
+    limits.set(title, Math.max(HANG_FLOOR_MS, HANG_FACTOR * p99([...ds].sort((a, b) => a - b))));
+  }
+  return { limitFor: (title) => limits.get(title) ?? UNSEEN_LIMIT_MS };
+}
+
+/** Limits from the calls completed (returned) by `at`. */
+export function hangLimits(calls: Pick<ChainCallRow, 'title' | 'sent' | 'returned'>[], at: number): HangLimits {
+  const durations = new Map<string, number[]>();
+  for (const c of calls) {
+    if (c.returned === null || c.returned > at) continue;
+    const l = durations.get(c.title) ?? [];
+    l.push(c.returned - c.sent);
+    durations.set(c.title, l);
+  }
+  return limitsFromDurations(durations);
+}
