@@ -10,7 +10,8 @@ import type { ChainCallRow, HangLimits } from './types.js';
 
 export const HANG_FACTOR = 10;
 export const HANG_FLOOR_MS = 500;
-export const UNSEEN_LIMIT_MS = 1000;
+/** A method with no completed call yet: the floor too (a deadlock often hangs on the first call of a method, like the first block's blockConnected; a longer limit there lets a later, wrong cycle show first). */
+export const UNSEEN_LIMIT_MS = HANG_FLOOR_MS;
 
 /** p99 by nearest rank of ascending `sorted` durations. */
 function p99(sorted: number[]): number {
