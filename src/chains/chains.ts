@@ -5,6 +5,7 @@
 //   forest.ts       the chains: calls nested under the calls they serve
 //   limits.ts       per-method hang limits (10 × p99 of completed calls)
 //   cycles.ts       the wait-for graph; deadlock cycles and what waits behind them
+//   waits.ts        what some blocked methods are known to wait for
 //   analyze.ts      all of it as one ChainReport
 //   format.ts       the report as text (prose lives only there)
 //   read.ts         the input from a session database, through SessionReader
@@ -23,3 +24,4 @@ export { hangLimits, limitsFromDurations, HANG_FACTOR, HANG_FLOOR_MS, UNSEEN_LIM
 export { waitGraph, findCycles } from './cycles.js';
 export type { WaitEdge, FoundCycle } from './cycles.js';
 export { chainInput } from './read.js';
+export { waitsFor } from './waits.js';

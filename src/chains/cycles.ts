@@ -18,13 +18,16 @@
 //   or stuck by itself, shown as stuck calls with the thread to attach to.
 // - Among many tangled chains the real cycle is the shortest one through the
 //   oldest call, preferring dependencies on the root (originating, top-level)
-//   waiter of a chain over intermediate workers serving a remote caller.
+//   waiter of a chain over intermediate workers serving a remote caller; a
+//   blocked method known to wait for a particular thread (waits.ts) depends
+//   on that thread alone when it is there.
 // - Every other chain that depends on a cycle, directly or through other
 //   chains, is blocked behind it; further cycles are looked for only among
 //   the remaining chains, so independent cycles are reported separately.
 
 import type { OpenCall } from './outstanding.js';
 import { rootOf as chainRoot, ChainForest } from './forest.js';
+import { waitsFor } from './waits.js';
 
 export interface WaitEdge {
   from: number;
@@ -97,11 +100,11 @@ export function waitGraph(g: GraphInput): Map<number, WaitEdge[]> {
       const leaf = byId.get(id)!;
       const proc = executorProcess(id);
       const crossing = proc !== waiterProcess(from);
-      for (const d of waitingIn.get(proc) ?? []) {
-        const w = byId.get(d)!.caller;
-        if (w === leaf.executor) continue;
-        push({ from, to: d, path: p, blocked: id, how: 'blocked-inside', crossing, strong: !g.forest.parent.has(d) });
-      }
+      let holders = (waitingIn.get(proc) ?? []).filter((d) => byId.get(d)!.caller !== leaf.executor);
+      // A method known to wait for a particular thread depends on that one when it is there.
+      const known = holders.filter((d) => waitsFor(leaf.title, byId.get(d)!.title) === true);
+      if (known.length) holders = known;
+      for (const d of holders) push({ from, to: d, path: p, blocked: id, how: 'blocked-inside', crossing, strong: !g.forest.parent.has(d) });
     };
     walk(from, []);
     if (out.length) edges.set(from, out);

@@ -27,11 +27,11 @@ export function formatChains(r: ChainReport, opts: FormatOptions): string {
   const lines: string[] = [verdict(r)];
   const stuckCount = r.chains.filter((n) => n.stuck).length;
   const facts = [
-    plural(r.outstanding, 'outstanding call'),
+    r.deadlocks.length ? plural(r.outstanding, 'outstanding call') : '',
     r.interrupted ? `${r.interrupted} interrupted by a disconnect` : '',
     stuckCount ? `${stuckCount} stuck past ${age(r.stuckMs)}` : '',
   ].filter(Boolean);
-  lines.push(`  at ${opts.when}: ${facts.join(', ')}`);
+  lines.push(`  at ${opts.when}${facts.length ? `: ${facts.join(', ')}` : ''}`);
   const nodes = new Map<number, ChainNode>();
   const index = (n: ChainNode): void => {
     nodes.set(n.call, n);

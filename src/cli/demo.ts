@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SessionReader } from '../store/reader.js';
+import { analyzeChains, chainInput } from '../chains/chains.js';
 import { parseArgs, UsageError } from './args.js';
 import { ExecSession } from '../proxy/exec.js';
 import type { Tap } from '../proxy/splice.js';
@@ -29,8 +30,9 @@ Scenarios:
   normal      steady traffic both ways, callbacks nested inside calls (default)
   deadlock    a wallet thread holds cs_wallet while waiting for the node's
               notification queue, whose blockConnected needs cs_wallet: both
-              processes hang for real (the recording stops at --duration or
-              Ctrl-C with the calls outstanding; then the processes are killed)
+              processes hang for real (the recording stops at --duration, once
+              the hang has lasted a moment, or at Ctrl-C, with the calls
+              outstanding; then the processes are killed)
   busy        a second call queued on a wallet thread behind a 4-second one
   disconnect  the wallet process dies (SIGKILL) while serving a call
   slow        50-300 ms of latency in every method on both sides
@@ -76,6 +78,23 @@ function gatedTap(inner: Tap): { tap: Tap; close: () => void } {
       open = false;
     },
   };
+}
+
+/** Until `chains` reports a deadlock in the live session whose calls are all 1.5 s old (at most 15 s, or until `stop`). */
+async function untilDeadlockShows(dbPath: string, stop: Promise<unknown>): Promise<void> {
+  let stopped = false;
+  void stop.then(() => (stopped = true));
+  const end = Date.now() + 15000;
+  while (!stopped && Date.now() < end) {
+    const reader = SessionReader.open(dbPath);
+    try {
+      if (analyzeChains(chainInput(reader, Date.now())).deadlocks.some((d) => d.steps.every((s) => s.ageMs >= 1500))) return;
+    } finally {
+      reader.close();
+    }
+    const t = timer(250);
+    await t.done;
+  }
 }
 
 function timer(ms: number): { done: Promise<void>; cancel: () => void } {
@@ -164,6 +183,9 @@ export async function runDemo(argv: string[]): Promise<number> {
       code = 1;
     }
   } else if (scenario === 'deadlock') {
+    // The hang begins with the first block after the wallet's scheduler takes
+    // cs_wallet, late in a short run on a busy machine: record until it shows.
+    if (outcome.kind === 'duration') await untilDeadlockShows(recording.dbPath, signal);
     // The processes are hung: end the recording as they are, then kill them.
     gate.close();
     process.stderr.write('ipc-trace: deadlock: recording stopped with both processes hung; killing them\n');
@@ -195,9 +217,9 @@ export async function runDemo(argv: string[]): Promise<number> {
   let hint = `npx ipc-trace chains ${recording.dbPath}`;
   if (scenario === 'busy') {
     const at = queuedMoment(recording.dbPath);
-    if (at !== null) hint = `npx ipc-trace chains ${recording.dbPath} --at +${(at + 0.05).toFixed(3)}   (a call queued behind another)`;
+    if (at !== null) hint = `npx ipc-trace chains ${recording.dbPath} --at +${(at + 0.05).toFixed(3)} --threads   (a call queued behind another)`;
   } else if (scenario === 'deadlock') {
-    hint += ' --stuck 1   (who waits on whom in the hang)';
+    hint += '   (the deadlock: who waits on whom)';
   }
   process.stderr.write(`ipc-trace: session recorded in ${recording.dbPath}; inspect it with: ${hint}\n`);
   return code;

@@ -69,6 +69,17 @@ describe('deadlock detection', () => {
     expect(r.deadlocks[0]!.behind.map((b) => b.call)).toEqual([early]);
   });
 
+  it('knows that waitForNotificationsIfTipChanged waits for the thread delivering notifications, not an older RPC thread', () => {
+    // An HTTP worker's wallet call, blocked on cs_wallet too, sent just before blockConnected: the oldest call,
+    // yet the node worker running waitForNotificationsIfTipChanged waits for the b-scheduler, not for it.
+    const d = demoDeadlock(0);
+    const http = d.w.client(d.node, 'b-httpworker.0');
+    const early = d.w.call('Wallet.getNewDestination', http, d.w.worker(d.wallet, http), -1);
+    const r = analyzeChains(d.w.input(4000));
+    expect(threadIdsOf(r)).toEqual([[d.nodeSched, d.walletSched]]);
+    expect(r.deadlocks[0]!.behind.map((b) => [b.call, b.on])).toEqual([[early, d.waitFor]]);
+  });
+
   it('reports nothing while the calls are within their methods\' usual times', () => {
     const d = demoDeadlock();
     expect(analyzeChains(d.w.input(300)).deadlocks).toEqual([]);
