@@ -1,10 +1,11 @@
 // `ipc-trace demo --scenario busy`: a node RPC thread sends Wallet.backupWallet
 // (4 s) and, while it runs, Wallet.getBalances on the same thread: both target
 // that thread's worker in the wallet, so the second call is queued behind the
-// first (libmultiprocess >= v8), and `chains` shows it.
+// first (libmultiprocess >= v8), and `chains` shows it; at no moment is that
+// a deadlock.
 
 import { it, expect } from 'vitest';
-import { runDemo, openDb, chainsJson, allNodes, expectNoStackTrace } from './helpers.js';
+import { runDemo, openDb, chainsJson, allNodes, expectNoStackTrace, deadlocksOverTime } from './helpers.js';
 
 it('queues a second call behind a long one on the same wallet thread', () => {
   const r = runDemo(['--scenario', 'busy', '--duration', '6']);
@@ -32,7 +33,11 @@ it('queues a second call behind a long one on the same wallet thread', () => {
   const queued = allNodes(c.chains).find((n) => n.call === pair.second);
   expect(queued, JSON.stringify(c.chains)).toBeDefined();
   expect(queued!.queuedBehind).toBe(pair.first);
-  expect(queued!.executor).toMatch(/^bitcoin-wallet-\d+ \(from bitcoin-node-\d+\/b-httpworker\.2-\d+\)$/);
+  expect(queued!.executor.label).toMatch(/^bitcoin-wallet-\d+ \(from bitcoin-node-\d+\/b-httpworker\.2-\d+\)$/);
   // the demo's hint points at such a moment
-  expect(r.stderr).toMatch(/ipc-trace chains .*demo\.sqlite --at \+\d+\.\d{3}/);
+  expect(r.stderr).toMatch(/npx ipc-trace chains .*demo\.sqlite --at \+\d+\.\d{3} --threads/);
+  // A 4 s backup is long, not a deadlock: at no moment of the session.
+  const sweep = deadlocksOverTime(r.db);
+  expect(sweep.moments).toBeGreaterThan(30);
+  expect(sweep.withDeadlock).toEqual([]);
 }, 60000);

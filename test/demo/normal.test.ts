@@ -1,11 +1,12 @@
 // `ipc-trace demo` (scenario normal) as a user runs it: the bundled
 // bitcoin-node spawns bitcoin-wallet -ipcfd 3 through the exec shims; the
 // session holds hundreds of calls both ways, named threads on both sides,
-// and callbacks nested inside calls in both directions.
+// and callbacks nested inside calls in both directions; chains finds no
+// deadlock at any moment of it.
 
 import { it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { runDemo, openDb, isRunning, processPids, expectNoStackTrace } from './helpers.js';
+import { runDemo, openDb, isRunning, processPids, expectNoStackTrace, deadlocksOverTime } from './helpers.js';
 
 it('records steady node <-> wallet traffic with nested callbacks both ways, then stops cleanly', () => {
   const r = runDemo(['--duration', '10']);
@@ -72,6 +73,10 @@ it('records steady node <-> wallet traffic with nested callbacks both ways, then
   } finally {
     db.close();
   }
+  // Steady traffic is never a deadlock: chains at every 100 ms of the session.
+  const sweep = deadlocksOverTime(r.db);
+  expect(sweep.moments).toBeGreaterThan(50);
+  expect(sweep.withDeadlock).toEqual([]);
   const log = readFileSync(r.log, 'utf8');
   expect(log).toMatch(/IPC client send Init\.makeWalletLoader\$Params/);
   expect(log).toMatch(/IPC server post request  #\d+ \{bitcoin-node-\d+\/b-httpworker\.\d-\d+\} \(callback inside #\d+ Wallet\.createTransaction\)/);

@@ -1,0 +1,78 @@
+// `chains` on a live session, while the demo still records: the deadlock
+// scenario is reported as soon as its calls are far past their usual times
+// (the figure is printed, not asserted); `chains` taken again and again on
+// a live normal session never reports a deadlock.
+
+import { it, expect } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+import { ROOT } from '../helpers.js';
+import { requireBuilt, expectDemoDeadlock, type ChainsJson } from './helpers.js';
+import { runCli } from '../cli/run.js';
+
+/** Starts `ipc-trace demo --no-tui` in the background; its database and a way to wait for it. */
+function startDemo(args: string[]) {
+  requireBuilt();
+  const dir = mkdtempSync(join(tmpdir(), 'ipc-trace-live-test-'));
+  const db = join(dir, 'demo.sqlite');
+  const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'demo', '--no-tui', '--db', db, '--log', join(dir, 'demo.log'), ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  onTestFinished(async () => {
+    if (child.exitCode === null) child.kill('SIGINT');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { db, exited, stderr: () => stderr, running: () => child.exitCode === null };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function chainsNow(db: string): ChainsJson | null {
+  if (!existsSync(db)) return null;
+  const r = runCli(['chains', db, '--json']);
+  if (r.code !== 0) return null; // not a session database yet
+  return JSON.parse(r.stdout) as ChainsJson;
+}
+
+it('reports the deadlock of a live session while the demo still runs', async () => {
+  const demo = startDemo(['--scenario', 'deadlock', '--duration', '14']);
+  let found: ChainsJson | null = null;
+  while (demo.running() && !found) {
+    const c = chainsNow(demo.db);
+    if (c?.deadlocks.length) found = c;
+    else await sleep(200);
+  }
+  expect(found, demo.stderr()).not.toBeNull();
+  expect(found!.when).toContain('(now; session still recording)');
+  expectDemoDeadlock(found!);
+  // How long after the hang began (its first call was sent) the report came: a figure, not an assertion.
+  const first = Math.max(...found!.deadlocks[0]!.steps.map((s) => found!.chains.find((n) => n.call === s.call)?.ageMs ?? 0));
+  console.log(`live deadlock reported ${(first / 1000).toFixed(1)} s after its oldest call was sent`);
+  expect(await demo.exited).toBe(0);
+}, 90000);
+
+it('never reports a deadlock on a live normal session, asked again and again', async () => {
+  const demo = startDemo(['--duration', '12']);
+  let asked = 0;
+  let outstandingSeen = 0;
+  while (demo.running()) {
+    const c = chainsNow(demo.db);
+    if (c) {
+      asked++;
+      outstandingSeen += c.outstanding;
+      expect(c.deadlocks, JSON.stringify(c.deadlocks)).toEqual([]);
+      expect(c.verdict).toMatch(/^No deadlock; \d+ outstanding calls?$/);
+    }
+    await sleep(100);
+  }
+  expect(await demo.exited).toBe(0);
+  console.log(`chains asked ${asked} times on the live normal session; ${outstandingSeen} outstanding calls seen in all`);
+  expect(asked).toBeGreaterThan(5);
+}, 90000);
