@@ -76,3 +76,43 @@ it('never reports a deadlock on a live normal session, asked again and again', a
   console.log(`chains asked ${asked} times on the live normal session; ${outstandingSeen} outstanding calls seen in all`);
   expect(asked).toBeGreaterThan(5);
 }, 90000);
+
+it('shows a stopped process (SIGSTOP) as stuck calls to attach to, never as a deadlock', async () => {
+  const demo = startDemo(['--duration', '20']);
+  const pids = async () => {
+    for (;;) {
+      const c = chainsNow(demo.db);
+      const r = c ? runCli(['query', demo.db, 'SELECT label, pid FROM processes WHERE pid IS NOT NULL']) : null;
+      const rows = r?.code === 0 ? r.stdout.trim().split('\n').slice(1) : [];
+      const node = rows.find((l) => l.startsWith('bitcoin-node-'));
+      const wallet = rows.find((l) => l.startsWith('bitcoin-wallet-'));
+      if (node && wallet) return { node: Number(node.split(/\s+|,|\t/).pop()), wallet: Number(wallet.split(/\s+|,|\t/).pop()) };
+      if (!demo.running()) throw new Error(`the demo ended early: ${demo.stderr()}`);
+      await sleep(200);
+    }
+  };
+  const { node, wallet } = await pids();
+  await sleep(3000); // traffic both ways
+  for (const [name, pid] of [
+    ['bitcoin-wallet', wallet],
+    ['bitcoin-node', node],
+  ] as const) {
+    process.kill(pid, 'SIGSTOP');
+    try {
+      let c: ChainsJson | null = null;
+      let stuckIn = false;
+      for (let i = 0; i < 15 && !stuckIn; i++) {
+        await sleep(400);
+        c = chainsNow(demo.db);
+        expect(c?.deadlocks ?? [], `${name} stopped: ${JSON.stringify(c?.deadlocks)}`).toEqual([]);
+        stuckIn = !!c?.stuck.some((s) => s.blocked.thread.pid === pid);
+      }
+      // What hangs on the stopped process is listed with it as the place to attach to.
+      expect(stuckIn, `${name} stopped: ${JSON.stringify(c?.stuck)}`).toBe(true);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await sleep(1500);
+  }
+  expect(await demo.exited).toBe(0);
+}, 90000);

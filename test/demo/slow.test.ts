@@ -6,6 +6,7 @@
 import { it, expect } from 'vitest';
 import { runDemo, expectNoStackTrace, deadlocksOverTime, chainsJson } from './helpers.js';
 import { SessionReader } from '../../src/store/reader.js';
+import { runCli } from '../cli/run.js';
 
 it('reports no deadlock at any moment of a slow session', () => {
   const r = runDemo(['--scenario', 'slow', '--duration', '10']);
@@ -24,4 +25,21 @@ it('reports no deadlock at any moment of a slow session', () => {
   expect(sweep.moments).toBeGreaterThan(100);
   expect(sweep.withDeadlock).toEqual([]);
   expect(chainsJson(r.db).verdict).toMatch(/^No deadlock; \d+ outstanding calls?$/);
+  // For scripts: --check passes on it, and fails at a moment with a call outstanding past --stuck.
+  expect(runCli(['chains', r.db, '--check']).code).toBe(0);
+  const c = chainsJson(r.db, ['--at', '+4']);
+  const call = c.chains[0];
+  expect(call, 'a call outstanding 4 s into the session').toBeDefined();
+  expect(runCli(['chains', r.db, '--at', '+4', '--stuck', '0', '--check']).code).toBe(1);
+  // Ids for programs: the call's threads and processes as the session database numbers them.
+  const reader2 = SessionReader.open(r.db);
+  try {
+    const row = reader2.call(call!.call)!;
+    expect([call!.waiter.thread, call!.executor.thread]).toEqual([row.caller, row.executor]);
+    expect(call!.waiter.process).toBe(row.clientProcess);
+  } finally {
+    reader2.close();
+  }
+  const bad = runCli(['chains', r.db, '--at', 'yesterday']);
+  expect([bad.code, bad.stderr.trim().split('\n').length]).toEqual([2, 1]);
 }, 60000);
