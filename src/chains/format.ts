@@ -80,15 +80,18 @@ function stepLines(s: CycleStep, next: CycleStep, first: CycleStep, last: boolea
 
 const label = (t: ThreadRef) => t.label;
 
-/** Where to look with gdb: the process, and the thread (by LWP when its name carries it, else by the request it runs). */
+/** Where to look with gdb: the process, the frame, and the thread (by LWP when its name carries it, else by the request it runs). */
 export function attach(b: BlockedCall): string {
   const t = b.thread;
   const gdb = t.pid !== null ? `gdb -p ${t.pid}` : `attach to ${t.processLabel}`;
   const lwp = t.role === 'client' ? /-(\d+)$/.exec(t.label)?.[1] : undefined;
   const which = lwp
-    ? `thread LWP ${lwp} (${t.label.slice(t.label.indexOf('/') + 1)})`
-    : `the thread running ${b.title}${b.requestNo !== null ? ` (request #${b.requestNo}: "IPC server executing request #${b.requestNo}" in ${t.processLabel}'s -debug=ipc log names its LWP)` : ''}`;
-  return `${gdb}, thread apply all bt: ${which}, frame ${methodName(b.title)}${b.queuedBehind !== null ? `, queued behind call ${b.queuedBehind}` : ''}`;
+    ? `in thread LWP ${lwp} (${t.label.slice(t.label.indexOf('/') + 1)})`
+    : b.requestNo !== null
+      ? `in the thread running request #${b.requestNo} (its -debug=ipc line "IPC server executing request #${b.requestNo}" names the LWP)`
+      : `in the thread running ${b.title}`;
+  const queued = b.queuedBehind !== null ? `; queued behind call ${b.queuedBehind}, not started` : '';
+  return `${gdb}, thread apply all bt: frame ${methodName(b.title)}, ${which}${queued}`;
 }
 
 function methodName(title: string): string {

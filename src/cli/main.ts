@@ -32,7 +32,7 @@ commands:
   exec -- COMMAND ...    run a Bitcoin Core command, interposing on the IPC children it spawns
   demo                   run a simulated bitcoin-node and its bitcoin-wallet process, recording their IPC
   replay DB              print a recorded session's log again
-  chains DB              outstanding calls, wait-for chains, deadlocks, stuck calls
+  chains DB              IPC deadlocks, stuck calls and where to attach a debugger
   export DB              a session as a hexlog capture, or its calls/messages as JSON lines
   query DB SQL           read-only SQL on a session database
   decode --hexlog FILE   decode a capture (hexlog format) into messages

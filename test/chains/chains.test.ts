@@ -311,7 +311,7 @@ describe('the text report', () => {
     expect(lines[first + 4]).toMatch(/^ {2}4 threads blocked behind it:$/);
     for (let i = 0; i < 4; i++) expect(lines[first + 5 + i]).toContain(`${label(d.http[i]!)} waits`);
     // gdb: the wallet (pid 200) thread running blockConnected, found by its request number.
-    expect(text).toContain(`gdb -p 200, thread apply all bt: the thread running ChainNotifications.blockConnected (request #${d.blockConnected}`);
+    expect(text).toContain(`gdb -p 200, thread apply all bt: frame blockConnected, in the thread running request #${d.blockConnected} (`);
     expect(text).not.toContain('Threads:');
     expect(formatChains(r, { when: 'now', threads: true })).toContain('Threads:');
   });
@@ -326,7 +326,6 @@ describe('the text report', () => {
     w.call('Chain.estimateSmartFee', x, t, 10, { parent: c });
     const text = formatChains(analyzeChains(w.input(6000)), { when: 'now' });
     expect(text.split('\n')[0]).toBe('No deadlock; 2 outstanding calls');
-    expect(text).toContain(`gdb -p 100, thread apply all bt: thread LWP ${/-(\d+)$/.exec(w.threads[t - 1]!.label)![1]} (b-httpworker.0-`);
-    expect(text).toContain('frame estimateSmartFee');
+    expect(text).toContain(`gdb -p 100, thread apply all bt: frame estimateSmartFee, in thread LWP ${/-(\d+)$/.exec(w.threads[t - 1]!.label)![1]} (b-httpworker.0-`);
   });
 });
