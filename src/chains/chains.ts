@@ -20,7 +20,7 @@ export { threadStacks } from './stacks.js';
 export type { ThreadStacks, StackEntry } from './stacks.js';
 export { chainForest, rootOf } from './forest.js';
 export type { ChainForest } from './forest.js';
-export { hangLimits, limitsFromDurations, HANG_FACTOR, HANG_FLOOR_MS, UNSEEN_LIMIT_MS } from './limits.js';
+export { hangLimits, limitsFromDurations, MethodTimings, HANG_FACTOR, HANG_FLOOR_MS, UNSEEN_LIMIT_MS } from './limits.js';
 export { waitGraph, findCycles } from './cycles.js';
 export type { WaitEdge, FoundCycle } from './cycles.js';
 export { chainInput } from './read.js';

@@ -39,3 +39,32 @@ export function hangLimits(calls: Pick<ChainCallRow, 'title' | 'sent' | 'returne
   }
   return limitsFromDurations(durations);
 }
+
+/**
+ * Hang limits kept up to date from a change feed (the terminal UI): add each
+ * call row as it changes; a completed call's duration counts once.
+ */
+export class MethodTimings implements HangLimits {
+  private readonly durations = new Map<string, number[]>();
+  private readonly counted = new Set<number>();
+  private readonly cache = new Map<string, number>();
+
+  add(c: Pick<ChainCallRow, 'id' | 'title' | 'sent' | 'returned'>): void {
+    if (c.returned === null || this.counted.has(c.id)) return;
+    this.counted.add(c.id);
+    const l = this.durations.get(c.title);
+    if (l) l.push(c.returned - c.sent);
+    else this.durations.set(c.title, [c.returned - c.sent]);
+    this.cache.delete(c.title);
+  }
+
+  limitFor(title: string): number {
+    let v = this.cache.get(title);
+    if (v === undefined) {
+      const ds = this.durations.get(title);
+      v = ds ? Math.max(HANG_FLOOR_MS, HANG_FACTOR * p99([...ds].sort((a, b) => a - b))) : UNSEEN_LIMIT_MS;
+      this.cache.set(title, v);
+    }
+    return v;
+  }
+}

@@ -6,7 +6,7 @@
 
 import { describe, it, expect } from 'vitest';
 import { World } from './build.js';
-import { analyzeChains, formatChains, hangLimits, HANG_FACTOR, HANG_FLOOR_MS, UNSEEN_LIMIT_MS, type ChainReport } from '../../src/chains/chains.js';
+import { analyzeChains, formatChains, hangLimits, MethodTimings, HANG_FACTOR, HANG_FLOOR_MS, UNSEEN_LIMIT_MS, type ChainReport } from '../../src/chains/chains.js';
 
 /** The demo's deadlock: wallet b-scheduler holds cs_wallet waiting on the node, whose scheduler is stuck in the wallet. */
 function demoDeadlock(httpWorkers = 4) {
@@ -226,6 +226,19 @@ describe('hang limits', () => {
     expect(hangLimits(w.calls, at).limitFor('Wallet.unseen')).toBe(UNSEEN_LIMIT_MS);
     // Only calls completed by the time count.
     expect(hangLimits(w.calls, 50500).limitFor('Wallet.slow')).toBe(HANG_FACTOR * 500);
+  });
+
+  it('kept from a change feed (rows repeated across deltas) equal those computed from the rows at once', () => {
+    const d = demoDeadlock();
+    d.w.history('Wallet.slow', d.nodeSched, d.walletForSched, 300, 7);
+    const t = new MethodTimings();
+    for (const c of [...d.w.calls, ...d.w.calls]) t.add(c);
+    const all = hangLimits(d.w.calls, 0);
+    for (const title of ['Wallet.slow', 'Wallet.getBalances', 'Chain.waitForNotificationsIfTipChanged', 'ChainNotifications.blockConnected']) {
+      expect(t.limitFor(title), title).toBe(all.limitFor(title));
+    }
+    expect(t.limitFor('Wallet.slow')).toBe(3000);
+    expect(analyzeChains({ ...d.w.input(4000), limits: t }).deadlocks).toHaveLength(1);
   });
 });
 
