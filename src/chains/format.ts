@@ -47,6 +47,13 @@ export function formatChains(r: ChainReport, opts: FormatOptions): string {
     lines.push(r.deadlocks.length ? 'Other stuck calls:' : 'Stuck calls:');
     for (const s of r.stuck) lines.push(...stuckLines(s));
   }
+  const listed = new Set([...r.stuck.map((x) => x.call), ...r.deadlocks.flatMap((d) => [...d.steps.map((x) => x.call), ...d.behind.map((x) => x.call)])]);
+  const cut = r.chains.filter((n) => n.interrupted && !listed.has(n.call));
+  if (cut.length) {
+    lines.push('');
+    lines.push('Cut by a disconnect (as they stood when the connection closed):');
+    for (const n of cut) lines.push(`  ${n.waiter.label} waited ${age(n.ageMs)} on ${n.title} [call ${n.call}], run by ${n.executor.label}`);
+  }
   if (opts.threads) {
     lines.push('');
     lines.push(...chainLines(r));
@@ -90,8 +97,8 @@ export function attach(b: BlockedCall): string {
     : b.requestNo !== null
       ? `in the thread running request #${b.requestNo} (its -debug=ipc line "IPC server executing request #${b.requestNo}" names the LWP)`
       : `in the thread running ${b.title}`;
-  const queued = b.queuedBehind !== null ? `; queued behind call ${b.queuedBehind}, not started` : '';
-  return `${gdb}, thread apply all bt: frame ${methodName(b.title)}, ${which}${queued}`;
+  if (b.queuedBehind !== null) return `not started: queued on that thread behind call ${b.queuedBehind}, the one to look at`;
+  return `${gdb}, thread apply all bt: frame ${methodName(b.title)}, ${which}`;
 }
 
 function methodName(title: string): string {

@@ -40,6 +40,12 @@ it('records the calls a dying wallet leaves outstanding as disconnected', () => 
   expect(shown.sort((a, b) => a - b)).toEqual(cut.sort((a, b) => a - b));
   expect(report.interrupted).toBe(cut.length);
   expect(runCli(['chains', r.db, '--threads']).stdout).toContain('(interrupted by disconnect)');
+  const text = runCli(['chains', r.db]).stdout;
+  expect(text).toMatch(/^No deadlock; 0 outstanding calls\n/);
+  // Each chain the disconnect cut, as it stood.
+  const cutRoots = report.chains.filter((n) => n.interrupted).map((n) => n.call);
+  expect(cutRoots.length).toBeGreaterThan(0);
+  for (const id of cutRoots) expect(text).toMatch(new RegExp(`wait(ed|s) \\S+ on \\S+ \\[call ${id}\\]`));
   // Calls cut by a crash are not a deadlock, at any moment.
   expect(deadlocksOverTime(r.db).withDeadlock).toEqual([]);
   expect(isRunning(r.nodePid)).toBe(false);
