@@ -105,7 +105,7 @@ export function analyzeChains(input: ChainInput): ChainReport {
 
   const stackList: ThreadStack[] = [...stacks.entries()]
     .map(([t, s]) => ({
-      thread: ref(t, byId.get(s[0]!.call.row.id)!.row.clientProcess),
+      thread: ref(t, s[0]!.as === 'waiting' ? s[0]!.call.row.clientProcess : s[0]!.call.row.serverProcess),
       stack: s.map((e) => ({ call: e.call.row.id, title: e.call.row.title, as: e.as, ageMs: e.call.ageMs })),
     }))
     .sort((a, b) => a.thread.processLabel.localeCompare(b.thread.processLabel) || a.thread.label.localeCompare(b.thread.label));
