@@ -187,6 +187,39 @@ describe('deadlock detection', () => {
     expect(formatChains(r, { when: 'now' })).toMatch(/^Found 2 IPC deadlocks\n/);
   });
 
+  it('follows a cycle round three processes, and through a nested call into a third process', () => {
+    const w = new World();
+    const [p1, p2, p3] = [w.process('bitcoin-node'), w.process('bitcoin-wallet'), w.process('bitcoin-gui')];
+    const [t1, t2, t3] = [w.client(p1, 't1'), w.client(p2, 't2'), w.client(p3, 't3')];
+    const a = w.call('Wallet.a', t1, w.worker(p2, t1), 0);
+    const b = w.call('Gui.b', t2, w.worker(p3, t2), 10, { conn: 2 });
+    const c = w.call('Chain.c', t3, w.worker(p1, t3), 20, { conn: 3 });
+    const r = analyzeChains(w.input(5000));
+    expect(r.deadlocks).toHaveLength(1);
+    expect(r.deadlocks[0]!.steps.map((s) => [s.waiter.thread, s.call, s.blocked.thread.process])).toEqual([
+      [t1, a, p2],
+      [t2, b, p3],
+      [t3, c, p1],
+    ]);
+    expect(new Set(r.deadlocks[0]!.processes)).toEqual(new Set([p1, p2, p3]));
+
+    // The wallet's call runs in the GUI on a worker that calls the node, where t1 holds what it needs.
+    const v = new World();
+    const [q1, q2, q3] = [v.process('bitcoin-node'), v.process('bitcoin-wallet'), v.process('bitcoin-gui')];
+    const [u1, u2] = [v.client(q1, 't1'), v.client(q2, 't2')];
+    const guiWorker = v.worker(q3, u2);
+    const x = v.call('Wallet.a', u1, v.worker(q2, u1), 0);
+    const y = v.call('Gui.b', u2, guiWorker, 10, { conn: 2 });
+    const z = v.call('Chain.c', guiWorker, v.worker(q1, guiWorker), 20, { conn: 3 });
+    const rv = analyzeChains(v.input(5000));
+    expect(rv.deadlocks[0]!.steps.map((s) => [s.call, s.path, s.blocked.call])).toEqual([
+      [x, [x], x],
+      [y, [y, z], z],
+    ]);
+    const text = formatChains(rv, { when: 'now' });
+    expect(text).toContain(`    → runs in ${v.threads[guiWorker - 1]!.label}, which waits on Chain.c [call ${z}]`);
+  });
+
   it('closes a cycle through a call queued behind a busy thread', () => {
     const w = new World();
     const node = w.process('bitcoin-node');
