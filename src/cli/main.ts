@@ -13,6 +13,7 @@ import { runChains, CHAINS_HELP } from './chains.js';
 import { runExec, EXEC_HELP } from './exec.js';
 import { runDemo, DEMO_HELP } from './demo.js';
 import { runExport, EXPORT_HELP, runQuery, QUERY_HELP } from './export.js';
+import { runStats, STATS_HELP } from './stats.js';
 
 const HELP = `usage: ipc-trace --listen ADDR --connect ADDR [options]
        ipc-trace <command> [options]
@@ -33,7 +34,8 @@ commands:
   demo                   run a simulated bitcoin-node and its bitcoin-wallet process, recording their IPC
   replay DB              print a recorded session's log again
   chains DB              IPC deadlocks, stuck calls and where to attach a debugger
-  export DB              a session as a hexlog capture, or its calls/messages as JSON lines
+  stats DB               calls, errors and latency percentiles per method, thread or process
+  export DB              a session as Perfetto/Chrome trace JSON, OTLP spans, JSON lines or a hexlog capture
   query DB SQL           read-only SQL on a session database
   decode --hexlog FILE   decode a capture (hexlog format) into messages
   schemas                list the loaded interfaces and methods
@@ -60,6 +62,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<numbe
   demo: { run: runDemo, help: DEMO_HELP },
   export: { run: runExport, help: EXPORT_HELP },
   query: { run: runQuery, help: QUERY_HELP },
+  stats: { run: runStats, help: STATS_HELP },
 };
 
 function version(): string {

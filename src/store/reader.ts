@@ -51,6 +51,17 @@ const CALL_COLUMNS = `id, conn, dir, question_id AS questionId, interface_id AS 
   server_process AS serverProcess, parent_call AS parent, depth, status, exception, request_no AS requestNo, sent, returned,
   cancel_requested AS cancelRequested, finished, params, results, retired`;
 
+/** Every row of a session, for the exports, stats, diff and merge (functions of rows). */
+export interface SessionRows {
+  meta: Record<string, string>;
+  processes: ProcessRow[];
+  threads: ThreadRow[];
+  caps: CapRow[];
+  calls: CallRow[];
+  connections: ConnRow[];
+  span: SessionSpan;
+}
+
 type Raw = Record<string, unknown>;
 
 function callFrom(r: Raw): CallRow {
@@ -88,7 +99,8 @@ export class SessionReader {
     return {
       start: one<number | null>('SELECT min(opened) FROM connections'),
       last: one<number | null>(
-        'SELECT max(t) FROM (SELECT max(time) AS t FROM chunks UNION ALL SELECT max(time) FROM stream_events UNION ALL SELECT max(closed) FROM connections)',
+        `SELECT max(t) FROM (SELECT max(time) AS t FROM chunks UNION ALL SELECT max(time) FROM stream_events UNION ALL SELECT max(closed) FROM connections
+           UNION ALL SELECT max(max(sent, coalesce(returned, sent), coalesce(finished, sent))) FROM calls)`,
       ),
       ended: this.metaValue('ended') ?? null,
     };
@@ -272,6 +284,19 @@ export class SessionReader {
       )
       .get() as { sent: number } | undefined;
     return row?.sent ?? null;
+  }
+
+  /** All rows of the session (calls in id order). */
+  rows(): SessionRows {
+    return {
+      meta: this.meta(),
+      processes: this.processes(),
+      threads: this.threads(),
+      caps: this.caps(),
+      calls: [...this.calls()],
+      connections: this.connections(),
+      span: this.span(),
+    };
   }
 
   /** Read-only SQL (the `query` command). */

@@ -1,0 +1,50 @@
+// `ipc-trace stats DB`: per method, thread or process the calls, errors,
+// cancellations, calls in flight and latency percentiles.
+
+import { parseArgs, UsageError } from './args.js';
+import { ByteWriter } from './output.js';
+import { SessionReader } from '../store/reader.js';
+import { RowIndex } from '../session/row-index.js';
+import { callStats, StatsBy, STATS_BY, StatsGroup } from '../stats/stats.js';
+import { formatLatency } from '../log/ipclog.js';
+
+export const STATS_HELP = `usage: ipc-trace stats DB [--by method|thread|process] [--json]
+
+Per group of calls: how many, how many failed (exception or disconnect),
+were canceled, are still in flight, and the p50/p90/p99/max latency (Call to
+Return, as seen by ipc-trace) of those that returned.
+
+  --by method    one line per method, Iface.method (default)
+  --by thread    one line per calling (waiting) thread
+  --by process   one line per serving process
+  --json         one JSON object per group
+`;
+
+function table(groups: StatsGroup[], by: StatsBy): string[] {
+  const lat = (v: number | null) => (v === null ? '-' : formatLatency(v));
+  const head = [by, 'calls', 'errors', 'canceled', 'in-flight', 'p50', 'p90', 'p99', 'max'];
+  const rows = groups.map((g) => [g.key, String(g.calls), String(g.errors), String(g.canceled), String(g.inFlight), lat(g.p50), lat(g.p90), lat(g.p99), lat(g.max)]);
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd();
+  return [fmt(head), ...rows.map(fmt)];
+}
+
+export function runStats(argv: string[]): number {
+  const { options, positionals } = parseArgs(argv, { by: { kind: 'string' }, json: { kind: 'flag' }, help: { kind: 'flag', short: 'h' } }, 1);
+  if (options.help) {
+    process.stdout.write(STATS_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError('stats needs the session database: ipc-trace stats DB');
+  const by = ((options.by as string | undefined) ?? 'method') as StatsBy;
+  if (!STATS_BY.includes(by)) throw new UsageError(`unknown --by '${by}' (method, thread or process)`);
+  const reader = SessionReader.open(positionals[0]!);
+  const ix = new RowIndex(reader.processes(), reader.threads());
+  const groups = callStats(reader.calls(), by, ix);
+  reader.close();
+  const out = new ByteWriter(1);
+  if (options.json) for (const g of groups) out.line(JSON.stringify({ by, ...g }));
+  else for (const l of table(groups, by)) out.line(l);
+  out.flush();
+  return 0;
+}
