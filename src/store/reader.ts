@@ -299,6 +299,12 @@ export class SessionReader {
     };
   }
 
+  /** Rows of the v_calls view (the `calls` export), in call order, optionally of one connection. */
+  viewCalls(conn?: number): Record<string, unknown>[] {
+    const st = this.db.prepare(`SELECT * FROM v_calls ${conn !== undefined ? 'WHERE id IN (SELECT id FROM calls WHERE conn = ?)' : ''} ORDER BY id`);
+    return (conn !== undefined ? st.all(conn) : st.all()) as Record<string, unknown>[];
+  }
+
   /** Read-only SQL (the `query` command). */
   query(sql: string): Record<string, unknown>[] {
     const st = this.db.prepare(sql);

@@ -1,0 +1,80 @@
+// Redaction of wallet secrets. The default list of secret fields is here and
+// only here (documented in docs/redaction.md): every field of the bundled
+// schemas that carries a passphrase or key material. Users add names with
+// --redact-field. Redaction is applied to rows once, before any exporter or
+// printer sees them; `record --redact` zeroes the same fields' bytes.
+
+import type { CallRow } from '../session/rows.js';
+
+/** Field names (as in the schemas) whose values are secret. */
+export const DEFAULT_SECRET_FIELDS: readonly string[] = [
+  // Wallet.encryptWallet / unlock / changeWalletPassphrase (wallet.capnp)
+  'walletPassphrase',
+  'oldWalletPassphrase',
+  'newWalletPassphrase',
+  // WalletLoader.createWallet / migrateWallet (wallet.capnp)
+  'passphrase',
+  // struct Key (wallet.capnp): a private key
+  'secret',
+  // names other schemas use for the same things
+  'privateKey',
+  'privKey',
+  'seed',
+  'mnemonic',
+];
+
+export const REDACTED = '<redacted>';
+
+export function secretFields(extra: readonly string[] = []): Set<string> {
+  return new Set([...DEFAULT_SECRET_FIELDS, ...extra]);
+}
+
+/** The end (exclusive) of the value starting at `i` in capnp text: a quoted string, a (…) or […] group, or a bare token. */
+function valueEnd(s: string, i: number): number {
+  let depth = 0;
+  let inStr = false;
+  for (let j = i; j < s.length; j++) {
+    const c = s[j]!;
+    if (inStr) {
+      if (c === '\\') j++;
+      else if (c === '"') {
+        inStr = false;
+        if (depth === 0) return j + 1;
+      }
+      continue;
+    }
+    if (c === '"') inStr = true;
+    else if (c === '(' || c === '[') depth++;
+    else if (c === ')' || c === ']') {
+      if (depth === 0) return j;
+      depth--;
+      if (depth === 0) return j + 1;
+    } else if (c === ',' && depth === 0) return j;
+  }
+  return s.length;
+}
+
+const FIELD = /([(,\s])([A-Za-z_][A-Za-z0-9_]*) = /g;
+
+/** capnp text (`(name = value, …)`) with the values of the named fields replaced by `<redacted>`. */
+export function redactText(text: string, fields: ReadonlySet<string>): string {
+  let out = '';
+  let last = 0;
+  FIELD.lastIndex = 0;
+  for (let m = FIELD.exec(text); m; m = FIELD.exec(text)) {
+    if (!fields.has(m[2]!)) continue;
+    const start = m.index + m[0].length;
+    const end = valueEnd(text, start);
+    out += text.slice(last, start) + REDACTED;
+    last = end;
+    FIELD.lastIndex = end;
+  }
+  return last === 0 ? text : out + text.slice(last);
+}
+
+/** A call with its params/results redacted (the same row if nothing changed). */
+export function redactCall(c: CallRow, fields: ReadonlySet<string>): CallRow {
+  const params = c.params === null ? null : redactText(c.params, fields);
+  const results = c.results === null ? null : redactText(c.results, fields);
+  return params === c.params && results === c.results ? c : { ...c, params, results };
+}
