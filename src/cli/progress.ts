@@ -2,7 +2,7 @@
 // the time left, redrawn at most every 100 ms, only when stderr is a
 // terminal (nothing at all when it is piped or redirected).
 
-import { formatLatency } from '../log/ipclog.js';
+import { formatDuration } from '../mp/concepts.js';
 
 export class Progress {
   private readonly tty: boolean;
@@ -35,7 +35,7 @@ export class Progress {
     const frac = Math.min(1, this.done / this.total);
     const width = 24;
     const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
-    const eta = rate > 0 ? formatLatency(((this.total - this.done) / rate) * 1000) : '?';
+    const eta = rate > 0 ? formatDuration(((this.total - this.done) / rate) * 1000) : '?';
     this.out.write(`\r${this.what} [${bar}] ${Math.round(frac * 100)}% ${this.done}/${this.total} ${Math.round(rate)}/s ETA ${eta}\x1b[K`);
   }
 

@@ -6,7 +6,7 @@ import { ByteWriter } from './output.js';
 import { SessionReader } from '../store/reader.js';
 import { RowIndex } from '../session/row-index.js';
 import { callStats, StatsBy, STATS_BY, StatsGroup } from '../stats/stats.js';
-import { formatLatency } from '../log/ipclog.js';
+import { formatDuration } from '../mp/concepts.js';
 
 export const STATS_HELP = `usage: ipc-trace stats DB [--by method|thread|process] [--json]
 
@@ -21,7 +21,7 @@ Return, as seen by ipc-trace) of those that returned.
 `;
 
 function table(groups: StatsGroup[], by: StatsBy): string[] {
-  const lat = (v: number | null) => (v === null ? '-' : formatLatency(v));
+  const lat = (v: number | null) => (v === null ? '-' : formatDuration(v, true));
   const head = [by, 'calls', 'errors', 'canceled', 'in-flight', 'p50', 'p90', 'p99', 'max'];
   const rows = groups.map((g) => [g.key, String(g.calls), String(g.errors), String(g.canceled), String(g.inFlight), lat(g.p50), lat(g.p90), lat(g.p99), lat(g.max)]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
