@@ -52,7 +52,7 @@ export interface ThreadName {
   from: string | null;
 }
 
-const THREAD_NAME = /^(.+)-(\d+)\/(.*)$/;
+const THREAD_NAME = /^([^/]+)-(\d+)\/(.*)$/;
 const FROM_SUFFIX = / \(from (.*)\)$/;
 
 export function parseThreadName(name: string): ThreadName | null {
