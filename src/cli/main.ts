@@ -14,6 +14,7 @@ import { runExec, EXEC_HELP } from './exec.js';
 import { runDemo, DEMO_HELP } from './demo.js';
 import { runExport, EXPORT_HELP, runQuery, QUERY_HELP } from './export.js';
 import { runStats, STATS_HELP } from './stats.js';
+import { runImport, IMPORT_HELP } from './import.js';
 
 const HELP = `usage: ipc-trace --listen ADDR --connect ADDR [options]
        ipc-trace <command> [options]
@@ -37,6 +38,7 @@ commands:
   stats DB               calls, errors and latency percentiles per method, thread or process
   export DB              a session as Perfetto/Chrome trace JSON, OTLP spans, JSON lines or a hexlog capture
   query DB SQL           read-only SQL on a session database
+  import LOG... --db F   -debug=ipc logs (node, wallet, clients) into a session database
   decode --hexlog FILE   decode a capture (hexlog format) into messages
   schemas                list the loaded interfaces and methods
 
@@ -63,6 +65,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<numbe
   export: { run: runExport, help: EXPORT_HELP },
   query: { run: runQuery, help: QUERY_HELP },
   stats: { run: runStats, help: STATS_HELP },
+  import: { run: runImport, help: IMPORT_HELP },
 };
 
 function version(): string {

@@ -9,7 +9,7 @@ import type { DecodedMessage, Dir } from '../decoder/messages.js';
 import type { Sink, ConnOpen } from '../session/pipeline.js';
 import type { Update } from '../session/model.js';
 import type { ConnRecord } from '../session/records.js';
-import type { CallRow, Delta } from '../session/rows.js';
+import type { CallRow, ConnRow, Delta } from '../session/rows.js';
 import { STORE_DDL, STORE_SCHEMA_VERSION } from './schema.js';
 import { UserError } from '../decoder/sources.js';
 
@@ -158,6 +158,20 @@ export class Store implements Sink {
       }
       for (const c of d.calls) this.writeCall(c);
       for (const c of d.connections) this.ins.connProcesses!.run(c.clientProcess, c.serverProcess, c.id);
+    });
+  }
+
+  /**
+   * Writes connections that have no recorded stream (an imported log, a
+   * merged session): their open and close in time order, after any recorded.
+   */
+  addConnections(conns: ConnRow[]): void {
+    this.batch(() => {
+      for (const c of conns) {
+        this.ins.conn!.run(c.id, ++this.seq, c.opened, c.label, null, null);
+        this.ins.connProcesses!.run(c.clientProcess, c.serverProcess, c.id);
+        if (c.closed !== null) this.ins.connClose!.run(++this.seq, c.closed, c.closeReason, c.id);
+      }
     });
   }
 
