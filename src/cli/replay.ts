@@ -8,14 +8,20 @@ import { loadCodeGeneratorRequest } from '../decoder/schema.js';
 import { rpcSchemaSet } from '../decoder/sources.js';
 import { Pipeline, Sink } from '../session/pipeline.js';
 import { IpcLog } from '../log/ipclog.js';
+import { rowLogLines } from '../log/rowlog.js';
+import { redactOption } from './export.js';
 
-export const REPLAY_HELP = `usage: ipc-trace replay DB [--no-tui] [--max-chars N]
+export const REPLAY_HELP = `usage: ipc-trace replay DB [--no-tui] [--max-chars N] [--redact] [--redact-field NAME]...
 
 Feeds the raw traffic recorded in session database DB through the decoder and
 session model again and prints the -debug=ipc-style log, identical to the one
-the live session printed (times are the recorded ones).
+the live session printed (times are the recorded ones). A session without
+recorded traffic (imported from -debug=ipc logs, or merged) prints its calls'
+lines from its rows.
 
   --max-chars N   cut params/results after N characters (default: as recorded)
+  --redact        mask wallet secrets in params/results (docs/redaction.md)
+  --redact-field NAME  mask this field too (repeatable; implies --redact)
   --no-tui        print the log (the default until the terminal UI exists)
 `;
 
@@ -45,7 +51,11 @@ export function replayInto(reader: SessionReader, sinks: Sink[]): Pipeline {
 }
 
 export function runReplay(argv: string[]): number {
-  const { options, positionals } = parseArgs(argv, { 'no-tui': { kind: 'flag' }, 'max-chars': { kind: 'number' }, help: { kind: 'flag', short: 'h' } }, 1);
+  const { options, positionals } = parseArgs(
+    argv,
+    { 'no-tui': { kind: 'flag' }, 'max-chars': { kind: 'number' }, redact: { kind: 'flag' }, 'redact-field': { kind: 'string', repeat: true }, help: { kind: 'flag', short: 'h' } },
+    1,
+  );
   if (options.help) {
     process.stdout.write(REPLAY_HELP);
     return 0;
@@ -55,7 +65,9 @@ export function runReplay(argv: string[]): number {
   const recorded = Number(reader.metaValue('max_chars') ?? 'Infinity');
   const maxChars = (options['max-chars'] as number | undefined) ?? recorded;
   const out = new ByteWriter(1);
-  replayInto(reader, [new IpcLog((l) => out.line(l), maxChars)]);
+  const redact = redactOption(options);
+  if (reader.hasStream()) replayInto(reader, [new IpcLog((l) => out.line(l), maxChars, redact)]);
+  else for (const l of rowLogLines(reader.rows(), { maxChars, redact })) out.line(l);
   out.flush();
   reader.close();
   return 0;

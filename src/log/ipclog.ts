@@ -33,10 +33,13 @@ export class IpcLog implements Sink {
   constructor(
     private readonly write: (line: string) => void,
     private readonly maxChars = Infinity,
+    /** Masks secrets in params/results before they are printed (replay --redact). */
+    private readonly redact: ((text: string) => string) | null = null,
   ) {}
 
   private data(text: string | null): string {
-    return text === null ? '' : ' ' + logEscape(text, this.maxChars);
+    if (text === null) return '';
+    return ' ' + logEscape(this.redact ? this.redact(text) : text, this.maxChars);
   }
 
   private line(time: number, conn: number, dir: Dir | '-', body: string): void {

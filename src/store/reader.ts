@@ -286,6 +286,11 @@ export class SessionReader {
     return row?.sent ?? null;
   }
 
+  /** True when the session has recorded traffic to replay (an imported or merged session has only rows). */
+  hasStream(): boolean {
+    return this.db.prepare('SELECT 1 FROM chunks LIMIT 1').get() !== undefined;
+  }
+
   /** All rows of the session (calls in id order). */
   rows(): SessionRows {
     return {
