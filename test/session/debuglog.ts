@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ROOT } from '../helpers.js';
 import { parseHexlog } from '../../src/decoder/hexlog.js';
 import { bundledSchemaSet } from '../../src/decoder/sources.js';
+import { parseLogLine } from '../../src/log/vocabulary.js';
 
 const CAP = join(ROOT, 'test/fixtures/captures');
 
@@ -20,28 +21,18 @@ export interface LogEvent {
   timeMs: number | null;
 }
 
-const CLIENT = /\{(.+?)\} IPC client (send|recv) (\S+)/;
-const SERVER = /\{(.+?)\} IPC server (recv request|send response) +#(\d+) (\S+)/;
-const POST = /\{(.+?)\} IPC server post request +#(\d+) \{(.*)\}/;
-const TIME = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z/;
-
+/** Our log's and libmultiprocess's lines, read with the one log vocabulary (src/log/vocabulary.ts). */
 export function parseIpcLog(text: string): LogEvent[] {
   const out: LogEvent[] = [];
   for (const line of text.split('\n')) {
-    const tm = TIME.exec(line);
-    const timeMs = tm ? Date.parse(tm[1]!.slice(0, 23) + 'Z') + Number('0.' + tm[1]!.slice(20)) * 1000 - Number('0.' + tm[1]!.slice(20, 23)) * 1000 : null;
-    let m = POST.exec(line);
-    if (m) {
-      out.push({ side: 'server', kind: 'post', thread: m[3]!, type: '', req: Number(m[2]), timeMs });
-      continue;
-    }
-    m = SERVER.exec(line);
-    if (m) {
-      out.push({ side: 'server', kind: m[2] === 'recv request' ? 'request' : 'response', thread: m[1]!, type: m[4]!, req: Number(m[3]), timeMs });
-      continue;
-    }
-    m = CLIENT.exec(line);
-    if (m) out.push({ side: 'client', kind: m[2] as 'send' | 'recv', thread: m[1]!, type: m[3]!, req: null, timeMs });
+    const p = parseLogLine(line);
+    if (!p) continue;
+    const l = p.line;
+    const timeMs = p.time;
+    if (l.kind === 'server-post') out.push({ side: 'server', kind: 'post', thread: l.worker, type: '', req: l.req, timeMs });
+    else if (l.kind === 'server-request' || l.kind === 'server-response')
+      out.push({ side: 'server', kind: l.kind === 'server-request' ? 'request' : 'response', thread: l.thread, type: l.type, req: l.req, timeMs });
+    else if (l.kind === 'client-send' || l.kind === 'client-recv') out.push({ side: 'client', kind: l.kind === 'client-send' ? 'send' : 'recv', thread: l.thread, type: l.type, req: null, timeMs });
   }
   return out;
 }
