@@ -217,6 +217,8 @@ function readFile(f: LogFile, file: number, clients: ClientSide[], servers: Serv
   return { lines, timed };
 }
 
+const processOf = (thread: string) => thread.split('/')[0]!;
+
 /** Pairs each server-side request with the client-side send it answers. */
 function pair(clients: ClientSide[], servers: ServerSide[]): void {
   const byMethod = new Map<string, ClientSide[]>();
@@ -229,7 +231,7 @@ function pair(clients: ClientSide[], servers: ServerSide[]): void {
     const from = s.worker !== null ? (servedClient(s.worker) ?? null) : null;
     const l = byMethod.get(s.method) ?? [];
     const c = l.find(
-      (c) => !c.server && c.file !== s.file && c.sent <= s.recv + PAIR_AFTER_MS && c.sent >= s.recv - PAIR_BEFORE_MS && (from === null || c.thread === from),
+      (c) => !c.server && processOf(c.thread) !== processOf(s.loop) && c.sent <= s.recv + PAIR_AFTER_MS && c.sent >= s.recv - PAIR_BEFORE_MS && (from === null || c.thread === from),
     );
     if (c) {
       c.server = s;
