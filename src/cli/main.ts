@@ -16,6 +16,7 @@ import { runExport, EXPORT_HELP, runQuery, QUERY_HELP } from './export.js';
 import { runStats, STATS_HELP } from './stats.js';
 import { runImport, IMPORT_HELP } from './import.js';
 import { runDiff, DIFF_HELP } from './diff.js';
+import { runMerge, MERGE_HELP } from './merge.js';
 
 const HELP = `usage: ipc-trace --listen ADDR --connect ADDR [options]
        ipc-trace <command> [options]
@@ -40,6 +41,7 @@ commands:
   export DB              a session as Perfetto/Chrome trace JSON, OTLP spans, JSON lines or a hexlog capture
   query DB SQL           read-only SQL on a session database
   import LOG... --db F   -debug=ipc logs (node, wallet, clients) into a session database
+  merge A B... --db OUT  several proxies' sessions in one (processes matched by name)
   diff A B               what differs between two sessions: methods, counts, latencies, call sequences
   decode --hexlog FILE   decode a capture (hexlog format) into messages
   schemas                list the loaded interfaces and methods
@@ -69,6 +71,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<numbe
   stats: { run: runStats, help: STATS_HELP },
   import: { run: runImport, help: IMPORT_HELP },
   diff: { run: runDiff, help: DIFF_HELP },
+  merge: { run: runMerge, help: MERGE_HELP },
 };
 
 function version(): string {
