@@ -47,6 +47,7 @@ Scenarios:
                    files ipc-trace creates are mode 0600)
   --max-chars N    cut params/results in the log after N characters, like libmultiprocess
   --no-tui         no terminal UI: print the log
+  --redact         store the wallets' passphrases zeroed (see ipc-trace proxy --help)
 
 Then look at the session with 'npx ipc-trace chains DB' or 'npx ipc-trace replay DB'.
 Needs the compiled package (npm run build).
@@ -61,6 +62,8 @@ const DEMO_OPTIONS = {
   'max-chars': { kind: 'number' },
   'no-tui': { kind: 'flag' },
   force: { kind: 'flag' },
+  redact: { kind: 'flag' },
+  'redact-field': { kind: 'string', repeat: true },
   help: { kind: 'flag', short: 'h' },
 } as const;
 

@@ -6,7 +6,7 @@ import { parseArgs, UsageError } from './args.js';
 import { ExecSession } from '../proxy/exec.js';
 import { RecordingHandle, recordingOptions, RECORDING_OPTIONS } from './recording.js';
 
-export const EXEC_HELP = `usage: ipc-trace exec [--db FILE] [--log FILE|-] [--force] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--no-tui] -- COMMAND [ARGS]...
+export const EXEC_HELP = `usage: ipc-trace exec [--db FILE] [--log FILE|-] [--force] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--redact] [--no-tui] -- COMMAND [ARGS]...
 
 Runs COMMAND from a directory of shims, so that every IPC child it spawns as
 'dirname(argv0)/EXE -ipcfd N' (Bitcoin Core's way, e.g. bitcoin-node spawning

@@ -4,10 +4,10 @@ import { rmSync } from 'node:fs';
 import { parseArgs, UsageError } from './args.js';
 import { parseAddress } from '../proxy/address.js';
 import { Relay } from '../proxy/relay.js';
-import { RecordingHandle, recordingOptions, RECORDING_OPTIONS } from './recording.js';
+import { RecordingHandle, recordingOptions, RECORDING_OPTIONS, REDACT_HELP } from './recording.js';
 import { UserError } from '../decoder/sources.js';
 
-export const PROXY_HELP = `usage: ipc-trace --listen ADDR --connect ADDR [--db FILE] [--log FILE|-] [--force] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--no-tui]
+export const PROXY_HELP = `usage: ipc-trace --listen ADDR --connect ADDR [--db FILE] [--log FILE|-] [--force] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--redact] [--no-tui]
 
 Listens on ADDR, and for every connection accepted opens one to the --connect
 ADDR and relays the bytes both ways unchanged. A copy is decoded and recorded.
@@ -26,7 +26,7 @@ Example, between bitcoin-node -ipcbind=unix and a mining client:
   -I, --import DIR import path for --schema
   --max-chars N    cut params/results in the log after N characters, like libmultiprocess
   --no-tui         no terminal UI: print the log
-
+${REDACT_HELP}
 Ctrl-C (SIGINT) or SIGTERM stops accepting, flushes, closes the database and removes
 the listening socket.
 `;

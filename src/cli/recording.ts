@@ -10,6 +10,7 @@ import { loadSchemaBundle, rpcSchemaSet, UserError } from '../decoder/sources.js
 import { Pipeline, ConnOpen } from '../session/pipeline.js';
 import { RecorderClient, RecordItem, WorkerReply } from '../session/recorder.js';
 import { IpcLog } from '../log/ipclog.js';
+import { redactCall, redactText, secretFields } from '../redact/redact.js';
 import { Store, defaultDbName } from '../store/store.js';
 import type { Tap } from '../proxy/splice.js';
 import type { FeedBatch } from '../session/rows.js';
@@ -30,6 +31,8 @@ export interface RecordingOptions {
   printLog?: boolean;
   /** Post each batch's change feed (and log lines) to the starting thread (the terminal UI's source). */
   feed?: boolean;
+  /** --redact: the fields besides the default secret fields to store zeroed (null/undefined: no redaction). */
+  redact?: string[] | null;
 }
 
 /** A consumer of the change feed. One that throws is counted and reported, and never stops the others. */
@@ -44,8 +47,17 @@ export const RECORDING_OPTIONS = {
   'max-chars': { kind: 'number' },
   'no-tui': { kind: 'flag' },
   force: { kind: 'flag' },
+  redact: { kind: 'flag' },
+  'redact-field': { kind: 'string', repeat: true },
   help: { kind: 'flag', short: 'h' },
 } as const;
+
+/** Help text of the recording's --redact options. */
+export const REDACT_HELP = `  --redact         store wallet secrets (passphrases, keys, seeds: docs/redaction.md)
+                   zeroed in the database and masked in the log; such a recording
+                   is no longer byte-identical to the traffic
+  --redact-field NAME  redact this field too (repeatable; implies --redact)
+`;
 
 /** Recording options from the parsed command line (the options in RECORDING_OPTIONS). */
 export function recordingOptions(options: Record<string, unknown>, command: string): RecordingOptions {
@@ -57,6 +69,7 @@ export function recordingOptions(options: Record<string, unknown>, command: stri
     importDirs: options.import as string[],
     maxChars: (options['max-chars'] as number | undefined) ?? Infinity,
     command,
+    redact: options.redact || ((options['redact-field'] as string[] | undefined)?.length ?? 0) > 0 ? ((options['redact-field'] as string[] | undefined) ?? []) : null,
   };
 }
 
@@ -78,6 +91,7 @@ export class Recording {
     this.deferredError = null;
     if (e) throw e;
   }
+  private readonly redactFields: ReadonlySet<string> | null;
   /** Feed consumers that threw, and the first error. */
   consumerErrors = 0;
   firstConsumerError: string | null = null;
@@ -95,6 +109,12 @@ export class Recording {
       { created: new Date().toISOString(), command: opts.command, schemas: schemas.source, max_chars: String(opts.maxChars) },
       [{ source: schemas.source, cgr: schemas.cgr }],
     );
+    const secrets = opts.redact ? secretFields(opts.redact) : null;
+    if (secrets) {
+      this.store.redact(secrets);
+      this.store.setMeta('redacted', `${[...secrets].join(' ')} (stored zeroed: the chunks are no longer byte-identical to the traffic)`);
+    }
+    this.redactFields = secrets;
     try {
       this.logFd = logFile !== null ? createOutputFile(logFile, { force: opts.force, option: '--log' }) : null;
     } catch (e) {
@@ -111,13 +131,15 @@ export class Recording {
       out?.line(l);
       if (feedLines) this.lines.push(l);
     };
-    this.pipeline = new Pipeline(schemas.set, rpcSchemaSet(), out || feedLines ? [this.store, new IpcLog(line, opts.maxChars)] : [this.store]);
+    this.pipeline = new Pipeline(schemas.set, rpcSchemaSet(), out || feedLines ? [this.store, new IpcLog(line, opts.maxChars, secrets ? (t) => redactText(t, secrets) : null)] : [this.store]);
     this.consumers = [(b) => this.store.apply(b.delta), ...extra];
   }
 
   /** Hands the rows changed since the last batch to every consumer of the feed. */
   private publish(): void {
     const batch: FeedBatch = { delta: this.pipeline.model.takeDelta(), lines: this.lines };
+    const secrets = this.redactFields;
+    if (secrets) batch.delta.calls = batch.delta.calls.map((c) => redactCall(c, secrets));
     this.lines = [];
     for (const c of this.consumers) {
       try {

@@ -29,6 +29,9 @@ import { Scenario } from '../demo/args.js';
 import { SerialQueue, errorLine, errorText, isDisconnect, makeDelay, sleep, stubMissing, typed, withLatency } from '../demo/util.js';
 import { Block, ChainState } from './chainstate.js';
 
+/** The passphrase the demo's wallets are created with and unlocked by (redaction tests look for it). */
+export const DEMO_WALLET_PASSPHRASE = 'demo-passphrase: correct horse battery staple';
+
 export const EXE = 'bitcoin-node';
 
 export interface NodeConfig {
@@ -541,11 +544,15 @@ export class NodeProcess {
   private async openWallet(loader: Cap, method: 'createWallet' | 'loadWallet', name: string): Promise<void> {
     this.walletOps.add(name);
     try {
-      const r = await loader.call(method, method === 'createWallet' ? { name, passphrase: '', flags: 0 } : { name });
+      // New wallets are encrypted (createwallet with a passphrase) and then
+      // unlocked (walletpassphrase): secrets on the wire for --redact to mask.
+      const r = await loader.call(method, method === 'createWallet' ? { name, passphrase: DEMO_WALLET_PASSPHRASE, flags: 0 } : { name });
       const res = r.result as { value?: Cap | null; error?: { original?: string } | null } | null;
       if (res?.value) {
-        this.wallets.set(name, { name, cap: typed(res.value, 'Wallet') });
+        const cap = typed(res.value, 'Wallet');
+        this.wallets.set(name, { name, cap });
         this.unloadedWallets.delete(name);
+        if (method === 'createWallet') await cap.call('unlock', { walletPassphrase: Buffer.from(DEMO_WALLET_PASSPHRASE) });
       }
     } finally {
       this.walletOps.delete(name);

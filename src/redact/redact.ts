@@ -5,6 +5,8 @@
 // printer sees them; `record --redact` zeroes the same fields' bytes.
 
 import type { CallRow } from '../session/rows.js';
+import type { DecodedMessage } from '../decoder/messages.js';
+import { DList, DStruct, Value } from '../decoder/dynamic.js';
 
 /** Field names (as in the schemas) whose values are secret. */
 export const DEFAULT_SECRET_FIELDS: readonly string[] = [
@@ -77,4 +79,44 @@ export function redactCall(c: CallRow, fields: ReadonlySet<string>): CallRow {
   const params = c.params === null ? null : redactText(c.params, fields);
   const results = c.results === null ? null : redactText(c.results, fields);
   return params === c.params && results === c.results ? c : { ...c, params, results };
+}
+
+// ---- record time: the secret fields' bytes on the wire ----
+
+
+function blobs(v: Value, secret: boolean, fields: ReadonlySet<string>, out: Uint8Array[]): void {
+  if (v instanceof DStruct) {
+    for (const f of v.fields) blobs(f.value, secret || fields.has(f.name), fields, out);
+  } else if (v instanceof DList) {
+    for (const i of v.items) blobs(i, secret, fields, out);
+  } else if (secret && v instanceof Uint8Array) {
+    if (v.length) out.push(v);
+  } else if (secret && typeof v === 'string') {
+    if (v.length) out.push(Buffer.from(v, 'latin1'));
+  }
+}
+
+/**
+ * Where the secret fields' values of a decoded Call or Return lie in its
+ * direction's byte stream: [start, end) offsets. A Data value is a view of
+ * the frame, so its place is exact; a Text value is found by its bytes in
+ * the frame (every occurrence: zeroing more is safe).
+ */
+export function secretByteRanges(d: DecodedMessage, fields: ReadonlySet<string>): [number, number][] {
+  if (!d.frame || !d.content) return [];
+  const found: Uint8Array[] = [];
+  blobs(d.content, false, fields, found);
+  if (!found.length) return [];
+  const frame = d.frame.bytes;
+  const buf = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+  const out: [number, number][] = [];
+  for (const b of found) {
+    const rel = b.buffer === frame.buffer ? b.byteOffset - frame.byteOffset : -1;
+    if (rel >= 0 && rel + b.length <= frame.length) {
+      out.push([d.frame.offset + rel, d.frame.offset + rel + b.length]);
+      continue;
+    }
+    for (let i = buf.indexOf(b); i >= 0; i = buf.indexOf(b, i + 1)) out.push([d.frame.offset + i, d.frame.offset + i + b.length]);
+  }
+  return out;
 }

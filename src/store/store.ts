@@ -11,6 +11,7 @@ import type { Update } from '../session/model.js';
 import type { ConnRecord } from '../session/records.js';
 import type { CallRow, ConnRow, Delta } from '../session/rows.js';
 import { STORE_DDL, STORE_SCHEMA_VERSION } from './schema.js';
+import { redactCall, redactText, secretByteRanges } from '../redact/redact.js';
 import { UserError } from '../decoder/sources.js';
 
 type DB = Database.Database;
@@ -106,12 +107,51 @@ export class Store implements Sink {
 
   chunk(conn: number, dir: Dir, bytes: Uint8Array, time: number): void {
     this.ins.chunk!.run(++this.seq, conn, dir, time, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    if (this.redactFields) this.trackChunk(`${conn}${dir}`, this.seq, bytes.length);
+  }
+
+  // ---- record --redact: secret fields' bytes stored zeroed ----
+
+  private redactFields: ReadonlySet<string> | null = null;
+  /** Per connection and direction: stream bytes so far, and the recent chunks' places in the stream. */
+  private readonly streams = new Map<string, { pos: number; chunks: { seq: number; start: number; len: number }[] }>();
+
+  /** From now on the values of these fields are stored zeroed (chunks) and masked (messages, calls). */
+  redact(fields: ReadonlySet<string>): void {
+    this.redactFields = fields;
+    this.ins.zeroRead = this.db.prepare('SELECT bytes FROM chunks WHERE seq = ?').pluck();
+    this.ins.zeroWrite = this.db.prepare('UPDATE chunks SET bytes = ? WHERE seq = ?');
+  }
+
+  private trackChunk(key: string, seq: number, len: number): void {
+    let s = this.streams.get(key);
+    if (!s) this.streams.set(key, (s = { pos: 0, chunks: [] }));
+    s.chunks.push({ seq, start: s.pos, len });
+    s.pos += len;
+    // A frame is at most 64 MiB (the framer's limit): older chunks are done with.
+    while (s.chunks.length > 1 && s.chunks[0]!.start + s.chunks[0]!.len < s.pos - (64 << 20)) s.chunks.shift();
+  }
+
+  /** Zeroes stream bytes [start, end) of one direction in the chunks that hold them. */
+  private zero(key: string, start: number, end: number): void {
+    for (const c of this.streams.get(key)?.chunks ?? []) {
+      const a = Math.max(start, c.start);
+      const b = Math.min(end, c.start + c.len);
+      if (a >= b) continue;
+      const bytes = Buffer.from(this.ins.zeroRead!.get(c.seq) as Buffer);
+      bytes.fill(0, a - c.start, b - c.start);
+      this.ins.zeroWrite!.run(bytes, c.seq);
+    }
   }
 
   message(conn: ConnRecord, d: DecodedMessage, u: Update, time: number): void {
     const r = d.rpc;
     const call = u.kind === 'call' || u.kind === 'return' ? u.call : null;
-    const text = u.kind === 'call' ? u.call.params : u.kind === 'return' ? u.call.results : null;
+    let text = u.kind === 'call' ? u.call.params : u.kind === 'return' ? u.call.results : null;
+    if (this.redactFields && call) {
+      for (const [a, b] of secretByteRanges(d, this.redactFields)) this.zero(`${conn.id}${d.dir}`, a, b);
+      if (text !== null) text = redactText(text, this.redactFields);
+    }
     this.ins.message!.run(
       conn.id,
       d.n ?? null,
@@ -176,6 +216,7 @@ export class Store implements Sink {
   }
 
   private writeCall(c: CallRow): void {
+    if (this.redactFields) c = redactCall(c, this.redactFields);
     this.ins.call!.run(
       c.id, c.conn, c.dir, c.questionId, c.interfaceId, c.methodId, c.iface, c.method, c.title, c.target, c.hasContext ? 1 : 0,
       c.caller, c.executor, c.clientProcess, c.serverProcess, c.parent, c.depth,
