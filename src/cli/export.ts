@@ -12,7 +12,10 @@ import { openOutFile, TextWriter } from './outfile.js';
 import { Progress } from './progress.js';
 import { SessionReader, SessionRows } from '../store/reader.js';
 import { UserError } from '../decoder/sources.js';
-import { redactCall, redactText, secretFields } from '../redact/redact.js';
+import { redactCall, redactText, secretByteRanges, secretFields } from '../redact/redact.js';
+import { MessageDecoder, StreamDecoder } from '../decoder/messages.js';
+import { loadCodeGeneratorRequest } from '../decoder/schema.js';
+import { rpcSchemaSet } from '../decoder/sources.js';
 import { jsonlLines } from '../export/jsonl.js';
 import { perfettoTrace } from '../export/perfetto.js';
 import { otlpRequest } from '../export/otlp.js';
@@ -33,7 +36,8 @@ export const EXPORT_HELP = `usage: ipc-trace export DB [--format F] [--conn N] [
   --format hexlog    one connection's raw traffic in hexlog format ('> HEX' from the
                      connecting side, '< HEX' back, one socket read a line, with '#'
                      comments for open/end/close), the input of ipc-trace decode and
-                     of the C++ reference decoder (capnp-oracle)
+                     of the C++ reference decoder (capnp-oracle); with --redact the
+                     secret fields' bytes are zeroed
   --conn N           only connection N (required for hexlog when there are several)
   --out FILE         write to FILE (created mode 0600; an existing file or a symlink
                      is refused, --force replaces an existing file)
@@ -92,12 +96,38 @@ function sessionRows(reader: SessionReader, conn: number | undefined, redact: bo
   return rows;
 }
 
-function hexlogLines(reader: SessionReader, conn: number): string[] {
+/**
+ * A connection's chunks with the secret fields' bytes zeroed: the stream is
+ * decoded again to find them (hexlog --redact).
+ */
+function redactedChunks(reader: SessionReader, conn: number, fields: ReadonlySet<string>): Map<number, Buffer> {
+  const dec = new StreamDecoder(new MessageDecoder(loadCodeGeneratorRequest(reader.schemaSet()), rpcSchemaSet()));
+  const chunks: Record<string, { seq: number; start: number; bytes: Buffer }[]> = { '>': [], '<': [] };
+  const pos: Record<string, number> = { '>': 0, '<': 0 };
+  const zero = (dir: string, a: number, b: number) => {
+    for (const c of chunks[dir]!) {
+      const x = Math.max(a, c.start);
+      const y = Math.min(b, c.start + c.bytes.length);
+      if (x < y) c.bytes.fill(0, x - c.start, y - c.start);
+    }
+  };
+  for (const it of reader.stream(conn)) {
+    if (it.k !== 'data') continue;
+    const copy = Buffer.from(it.bytes);
+    chunks[it.dir]!.push({ seq: it.seq, start: pos[it.dir]!, bytes: copy });
+    pos[it.dir]! += copy.length;
+    for (const d of dec.push(it.dir, it.bytes)) for (const [a, b] of secretByteRanges(d, fields)) zero(d.dir, a, b);
+  }
+  return new Map([...chunks['>']!, ...chunks['<']!].map((c) => [c.seq, c.bytes]));
+}
+
+function hexlogLines(reader: SessionReader, conn: number, fields: ReadonlySet<string> | null): string[] {
   const c = reader.connections().find((k) => k.id === conn)!;
   const us = (ms: number) => Math.round(ms * 1000);
   const lines = [`# ${us(c.opened)} open ${JSON.stringify({ conn, label: c.label })}`];
+  const redacted = fields ? redactedChunks(reader, conn, fields) : null;
   for (const it of reader.stream(conn)) {
-    if (it.k === 'data') lines.push(`${it.dir} ${it.bytes.toString('hex')}`);
+    if (it.k === 'data') lines.push(`${it.dir} ${(redacted?.get(it.seq) ?? it.bytes).toString('hex')}`);
     else if (it.k === 'end') lines.push(`# ${us(it.time)} end ${it.dir}`);
     else if (it.k === 'gap') lines.push(`# ${us(it.time)} gap ${it.dir}`);
   }
@@ -157,7 +187,7 @@ export async function runExport(argv: string[]): Promise<number> {
     try {
       if (format === 'hexlog' || format === 'calls' || format === 'messages') {
         const out = new ByteWriter(fd);
-        if (format === 'hexlog') for (const l of hexlogLines(reader, conn!)) out.line(l);
+        if (format === 'hexlog') for (const l of hexlogLines(reader, conn!, redact ? secretFields(extra) : null)) out.line(l);
         else {
           const rows = format === 'calls' ? reader.viewCalls(conn) : reader.messages(conn);
           for (const r of rows as Iterable<Row>) {
