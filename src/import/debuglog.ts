@@ -227,15 +227,22 @@ function pair(clients: ClientSide[], servers: ServerSide[]): void {
     if (!l) byMethod.set(c.method, (l = []));
     l.push(c);
   }
+  // Both sides in time order: each method's list is scanned from its first
+  // call still unpaired and recent enough, up to the server's receive time.
+  const first = new Map<string, number>();
   for (const s of [...servers].sort((a, b) => a.recv - b.recv)) {
     const from = s.worker !== null ? (servedClient(s.worker) ?? null) : null;
-    const l = byMethod.get(s.method) ?? [];
-    const c = l.find(
-      (c) => !c.server && processOf(c.thread) !== processOf(s.loop) && c.sent <= s.recv + PAIR_AFTER_MS && c.sent >= s.recv - PAIR_BEFORE_MS && (from === null || c.thread === from),
-    );
-    if (c) {
+    const l = byMethod.get(s.method);
+    if (!l) continue;
+    let i = first.get(s.method) ?? 0;
+    while (i < l.length && (l[i]!.server || l[i]!.sent < s.recv - PAIR_BEFORE_MS)) i++;
+    first.set(s.method, i);
+    for (; i < l.length && l[i]!.sent <= s.recv + PAIR_AFTER_MS; i++) {
+      const c = l[i]!;
+      if (c.server || (from !== null && c.thread !== from) || processOf(c.thread) === processOf(s.loop)) continue;
       c.server = s;
       s.client = c;
+      break;
     }
   }
 }
