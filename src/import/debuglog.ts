@@ -87,7 +87,7 @@ function readFile(f: LogFile, file: number, clients: ClientSide[], servers: Serv
     s.ended = at;
     openServer.delete(s);
   };
-  for (const text of f.text.split('\n')) {
+  for (const text of f.text.split(/\r?\n/)) {
     onLine?.();
     const p = parseLogLine(text);
     if (!p) continue;
