@@ -15,7 +15,7 @@ were canceled, are still in flight, and the p50/p90/p99/max latency (Call to
 Return, as seen by ipc-trace) of those that returned.
 
   --by method    one line per method, Iface.method (default)
-  --by thread    one line per calling (waiting) thread
+  --by thread    one line per executing thread (a worker, or a process's event loop)
   --by process   one line per serving process
   --json         one JSON object per group
 `;

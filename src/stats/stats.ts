@@ -1,5 +1,5 @@
 // Per-group call statistics (Wireshark's service response time, Bustle's
-// per-method statistics): for each method, calling thread or serving
+// per-method statistics): for each method, executing thread or serving
 // process, the calls, errors, cancellations, calls still in flight and
 // latency percentiles. A function of rows: the `stats` command and the
 // terminal UI's stats pane show the same numbers.
@@ -11,7 +11,7 @@ export type StatsBy = 'method' | 'thread' | 'process';
 export const STATS_BY: StatsBy[] = ['method', 'thread', 'process'];
 
 export interface StatsGroup {
-  /** The method (`Iface.method`), the calling thread's label, or the serving process's label. */
+  /** The method (`Iface.method`), the executing thread's label, or the serving process's label. */
   key: string;
   calls: number;
   /** Returned an exception, or interrupted by a disconnect. */
@@ -38,7 +38,7 @@ export function groupKey(c: CallRow, by: StatsBy, ix: RowIndex): string {
     case 'method':
       return c.title;
     case 'thread':
-      return ix.callerLabel(c);
+      return ix.executorLabel(c);
     case 'process':
       return ix.processLabel(c.serverProcess);
   }
