@@ -21,6 +21,7 @@ export function rowLogLines(rows: SessionRows, opts: RowLogOptions = {}): string
   const out: { t: number; n: number; line: string }[] = [];
   const loops = new Map<number, string>();
   for (const t of rows.threads) if (t.role === 'loop' && !loops.has(t.process)) loops.set(t.process, t.label);
+  const closedAt = new Map(rows.connections.map((k) => [k.id, k.closed]));
   let n = 0;
   const L = (t: number, conn: number, dir: string, body: string) => out.push({ t, n: n++, line: `${isoTime(t)} c${conn} ${dir} ${body}` });
   for (const c of rows.connections) {
@@ -37,7 +38,13 @@ export function rowLogLines(rows: SessionRows, opts: RowLogOptions = {}): string
     L(c.sent, c.conn, c.dir, `{${caller}} IPC client send ${params}${data(c.params)}`);
     L(c.sent, c.conn, c.dir, `{${server}} IPC server recv request  ${req}${params} to ${c.target}`);
     if (c.hasContext) L(c.sent, c.conn, c.dir, `{${server}} IPC server post request  ${req}{${ix.executorLabel(c)}}`);
-    if (c.returned === null) continue;
+    if (c.returned === null) {
+      const closed = closedAt.get(c.conn);
+      if (c.status === 'disconnected' && closed != null) {
+        L(closed, c.conn, c.dir, `{${caller}} IPC client method call interrupted by disconnect: ${c.title}${c.requestNo !== null ? ` #${c.requestNo}` : ''} after ${formatDuration(closed - c.sent, true)}`);
+      }
+      continue;
+    }
     const latency = formatDuration(c.returned - c.sent, true);
     if (c.status === 'exception') {
       L(c.returned, c.conn, back, `{${server}} IPC server error request ${req}${results} kj::Exception: ${c.exception}`);
