@@ -338,7 +338,7 @@ export class DebugLogImporter {
       ends.set(row.id, view.ended);
       if (status === 'disconnected' && view.ended !== null && (conn.closed === null || conn.closed < view.ended)) {
         conn.closed = view.ended;
-        conn.closeReason = 'disconnected (from the log)';
+        conn.closeReason = 'as logged';
       }
     }
     const nester = new CallNester((c) => ends.get(c.id) ?? c.returned);
