@@ -5,7 +5,8 @@
 // Each format is a module of src/export/, a function of the session's rows;
 // redaction is applied to the rows once, before the exporter sees them.
 
-import { closeSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs, UsageError } from './args.js';
 import { ByteWriter, jsonObject } from './output.js';
 import { openOutFile, TextWriter } from './outfile.js';
@@ -15,7 +16,7 @@ import { UserError } from '../decoder/sources.js';
 import { redactCall, redactText, secretByteRanges, secretFields } from '../redact/redact.js';
 import { MessageDecoder, StreamDecoder } from '../decoder/messages.js';
 import { loadCodeGeneratorRequest } from '../decoder/schema.js';
-import { rpcSchemaSet } from '../decoder/sources.js';
+import { rpcSchemaSet, PACKAGE_ROOT } from '../decoder/sources.js';
 import { jsonlLines } from '../export/jsonl.js';
 import { perfettoTrace } from '../export/perfetto.js';
 import { otlpRequest } from '../export/otlp.js';
@@ -61,6 +62,14 @@ With --redact, wallet secrets in any text column are masked (docs/redaction.md).
 const FORMATS = ['perfetto', 'otlp', 'jsonl', 'calls', 'messages', 'hexlog'];
 
 type Row = Record<string, unknown>;
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0';
+  }
+}
 
 function cell(v: unknown): string {
   if (v === null || v === undefined) return '';
@@ -176,7 +185,7 @@ export async function runExport(argv: string[]): Promise<number> {
     }
     if (endpoint) {
       const rows = sessionRows(reader, conn, redact, extra);
-      const req = otlpRequest(rows, { sessionKey: reader.path + '|' + (rows.meta.started ?? '') });
+      const req = otlpRequest(rows, { sessionKey: reader.path + '|' + (rows.meta.started ?? ''), version: packageVersion() });
       const progress = new Progress('posting spans', rows.calls.length);
       const n = await postOtlp(endpoint, req, { onBatch: (k) => progress.tick(k) });
       progress.finish();
@@ -215,7 +224,7 @@ export async function runExport(argv: string[]): Promise<number> {
         });
         out.write('\n]}\n');
       } else {
-        out.write(JSON.stringify(otlpRequest(rows, { sessionKey: reader.path + '|' + (rows.meta.started ?? '') })) + '\n');
+        out.write(JSON.stringify(otlpRequest(rows, { sessionKey: reader.path + '|' + (rows.meta.started ?? ''), version: packageVersion() })) + '\n');
         progress.tick(rows.calls.length);
       }
       out.flush();
