@@ -8,8 +8,8 @@
 import { closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, UsageError } from './args.js';
-import { ByteWriter, jsonObject } from './output.js';
-import { openOutFile, TextWriter } from './outfile.js';
+import { ByteWriter, createOutputFile, checkOutputFile, jsonObject } from './output.js';
+import { TextWriter } from './text-writer.js';
 import { Progress } from './progress.js';
 import { SessionReader, SessionRows } from '../store/reader.js';
 import { UserError } from '../decoder/sources.js';
@@ -168,6 +168,7 @@ export async function runExport(argv: string[]): Promise<number> {
   if (!FORMATS.includes(format)) throw new UsageError(`unknown --format '${format}' (${FORMATS.join(', ')})`);
   if (endpoint && format !== 'otlp') throw new UsageError('--otlp-endpoint posts OTLP spans: it goes with --format otlp');
   if (endpoint && options.out) throw new UsageError('--otlp-endpoint and --out: choose one');
+  if (options.out) checkOutputFile(options.out as string, { force: options.force === true, option: '--out' });
   const extra = (options['redact-field'] as string[] | undefined) ?? [];
   const redact = options.redact === true || extra.length > 0;
   const redactFn = redactOption(options);
@@ -192,7 +193,7 @@ export async function runExport(argv: string[]): Promise<number> {
       process.stderr.write(`ipc-trace: posted ${n} spans to ${endpoint}\n`);
       return 0;
     }
-    const fd = options.out ? openOutFile(options.out as string, options.force === true) : 1;
+    const fd = options.out ? createOutputFile(options.out as string, { force: options.force === true, option: '--out' }) : 1;
     try {
       if (format === 'hexlog' || format === 'calls' || format === 'messages') {
         const out = new ByteWriter(fd);
