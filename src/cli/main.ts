@@ -32,6 +32,7 @@ recording options (the proxy, exec and demo):
   --schema FILE          decode with these .capnp files, not the bundled ones (-I DIR: imports)
   --max-chars N          cut params/results in the log after N characters
   --no-tui               no terminal UI: print the log
+  --redact               store wallet secrets zeroed, mask them in the log (docs/redaction.md)
 commands:
   exec -- COMMAND ...    run a Bitcoin Core command, interposing on the IPC children it spawns
   demo                   run a simulated bitcoin-node and its bitcoin-wallet process, recording their IPC
