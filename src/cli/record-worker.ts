@@ -1,36 +1,202 @@
-// The recording worker thread: receives batches of relay events, feeds them
-// through the pipeline into the store and the log, acknowledges the bytes.
+// The recording worker thread: reads the relay's events from the shared ring
+// (src/session/ring.ts), feeds them through the pipeline into the store and
+// the log in batches (one transaction each, committed within about
+// BATCH_MS so a killed process loses little), and gives the ring space back
+// after each commit.
+//
+// Stopping: the relay's finish message carries what could not go through the
+// ring and a deadline. The worker drains the ring; past the deadline (or when
+// the relay sets ABORT, e.g. on a second Ctrl-C) it stops decoding and records
+// the rest of the data as gaps with their true sizes, then writes `ended` and
+// the drop counts to meta.
+//
+// Failure (e.g. the disk is full): reported once, recorded in meta
+// (`recording_error`; the space reserve next to the database is released to
+// make room for it), the ring's STOPPED flag tells the relay to stop writing,
+// and the rest is counted as dropped. The relay goes on.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { Recording, RecordingOptions } from './recording.js';
-import type { RecordItem, WorkerReply } from '../session/recorder.js';
+import type { FinishMessage, RecordItem, WorkerReply } from '../session/recorder.js';
+import { CTL, KIND, RingReader, RingShared } from '../session/ring.js';
+import type { ConnOpen } from '../session/pipeline.js';
 import { UserError } from '../decoder/sources.js';
+import { SpaceReserve } from '../store/reserve.js';
 
 const port = parentPort!;
 const reply = (m: WorkerReply) => port.postMessage(m);
+const { options, ring } = workerData as { options: RecordingOptions; ring: RingShared };
+const now = () => performance.timeOrigin + performance.now();
+
+/** Target time per batch (one transaction). */
+const BATCH_MS = 40;
 
 let recording: Recording;
+let reserve: SpaceReserve | null = null;
 try {
-  const opts = workerData as RecordingOptions;
   // The change feed beyond the store goes to the starting thread (the terminal UI) when asked for.
-  recording = new Recording(opts, opts.feed ? [(batch) => reply({ k: 'feed', batch })] : []);
+  recording = new Recording(options, options.feed ? [(batch) => reply({ k: 'feed', batch })] : []);
+  reserve = SpaceReserve.create(recording.dbPath);
   reply({ k: 'ready', dbPath: recording.dbPath });
 } catch (e) {
   reply({ k: 'error', message: (e as Error).message, user: e instanceof UserError });
   process.exit(0);
 }
 
-port.on('message', (m: { k: 'batch'; items: RecordItem[] } | { k: 'finish'; droppedBytes: number }) => {
-  try {
-    if (m.k === 'batch') {
-      const bytes = recording.process(m.items);
-      reply({ k: 'ack', bytes });
-    } else {
-      recording.finish(m.droppedBytes);
-      reply({ k: 'done', droppedBytes: m.droppedBytes });
-      port.close();
-    }
-  } catch (e) {
-    reply({ k: 'error', message: (e as Error).message, user: e instanceof UserError });
-  }
+const reader = new RingReader(ring);
+let finishing: FinishMessage | null = null;
+let failed: string | null = null;
+/** Data bytes read from the ring but not recorded (after a failure, or past the deadline). */
+let lostBytes = 0;
+/** Directions with a gap recorded (their later drops are added to it). */
+const gapped = new Set<string>();
+let maxItems = 256;
+
+port.on('message', (m: FinishMessage) => {
+  if (m.k !== 'finish') return;
+  finishing = m;
+  Atomics.add(reader.ctl, CTL.SEQ, 1);
+  Atomics.notify(reader.ctl, CTL.SEQ); // out of reader.wait()
 });
+
+/** Past the deadline, or told to abort: stop decoding, record data as gaps. */
+function hurried(): boolean {
+  return reader.aborted || (finishing !== null && now() > finishing.deadline);
+}
+
+/** Reads up to maxItems records (data as gaps when hurried). */
+function readBatch(): RecordItem[] {
+  const items: RecordItem[] = [];
+  let bytes = 0;
+  const hurry = hurried();
+  for (let r = reader.next(); r; r = items.length < maxItems && bytes < 4 << 20 ? reader.next() : null) {
+    switch (r.kind) {
+      case KIND.open:
+        items.push({ k: 'open', info: JSON.parse(reader.text(r)!) as ConnOpen });
+        break;
+      case KIND.data:
+        if (hurry) items.push({ k: 'gap', id: r.conn, dir: r.dir, time: r.time, bytes: r.len });
+        else items.push({ k: 'data', id: r.conn, dir: r.dir, time: r.time, bytes: reader.payload(r) });
+        bytes += r.len;
+        break;
+      case KIND.end:
+        items.push({ k: 'end', id: r.conn, dir: r.dir, time: r.time });
+        break;
+      case KIND.close:
+        items.push({ k: 'close', id: r.conn, time: r.time, reason: reader.text(r) });
+        break;
+      case KIND.gap:
+      case KIND.gapMore:
+        items.push({ k: 'gap', id: r.conn, dir: r.dir, time: r.time, bytes: reader.number(r) });
+        break;
+    }
+  }
+  return items;
+}
+
+/** Marks gaps that add to one already recorded, and merges consecutive ones of a direction. */
+function settleGaps(items: RecordItem[]): RecordItem[] {
+  const out: RecordItem[] = [];
+  const last = new Map<string, Extract<RecordItem, { k: 'gap' }>>();
+  for (const it of items) {
+    if (it.k === 'gap') {
+      const key = `${it.id}${it.dir}`;
+      const prev = last.get(key);
+      if (prev) {
+        prev.bytes += it.bytes;
+        continue;
+      }
+      const g = { ...it, more: gapped.has(key) };
+      gapped.add(key);
+      last.set(key, g);
+      out.push(g);
+      continue;
+    }
+    if (it.k === 'data' || it.k === 'end') last.delete(`${it.id}${it.dir}`);
+    if (it.k === 'close') {
+      for (const d of ['>', '<']) {
+        gapped.delete(`${it.id}${d}`);
+        last.delete(`${it.id}${d}`);
+      }
+    }
+    out.push(it);
+  }
+  return out;
+}
+
+function dataBytes(items: RecordItem[]): number {
+  let n = 0;
+  for (const it of items) if (it.k === 'data') n += it.bytes.length;
+  return n;
+}
+
+function fail(e: unknown): void {
+  failed = (e as Error).message;
+  reader.stop();
+  reply({ k: 'failed', message: failed });
+  reserve?.release();
+  reserve = null;
+  try {
+    recording.store.setMeta('recording_error', `${new Date().toISOString()} ${failed}`);
+  } catch {
+    // nothing more can be written; the relay's own message says it
+  }
+}
+
+function processBatch(items: RecordItem[]): void {
+  if (items.length === 0) return;
+  if (failed) {
+    lostBytes += dataBytes(items);
+    return;
+  }
+  const t0 = now();
+  try {
+    recording.process(settleGaps(items));
+  } catch (e) {
+    lostBytes += dataBytes(items);
+    fail(e);
+    return;
+  }
+  const took = now() - t0;
+  if (took < BATCH_MS / 2 && maxItems < 16384) maxItems *= 2;
+  else if (took > BATCH_MS && maxItems > 16) maxItems >>= 1;
+}
+
+function finish(f: FinishMessage): void {
+  processBatch(f.items);
+  const dropped = f.droppedBytes + lostBytes;
+  reserve?.release();
+  reserve = null;
+  try {
+    if (f.skippedConnections > 0) {
+      recording.store.setMeta('skipped_connections', String(f.skippedConnections));
+      recording.store.setMeta('skipped_bytes', String(f.skippedBytes));
+    }
+    recording.finish(dropped);
+  } catch (e) {
+    if (!failed) reply({ k: 'failed', message: (e as Error).message });
+  }
+  reply({ k: 'done' });
+  port.close();
+}
+
+async function run(): Promise<void> {
+  for (;;) {
+    const start = now();
+    // Work for a while, then let messages (finish) in.
+    while (now() - start < 200) {
+      const items = readBatch();
+      if (items.length === 0) break;
+      processBatch(items);
+      reader.release();
+    }
+    if (finishing && reader.drained) {
+      finish(finishing);
+      return;
+    }
+    if (reader.drained) await reader.wait(finishing ? 5 : 1000);
+    else await new Promise((r) => setImmediate(r));
+  }
+}
+
+void run();

@@ -8,7 +8,8 @@ import { Worker } from 'node:worker_threads';
 import { ByteWriter, checkOutputFile, createOutputFile } from './output.js';
 import { loadSchemaBundle, rpcSchemaSet, UserError } from '../decoder/sources.js';
 import { Pipeline, ConnOpen } from '../session/pipeline.js';
-import { RecorderClient, RecordItem, WorkerReply } from '../session/recorder.js';
+import { RecorderClient, RecorderClientOptions, RecordItem, WorkerReply } from '../session/recorder.js';
+import { CTL } from '../session/ring.js';
 import { IpcLog } from '../log/ipclog.js';
 import { redactCall, redactText, secretFields } from '../redact/redact.js';
 import { Store, defaultDbName } from '../store/store.js';
@@ -194,7 +195,8 @@ export class Recording {
             p.close(it.id, it.time, it.reason);
             break;
           case 'gap':
-            p.gap(it.id, it.dir, it.bytes, it.time);
+            if (it.more) this.store.growGap(it.id, it.dir, it.bytes);
+            else p.gap(it.id, it.dir, it.bytes, it.time);
             break;
         }
       }
@@ -221,15 +223,26 @@ export class Recording {
 
 /** The relay-side handle of a recording running in its worker thread. */
 export class RecordingHandle {
+  private failed = false;
+
   private constructor(
     private readonly worker: Worker,
     readonly client: RecorderClient,
     readonly dbPath: string,
-  ) {}
+  ) {
+    worker.on('message', (m: WorkerReply) => {
+      if (m.k === 'error') process.stderr.write(`ipc-trace: recording error: ${m.message}\n`);
+      if (m.k === 'failed' && !this.failed) {
+        this.failed = true;
+        process.stderr.write(`ipc-trace: recording stopped: ${m.message} (still relaying)\n`);
+      }
+    });
+  }
 
   /** Starts the worker; rejects (UserError) if the recording cannot start (bad schemas, existing DB…). */
-  static async start(opts: RecordingOptions): Promise<RecordingHandle> {
-    const worker = new Worker(new URL('./record-worker.js', import.meta.url), { workerData: opts });
+  static async start(opts: RecordingOptions, clientOpts: RecorderClientOptions = {}): Promise<RecordingHandle> {
+    const client = new RecorderClient(clientOpts);
+    const worker = new Worker(new URL('./record-worker.js', import.meta.url), { workerData: { options: opts, ring: client.ring } });
     const first = await new Promise<WorkerReply>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
@@ -239,10 +252,7 @@ export class RecordingHandle {
       throw first.user ? new UserError(first.message) : new Error(first.message);
     }
     if (first.k !== 'ready') throw new Error('recording worker did not start');
-    worker.on('message', (m: WorkerReply) => {
-      if (m.k === 'error') process.stderr.write(`ipc-trace: recording error: ${m.message}\n`);
-    });
-    return new RecordingHandle(worker, new RecorderClient(worker), first.dbPath);
+    return new RecordingHandle(worker, client, first.dbPath);
   }
 
   /** Receives each batch of the change feed (only when started with `feed: true`). */
@@ -267,17 +277,33 @@ export class RecordingHandle {
     };
   }
 
-  /** Sends what is left, waits for the worker to write it all, closes the database. */
-  async finish(): Promise<void> {
-    this.client.flush();
-    const done = new Promise<void>((resolve) => {
-      this.worker.on('message', (m: WorkerReply) => {
-        if (m.k === 'done') resolve();
+  /**
+   * Hands the worker what is left and waits for it to close the database.
+   * The worker decodes for at most drainMs, then records the rest as gaps; a
+   * SIGINT or SIGTERM meanwhile cuts the decoding short. If the worker does
+   * not answer within drainMs + 2 s it is terminated.
+   */
+  async finish(drainMs = 1000): Promise<void> {
+    const abort = () => Atomics.store(new Int32Array(this.client.ring.ctl), CTL.ABORT, 1);
+    process.on('SIGINT', abort);
+    process.on('SIGTERM', abort);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const done = new Promise<boolean>((resolve) => {
+        this.worker.on('message', (m: WorkerReply) => {
+          if (m.k === 'done') resolve(true);
+        });
+        this.worker.once('exit', () => resolve(true));
+        timer = setTimeout(() => resolve(false), drainMs + 2000);
       });
-      this.worker.once('exit', () => resolve());
-    });
-    this.worker.postMessage({ k: 'finish', droppedBytes: this.client.droppedBytes });
-    await done;
-    await this.worker.terminate();
+      const start = performance.timeOrigin + performance.now();
+      this.worker.postMessage(this.client.finishMessage(start + drainMs));
+      if (!(await done)) process.stderr.write('ipc-trace: the recording worker did not finish; the database may lack its end\n');
+      await this.worker.terminate();
+    } finally {
+      clearTimeout(timer);
+      process.off('SIGINT', abort);
+      process.off('SIGTERM', abort);
+    }
   }
 }

@@ -1,109 +1,264 @@
-// Recording off the relay's thread. The relay's tap hands each chunk to
-// RecorderClient, which copies it into a batch posted to a worker thread
-// once per event-loop turn; the worker decodes, logs and stores. The relay
-// never waits: if the worker falls behind by more than the memory budget,
-// chunks are dropped from recording (never from relaying) and the gap is
-// recorded.
+// Recording off the relay's thread. The relay's tap hands each event to
+// RecorderClient, which copies it into a ring in shared memory (ring.ts) that
+// the recording worker reads, decodes, logs and stores. The relay never waits
+// and recording never holds more than the ring:
+//   * data that does not fit, or arrives while the worker is more than
+//     maxLagMs behind, is dropped from recording (never from relaying): its
+//     direction gets a gap record and nothing after it in that direction is
+//     recorded (what follows a gap cannot be framed). Later drops are added to
+//     the same gap (gapMore records, at most every GAP_REPORT_MS), so the
+//     stored gaps always add up to what was dropped;
+//   * a connection opened while recording is behind is not recorded at all
+//     (skipped: counted, with its bytes, in the session's meta);
+//   * ends and closes of recorded connections that find no room wait in a
+//     queue (at most a few per recorded connection) and go first when there
+//     is room again, or with the finish message.
+// Once the worker cannot record any more (e.g. the disk is full) it says so
+// and everything is counted as dropped.
 
-import { Worker } from 'node:worker_threads';
 import type { Dir } from '../decoder/messages.js';
 import type { ConnOpen } from './pipeline.js';
 import type { FeedBatch } from './rows.js';
+import { KIND, RingShared, RingWriter, createRing } from './ring.js';
 
+/** Relay events as the worker processes them. `more`: bytes added to the direction's gap already recorded. */
 export type RecordItem =
   | { k: 'open'; info: ConnOpen }
   | { k: 'data'; id: number; dir: Dir; bytes: Uint8Array; time: number }
   | { k: 'end'; id: number; dir: Dir; time: number }
   | { k: 'close'; id: number; time: number; reason: string | null }
-  | { k: 'gap'; id: number; dir: Dir; time: number; bytes: number };
+  | { k: 'gap'; id: number; dir: Dir; time: number; bytes: number; more?: boolean };
+
+/** What recording lost, as the session's meta reports it. */
+export interface DropCounts {
+  /** Every byte relayed but not recorded (gaps, skipped connections, after a failure). */
+  droppedBytes: number;
+  /** Connections not recorded at all, and their bytes (part of droppedBytes). */
+  skippedConnections: number;
+  skippedBytes: number;
+}
+
+/** The relay's last word to the worker: what could not go through the ring, and the totals. */
+export interface FinishMessage extends DropCounts {
+  k: 'finish';
+  items: RecordItem[];
+  /** Past this time (ms since the epoch) the worker stops decoding and records the rest as gaps. */
+  deadline: number;
+}
 
 /** Messages from the worker. */
 export type WorkerReply =
-  | { k: 'ack'; bytes: number }
   | { k: 'ready'; dbPath: string }
-  | { k: 'done'; droppedBytes: number }
+  | { k: 'done' }
   | { k: 'error'; message: string; user: boolean }
+  /** Recording stopped for good (e.g. disk full); reported once. */
+  | { k: 'failed'; message: string }
   | { k: 'feed'; batch: FeedBatch };
 
 export interface RecorderClientOptions {
-  maxQueuedBytes?: number;
+  /** Size of the shared ring (default 16 MiB): the most memory recording holds. */
+  ringBytes?: number;
+  /** How far behind (ms) the worker may be before new data is dropped (default 500). */
+  maxLagMs?: number;
 }
 
-export class RecorderClient {
-  private batch: RecordItem[] = [];
-  private transfer: ArrayBuffer[] = [];
-  private scheduled = false;
-  private inFlight = 0;
-  private readonly maxQueuedBytes: number;
-  /** Directions that lost bytes: nothing after a gap can be framed, so the rest is not recorded. */
-  private readonly gapped = new Set<string>();
-  /** Gap records in the batch not posted yet, by direction: later drops add to them. */
-  private readonly pendingGaps = new Map<string, Extract<RecordItem, { k: 'gap' }>>();
-  droppedBytes = 0;
+/** How often a growing gap is reported to the worker. */
+export const GAP_REPORT_MS = 100;
 
-  constructor(
-    private readonly worker: Worker,
-    opts: RecorderClientOptions = {},
-  ) {
-    this.maxQueuedBytes = opts.maxQueuedBytes ?? 64 * 1024 * 1024;
-    worker.on('message', (m: WorkerReply) => {
-      if (m.k === 'ack') this.inFlight -= m.bytes;
-    });
+interface Gap {
+  time: number;
+  /** Dropped bytes not reported to the worker yet. */
+  unreported: number;
+  /** A gap record was written (later reports are gapMore). */
+  written: boolean;
+  /** A report of this gap waits in the queue. */
+  queued: boolean;
+  reportedAt: number;
+}
+
+interface Conn {
+  id: number;
+  skipped: boolean;
+  bytes: number;
+  gaps: [Gap | null, Gap | null];
+}
+
+type Queued =
+  | { k: 'gap'; c: Conn; d: Dir }
+  | { k: 'end'; id: number; dir: Dir; time: number }
+  | { k: 'close'; id: number; time: number; reason: string | null };
+
+const di = (d: Dir) => (d === '>' ? 0 : 1);
+
+export class RecorderClient implements DropCounts {
+  readonly ring: RingShared;
+  private readonly w: RingWriter;
+  private readonly maxLagMs: number;
+  private readonly conns = new Map<number, Conn>();
+  private queue: Queued[] = [];
+  private retry: NodeJS.Timeout | null = null;
+  droppedBytes = 0;
+  skippedConnections = 0;
+  skippedBytes = 0;
+
+  constructor(opts: RecorderClientOptions = {}) {
+    this.ring = createRing(opts.ringBytes ?? 16 * 1024 * 1024);
+    this.w = new RingWriter(this.ring);
+    this.maxLagMs = opts.maxLagMs ?? 500;
+  }
+
+  /** How far behind the worker is (ms). */
+  lagMs(now: number): number {
+    return this.w.lagMs(now);
   }
 
   open(info: ConnOpen): void {
-    this.push({ k: 'open', info });
+    const c: Conn = { id: info.id, skipped: false, bytes: 0, gaps: [null, null] };
+    this.conns.set(info.id, c);
+    if (!this.flushQueue() || this.w.stopped || this.w.lagMs(info.time) > this.maxLagMs || !this.w.writeText(KIND.open, info.id, '>', info.time, JSON.stringify(info))) {
+      c.skipped = true;
+      this.skippedConnections++;
+    }
   }
 
   data(id: number, dir: Dir, bytes: Uint8Array, time: number): void {
-    const key = `${id}${dir}`;
-    if (this.gapped.has(key) || this.inFlight + bytes.length > this.maxQueuedBytes) {
-      this.droppedBytes += bytes.length;
-      // One gap record per direction, counting what was dropped until its batch leaves
-      // (the total goes to the session's meta at the end).
-      const pending = this.pendingGaps.get(key);
-      if (pending) pending.bytes += bytes.length;
-      else if (!this.gapped.has(key)) {
-        const g: Extract<RecordItem, { k: 'gap' }> = { k: 'gap', id, dir, time, bytes: bytes.length };
-        this.gapped.add(key);
-        this.pendingGaps.set(key, g);
-        this.push(g);
-      }
+    const c = this.conns.get(id);
+    if (!c) return;
+    const n = bytes.length;
+    if (c.skipped || this.w.stopped) {
+      this.drop(c, n);
       return;
     }
-    const copy = new Uint8Array(bytes); // own buffer, transferred to the worker without a second copy
-    this.inFlight += copy.length;
-    this.transfer.push(copy.buffer as ArrayBuffer);
-    this.push({ k: 'data', id, dir, bytes: copy, time });
+    const g = c.gaps[di(dir)];
+    if (g) {
+      this.drop(c, n);
+      g.unreported += n;
+      if (time - g.reportedAt >= GAP_REPORT_MS) this.report(c, dir);
+      return;
+    }
+    if (this.flushQueue() && this.w.lagMs(time) <= this.maxLagMs && this.w.write(KIND.data, id, dir, time, bytes)) return;
+    this.drop(c, n);
+    c.gaps[di(dir)] = { time, unreported: n, written: false, queued: false, reportedAt: time };
+    this.report(c, dir);
   }
 
   end(id: number, dir: Dir, time: number): void {
-    this.push({ k: 'end', id, dir, time });
+    const c = this.conns.get(id);
+    if (!c || c.skipped) return;
+    this.report(c, dir);
+    this.put({ k: 'end', id, dir, time });
   }
 
   close(id: number, time: number, reason: string | null): void {
-    this.gapped.delete(`${id}>`);
-    this.gapped.delete(`${id}<`);
-    this.push({ k: 'close', id, time, reason });
-  }
-
-  /** Posts what is batched now (also done automatically once per event-loop turn). */
-  flush(): void {
-    this.scheduled = false;
-    if (this.batch.length === 0) return;
-    const items = this.batch;
-    const transfer = this.transfer;
-    this.batch = [];
-    this.transfer = [];
-    this.pendingGaps.clear();
-    this.worker.postMessage({ k: 'batch', items }, transfer);
-  }
-
-  private push(item: RecordItem): void {
-    this.batch.push(item);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
+    const c = this.conns.get(id);
+    if (!c) return;
+    this.conns.delete(id);
+    if (c.skipped) {
+      this.skippedBytes += c.bytes;
+      return;
     }
+    this.report(c, '>');
+    this.report(c, '<');
+    this.put({ k: 'close', id, time, reason });
+  }
+
+  /**
+   * The finish message: what still waits in the queue, the gaps not reported
+   * yet, and the totals. The client records nothing after this.
+   */
+  finishMessage(deadline: number): FinishMessage {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    this.flushQueue();
+    const items: RecordItem[] = [];
+    for (const q of this.queue) {
+      if (q.k === 'gap') {
+        const g = q.c.gaps[di(q.d)]!;
+        g.queued = false;
+        items.push({ k: 'gap', id: q.c.id, dir: q.d, time: g.time, bytes: g.unreported, more: g.written });
+        g.unreported = 0;
+        g.written = true;
+      } else items.push(q);
+    }
+    this.queue = [];
+    for (const c of this.conns.values()) {
+      if (c.skipped) this.skippedBytes += c.bytes;
+      for (const d of ['>', '<'] as const) {
+        const g = c.gaps[di(d)];
+        if (g && g.unreported > 0) items.push({ k: 'gap', id: c.id, dir: d, time: g.time, bytes: g.unreported, more: g.written });
+      }
+    }
+    this.conns.clear();
+    this.w.wake();
+    const { droppedBytes, skippedConnections, skippedBytes } = this;
+    return { k: 'finish', items, deadline, droppedBytes, skippedConnections, skippedBytes };
+  }
+
+  private drop(c: Conn, n: number): void {
+    this.droppedBytes += n;
+    c.bytes += n;
+  }
+
+  /** Reports what a direction's gap dropped since the last report (now, or queued). */
+  private report(c: Conn, d: Dir): void {
+    const g = c.gaps[di(d)];
+    if (!g || g.unreported === 0 || g.queued) return;
+    if (this.flushQueue() && this.writeGap(c, d, g)) return;
+    g.queued = true;
+    this.enqueue({ k: 'gap', c, d });
+  }
+
+  private writeGap(c: Conn, d: Dir, g: Gap): boolean {
+    if (!this.w.writeNumber(g.written ? KIND.gapMore : KIND.gap, c.id, d, g.time, g.unreported)) return false;
+    g.written = true;
+    g.unreported = 0;
+    g.reportedAt = performance.timeOrigin + performance.now();
+    return true;
+  }
+
+  private put(q: Exclude<Queued, { k: 'gap' }>): void {
+    if (this.flushQueue() && this.writeQueued(q)) return;
+    this.enqueue(q);
+  }
+
+  private enqueue(q: Queued): void {
+    this.queue.push(q);
+    this.scheduleRetry();
+  }
+
+  /** While something waits in the queue, try again every 10 ms even if no traffic comes. */
+  private scheduleRetry(): void {
+    if (this.retry) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      if (!this.flushQueue()) this.scheduleRetry();
+    }, 10);
+    this.retry.unref();
+  }
+
+  private writeQueued(q: Queued): boolean {
+    switch (q.k) {
+      case 'gap': {
+        const g = q.c.gaps[di(q.d)]!;
+        if (g.unreported === 0 || this.writeGap(q.c, q.d, g)) {
+          g.queued = false;
+          return true;
+        }
+        return false;
+      }
+      case 'end':
+        return this.w.write(KIND.end, q.id, q.dir, q.time, null);
+      case 'close':
+        return this.w.writeText(KIND.close, q.id, '>', q.time, q.reason);
+    }
+  }
+
+  /** Writes what waits in the queue, in order; true when it is empty. */
+  private flushQueue(): boolean {
+    if (this.queue.length === 0) return true;
+    let i = 0;
+    while (i < this.queue.length && this.writeQueued(this.queue[i]!)) i++;
+    if (i > 0) this.queue.splice(0, i);
+    return this.queue.length === 0;
   }
 }

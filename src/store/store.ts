@@ -37,8 +37,12 @@ export function openExisting(path: string): DB {
   return db;
 }
 
+const gapText = (bytes: number) => `recorder fell behind: ${bytes} bytes relayed but not recorded`;
+
 export class Store implements Sink {
   private seq = 0;
+  /** The gap of each direction that has one: its stream_events seq, errors id and size so far. */
+  private readonly gaps = new Map<string, { seq: number; err: number | bigint; bytes: number }>();
   private readonly ins: Record<string, Database.Statement>;
 
   private constructor(readonly db: DB) {
@@ -67,6 +71,8 @@ export class Store implements Sink {
       connProcesses: p('UPDATE connections SET client_process = ?, server_process = ? WHERE id = ?'),
       processGone: p('DELETE FROM processes WHERE id = ?'),
       meta: p('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
+      growGap: p('UPDATE stream_events SET bytes = ? WHERE seq = ?'),
+      gapError: p('UPDATE errors SET message = ? WHERE id = ?'),
     };
   }
 
@@ -178,13 +184,26 @@ export class Store implements Sink {
   }
 
   close(conn: ConnRecord, time: number, reason: string | null): void {
+    this.gaps.delete(`${conn.id}>`);
+    this.gaps.delete(`${conn.id}<`);
     this.ins.connClose!.run(++this.seq, time, reason, conn.id);
     if (reason) this.ins.error!.run(conn.id, null, time, null, 'transport', reason);
   }
 
   gap(conn: ConnRecord, dir: Dir, bytes: number, time: number): void {
-    this.ins.event!.run(++this.seq, conn.id, dir, time, 'gap', bytes);
-    this.ins.error!.run(conn.id, dir, time, null, 'gap', `recorder fell behind: ${bytes} bytes relayed but not recorded`);
+    const seq = ++this.seq;
+    this.ins.event!.run(seq, conn.id, dir, time, 'gap', bytes);
+    const err = this.ins.error!.run(conn.id, dir, time, null, 'gap', gapText(bytes)).lastInsertRowid;
+    this.gaps.set(`${conn.id}${dir}`, { seq, err, bytes });
+  }
+
+  /** Adds bytes dropped later to a direction's gap (nothing after a gap is recorded, so it only grows). */
+  growGap(conn: number, dir: Dir, bytes: number): void {
+    const g = this.gaps.get(`${conn}${dir}`);
+    if (!g) return;
+    g.bytes += bytes;
+    this.ins.growGap!.run(g.bytes, g.seq);
+    this.ins.gapError!.run(gapText(g.bytes), g.err);
   }
 
   /** Writes one batch's change feed (the rows the session model changed), in one transaction. */

@@ -1,0 +1,253 @@
+// The recorder's ring: a single-producer, single-consumer ring of records in
+// shared memory between the relay's thread (writer) and the recording worker
+// (reader). The relay copies each chunk straight into it: nothing is
+// allocated per chunk, and the memory recording may hold is fixed (the ring's
+// size) whatever happens downstream.
+//
+// Layout: `bytes` holds records back to back; a record is a 20-byte header
+//   kind u8 | dir u8 | 2 unused | conn u32 | time f64 | len u32
+// and `len` payload bytes (the chunk; the connection's JSON for an open, the
+// close reason, a gap's byte count as f64). A record never wraps: when it does
+// not fit before the end, the writer leaves a WRAP byte (or fewer than 20
+// bytes) and starts again at 0. head == tail means empty; the writer keeps one
+// byte free so a full ring never looks empty.
+//
+// `ctl` (Int32): HEAD, TAIL (byte positions), SEQ (bumped on every write, for
+// Atomics.wait), WAITING (the reader is asleep: notify it), ABORT (stop
+// decoding: the clean stop ran out of time), STOPPED (the worker cannot record
+// any more: the writer stops writing). `times` (Float64): OLDEST, the time of
+// the oldest record the reader has not committed yet (0: none), which the
+// writer uses to tell how far behind recording is.
+
+import type { Dir } from '../decoder/messages.js';
+
+export const KIND = { open: 1, data: 2, end: 3, close: 4, gap: 5, gapMore: 6 } as const;
+const WRAP = 0xff;
+export const HEADER = 20;
+
+export const CTL = { HEAD: 0, TAIL: 1, SEQ: 2, WAITING: 3, ABORT: 4, STOPPED: 5 } as const;
+const OLDEST = 0;
+
+/** The shared memory of one ring (passed to the worker in workerData). */
+export interface RingShared {
+  bytes: SharedArrayBuffer;
+  ctl: SharedArrayBuffer;
+  times: SharedArrayBuffer;
+}
+
+export function createRing(size: number): RingShared {
+  return { bytes: new SharedArrayBuffer(size), ctl: new SharedArrayBuffer(8 * 4), times: new SharedArrayBuffer(8) };
+}
+
+const dirCode = (d: Dir) => (d === '>' ? 0 : 1);
+const codeDir = (c: number): Dir => (c === 0 ? '>' : '<');
+
+export class RingWriter {
+  readonly ctl: Int32Array;
+  private readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  private readonly times: Float64Array;
+  private readonly size: number;
+  private readonly enc = new TextEncoder();
+  /** When the writer last wrote into an empty ring (the oldest pending record then, until the reader says). */
+  private filledAt = 0;
+
+  constructor(shared: RingShared) {
+    this.bytes = new Uint8Array(shared.bytes);
+    this.view = new DataView(shared.bytes);
+    this.ctl = new Int32Array(shared.ctl);
+    this.times = new Float64Array(shared.times);
+    this.size = shared.bytes.byteLength;
+  }
+
+  /** How long the oldest record not yet committed by the reader has waited (0 when caught up). */
+  lagMs(now: number): number {
+    if (Atomics.load(this.ctl, CTL.HEAD) === Atomics.load(this.ctl, CTL.TAIL)) return 0;
+    const oldest = this.times[OLDEST]!;
+    return now - (oldest > 0 ? Math.min(oldest, now) : this.filledAt);
+  }
+
+  /** True once the reader said it cannot record any more. */
+  get stopped(): boolean {
+    return Atomics.load(this.ctl, CTL.STOPPED) !== 0;
+  }
+
+  /** Writes a record with `payload`; false when there is no room. */
+  write(kind: number, conn: number, dir: Dir, time: number, payload: Uint8Array | null): boolean {
+    const len = payload ? payload.length : 0;
+    const at = this.reserve(HEADER + len);
+    if (at < 0) return false;
+    if (payload) this.bytes.set(payload, at + HEADER);
+    this.commit(at, kind, conn, dirCode(dir), time, len);
+    return true;
+  }
+
+  /** A record whose payload is a number (a gap's byte count). */
+  writeNumber(kind: number, conn: number, dir: Dir, time: number, n: number): boolean {
+    const at = this.reserve(HEADER + 8);
+    if (at < 0) return false;
+    this.view.setFloat64(at + HEADER, n, true);
+    this.commit(at, kind, conn, dirCode(dir), time, 8);
+    return true;
+  }
+
+  /** A record whose payload is a string (UTF-8), or null (dir byte 2 marks it). */
+  writeText(kind: number, conn: number, dir: Dir, time: number, text: string | null): boolean {
+    const max = text === null ? 0 : text.length * 3;
+    const at = this.reserve(HEADER + max);
+    if (at < 0) return false;
+    const n = text === null ? 0 : this.enc.encodeInto(text, this.bytes.subarray(at + HEADER, at + HEADER + max)).written;
+    this.commit(at, kind, conn, text === null ? 2 : dirCode(dir), time, n);
+    return true;
+  }
+
+  private reserve(need: number): number {
+    const h = Atomics.load(this.ctl, CTL.HEAD);
+    const t = Atomics.load(this.ctl, CTL.TAIL);
+    if (h === t) this.filledAt = performance.timeOrigin + performance.now();
+    if (h >= t) {
+      if (h + need < this.size || (h + need === this.size && t > 0)) return h;
+      if (need < t) {
+        if (this.size - h >= HEADER) this.bytes[h] = WRAP;
+        return 0;
+      }
+      return -1;
+    }
+    return h + need < t ? h : -1;
+  }
+
+  private commit(at: number, kind: number, conn: number, dirByte: number, time: number, len: number): void {
+    const v = this.view;
+    v.setUint8(at, kind);
+    v.setUint8(at + 1, dirByte);
+    v.setUint32(at + 4, conn, true);
+    v.setFloat64(at + 8, time, true);
+    v.setUint32(at + 16, len, true);
+    let h = at + HEADER + len;
+    if (h === this.size) h = 0;
+    Atomics.store(this.ctl, CTL.HEAD, h);
+    Atomics.add(this.ctl, CTL.SEQ, 1);
+    if (Atomics.load(this.ctl, CTL.WAITING) !== 0) Atomics.notify(this.ctl, CTL.SEQ);
+  }
+
+  /** Wakes the reader (e.g. after a message it should look at). */
+  wake(): void {
+    Atomics.add(this.ctl, CTL.SEQ, 1);
+    Atomics.notify(this.ctl, CTL.SEQ);
+  }
+}
+
+/** One record as read (the same object is reused: copy what you keep). */
+export interface RingRecord {
+  kind: number;
+  conn: number;
+  dir: Dir;
+  /** Close records: the reason was null. */
+  nullText: boolean;
+  time: number;
+  /** Payload position in the ring's bytes, and length. */
+  at: number;
+  len: number;
+}
+
+type WaitAsync = (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: Promise<string> | string };
+
+export class RingReader {
+  readonly ctl: Int32Array;
+  private readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  private readonly times: Float64Array;
+  private readonly size: number;
+  private readonly dec = new TextDecoder();
+  /** Read position: records before it are read but not released to the writer yet. */
+  private cursor: number;
+  private readonly rec: RingRecord = { kind: 0, conn: 0, dir: '>', nullText: false, time: 0, at: 0, len: 0 };
+
+  constructor(shared: RingShared) {
+    this.bytes = new Uint8Array(shared.bytes);
+    this.view = new DataView(shared.bytes);
+    this.ctl = new Int32Array(shared.ctl);
+    this.times = new Float64Array(shared.times);
+    this.size = shared.bytes.byteLength;
+    this.cursor = Atomics.load(this.ctl, CTL.TAIL);
+  }
+
+  /** True when every written record was read. */
+  get drained(): boolean {
+    return this.cursor === Atomics.load(this.ctl, CTL.HEAD);
+  }
+
+  /** The next record, or null when there is none yet. */
+  next(): RingRecord | null {
+    const h = Atomics.load(this.ctl, CTL.HEAD);
+    let c = this.cursor;
+    if (c === h) return null;
+    if (this.size - c < HEADER || this.bytes[c] === WRAP) {
+      c = 0;
+      if (c === h) {
+        this.cursor = 0;
+        return null;
+      }
+    }
+    const v = this.view;
+    const r = this.rec;
+    r.kind = v.getUint8(c);
+    const d = v.getUint8(c + 1);
+    r.dir = codeDir(d & 1);
+    r.nullText = d === 2;
+    r.conn = v.getUint32(c + 4, true);
+    r.time = v.getFloat64(c + 8, true);
+    r.len = v.getUint32(c + 16, true);
+    r.at = c + HEADER;
+    c = r.at + r.len;
+    this.cursor = c === this.size ? 0 : c;
+    return r;
+  }
+
+  /** A copy of the record's payload. */
+  payload(r: RingRecord): Uint8Array {
+    return this.bytes.slice(r.at, r.at + r.len);
+  }
+
+  text(r: RingRecord): string | null {
+    return r.nullText ? null : this.dec.decode(this.bytes.subarray(r.at, r.at + r.len));
+  }
+
+  number(r: RingRecord): number {
+    return this.view.getFloat64(r.at, true);
+  }
+
+  /** Gives the space of every record read so far back to the writer (after they were committed). */
+  release(): void {
+    const c = this.cursor;
+    Atomics.store(this.ctl, CTL.TAIL, c);
+    let oldest = 0;
+    if (c !== Atomics.load(this.ctl, CTL.HEAD)) {
+      const at = this.size - c < HEADER || this.bytes[c] === WRAP ? 0 : c;
+      oldest = this.view.getFloat64(at + 8, true);
+    }
+    this.times[OLDEST] = oldest;
+  }
+
+  /** Waits until the writer writes something (or timeoutMs passes). */
+  async wait(timeoutMs: number): Promise<void> {
+    const seq = Atomics.load(this.ctl, CTL.SEQ);
+    if (!this.drained) return;
+    Atomics.store(this.ctl, CTL.WAITING, 1);
+    try {
+      if (!this.drained) return;
+      const r = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync(this.ctl, CTL.SEQ, seq, timeoutMs);
+      if (r.async) await r.value;
+    } finally {
+      Atomics.store(this.ctl, CTL.WAITING, 0);
+    }
+  }
+
+  get aborted(): boolean {
+    return Atomics.load(this.ctl, CTL.ABORT) !== 0;
+  }
+
+  stop(): void {
+    Atomics.store(this.ctl, CTL.STOPPED, 1);
+  }
+}
