@@ -133,19 +133,19 @@ export class RecorderClient implements DropCounts {
     if (g) {
       this.drop(c, n);
       g.unreported += n;
-      if (time - g.reportedAt >= GAP_REPORT_MS) this.report(c, dir);
+      if (time - g.reportedAt >= GAP_REPORT_MS) this.report(c, dir, time);
       return;
     }
     if (this.flushQueue() && this.w.lagMs(time) <= this.maxLagMs && this.w.write(KIND.data, id, dir, time, bytes)) return;
     this.drop(c, n);
     c.gaps[di(dir)] = { time, unreported: n, written: false, queued: false, reportedAt: time };
-    this.report(c, dir);
+    this.report(c, dir, time);
   }
 
   end(id: number, dir: Dir, time: number): void {
     const c = this.conns.get(id);
     if (!c || c.skipped) return;
-    this.report(c, dir);
+    this.report(c, dir, time);
     this.put({ k: 'end', id, dir, time });
   }
 
@@ -157,8 +157,8 @@ export class RecorderClient implements DropCounts {
       this.skippedBytes += c.bytes;
       return;
     }
-    this.report(c, '>');
-    this.report(c, '<');
+    this.report(c, '>', time);
+    this.report(c, '<', time);
     this.put({ k: 'close', id, time, reason });
   }
 
@@ -200,19 +200,19 @@ export class RecorderClient implements DropCounts {
   }
 
   /** Reports what a direction's gap dropped since the last report (now, or queued). */
-  private report(c: Conn, d: Dir): void {
+  private report(c: Conn, d: Dir, now: number): void {
     const g = c.gaps[di(d)];
     if (!g || g.unreported === 0 || g.queued) return;
-    if (this.flushQueue() && this.writeGap(c, d, g)) return;
+    if (this.flushQueue() && this.writeGap(c, d, g, now)) return;
     g.queued = true;
     this.enqueue({ k: 'gap', c, d });
   }
 
-  private writeGap(c: Conn, d: Dir, g: Gap): boolean {
+  private writeGap(c: Conn, d: Dir, g: Gap, now: number): boolean {
     if (!this.w.writeNumber(g.written ? KIND.gapMore : KIND.gap, c.id, d, g.time, g.unreported)) return false;
     g.written = true;
     g.unreported = 0;
-    g.reportedAt = performance.timeOrigin + performance.now();
+    g.reportedAt = now;
     return true;
   }
 
@@ -240,7 +240,7 @@ export class RecorderClient implements DropCounts {
     switch (q.k) {
       case 'gap': {
         const g = q.c.gaps[di(q.d)]!;
-        if (g.unreported === 0 || this.writeGap(q.c, q.d, g)) {
+        if (g.unreported === 0 || this.writeGap(q.c, q.d, g, performance.timeOrigin + performance.now())) {
           g.queued = false;
           return true;
         }

@@ -75,7 +75,7 @@ export class RingWriter {
   /** Writes a record with `payload`; false when there is no room. */
   write(kind: number, conn: number, dir: Dir, time: number, payload: Uint8Array | null): boolean {
     const len = payload ? payload.length : 0;
-    const at = this.reserve(HEADER + len);
+    const at = this.reserve(HEADER + len, time);
     if (at < 0) return false;
     if (payload) this.bytes.set(payload, at + HEADER);
     this.commit(at, kind, conn, dirCode(dir), time, len);
@@ -84,7 +84,7 @@ export class RingWriter {
 
   /** A record whose payload is a number (a gap's byte count). */
   writeNumber(kind: number, conn: number, dir: Dir, time: number, n: number): boolean {
-    const at = this.reserve(HEADER + 8);
+    const at = this.reserve(HEADER + 8, time);
     if (at < 0) return false;
     this.view.setFloat64(at + HEADER, n, true);
     this.commit(at, kind, conn, dirCode(dir), time, 8);
@@ -94,17 +94,17 @@ export class RingWriter {
   /** A record whose payload is a string (UTF-8), or null (dir byte 2 marks it). */
   writeText(kind: number, conn: number, dir: Dir, time: number, text: string | null): boolean {
     const max = text === null ? 0 : text.length * 3;
-    const at = this.reserve(HEADER + max);
+    const at = this.reserve(HEADER + max, time);
     if (at < 0) return false;
     const n = text === null ? 0 : this.enc.encodeInto(text, this.bytes.subarray(at + HEADER, at + HEADER + max)).written;
     this.commit(at, kind, conn, text === null ? 2 : dirCode(dir), time, n);
     return true;
   }
 
-  private reserve(need: number): number {
+  private reserve(need: number, time: number): number {
     const h = Atomics.load(this.ctl, CTL.HEAD);
     const t = Atomics.load(this.ctl, CTL.TAIL);
-    if (h === t) this.filledAt = performance.timeOrigin + performance.now();
+    if (h === t) this.filledAt = time;
     if (h >= t) {
       if (h + need < this.size || (h + need === this.size && t > 0)) return h;
       if (need < t) {

@@ -1,46 +1,105 @@
-// RecorderClient, the relay side of recording: chunks are copied into batches
-// for the worker; past the memory budget a direction stops being recorded and
-// one gap record says how much was dropped.
+// RecorderClient, the relay side of recording: events go into the shared ring;
+// when recording falls behind, a direction gets one gap that grows with every
+// later drop, new connections are skipped, and ends/closes wait their turn, so
+// the gaps and skipped bytes always add up to what was dropped.
 
 import { it, expect } from 'vitest';
-import { EventEmitter } from 'node:events';
-import type { Worker } from 'node:worker_threads';
 import { RecorderClient, RecordItem } from '../../src/session/recorder.js';
+import { KIND, RingReader } from '../../src/session/ring.js';
 
-class FakeWorker extends EventEmitter {
-  posted: RecordItem[][] = [];
-  postMessage(m: { k: 'batch'; items: RecordItem[] }): void {
-    this.posted.push(m.items);
+/** Reads everything in the ring as [kind, conn, dir, size-or-bytes] and releases it. */
+function drain(r: RingReader): (string | number)[][] {
+  const out: (string | number)[][] = [];
+  for (let rec = r.next(); rec; rec = r.next()) {
+    const k = Object.entries(KIND).find(([, v]) => v === rec.kind)![0];
+    out.push([k, rec.conn, rec.dir, k.startsWith('gap') ? r.number(rec) : k === 'data' ? rec.len : 0]);
   }
+  r.release();
+  return out;
 }
 
-it('drops a direction once over budget, records one gap, and keeps the other direction', () => {
-  const w = new FakeWorker();
-  const r = new RecorderClient(w as unknown as Worker, { maxQueuedBytes: 100 });
-  const chunk = (n: number) => new Uint8Array(n).fill(7);
-  r.open({ id: 1, time: 0, label: 't' });
-  r.data(1, '>', chunk(60), 1);
-  r.data(1, '>', chunk(60), 2); // over budget: dropped, gap starts
-  r.data(1, '>', chunk(10), 3); // same direction, same batch: added to the gap
-  r.data(1, '<', chunk(30), 4); // within budget
-  r.flush();
-  const items = w.posted[0]!;
-  expect(items.map((i) => i.k)).toEqual(['open', 'data', 'gap', 'data']);
-  expect(items[2]).toMatchObject({ k: 'gap', id: 1, dir: '>', bytes: 70 });
-  // The relayed buffer is not handed over: the worker gets its own copy.
-  const sent = chunk(5);
-  w.emit('message', { k: 'ack', bytes: 90 });
-  r.data(1, '>', sent, 5); // the direction stays dropped after the gap
-  r.data(1, '<', sent, 6);
-  r.flush();
-  expect(w.posted[1]!.map((i) => i.k)).toEqual(['data']);
-  const copy = (w.posted[1]![0] as Extract<RecordItem, { k: 'data' }>).bytes;
-  expect(copy).toEqual(sent);
-  expect(copy.buffer).not.toBe(sent.buffer);
-  expect(r.droppedBytes).toBe(75);
-  // A new connection id is recorded again.
-  r.close(1, 7, null);
-  r.data(2, '>', chunk(5), 8);
-  r.flush();
-  expect(w.posted[2]!.map((i) => i.k)).toEqual(['close', 'data']);
+const chunk = (n: number) => new Uint8Array(n).fill(7);
+
+it('past the ring a direction gets one gap that keeps growing; the other direction goes on', () => {
+  const r = new RecorderClient({ ringBytes: 1024, maxLagMs: 1e9 });
+  const reader = new RingReader(r.ring);
+  r.open({ id: 1, time: 1, label: 't' });
+  r.data(1, '>', chunk(600), 2);
+  r.data(1, '>', chunk(600), 3); // no room: dropped, gap starts
+  r.data(1, '>', chunk(10), 4); // the direction stays dropped
+  r.data(1, '<', chunk(100), 5); // fits
+  expect(drain(reader)).toEqual([
+    ['open', 1, '>', 0],
+    ['data', 1, '>', 600],
+    ['gap', 1, '>', 600],
+    ['data', 1, '<', 100],
+  ]);
+  // The bytes dropped after the gap was written are reported with the direction's end.
+  r.data(1, '>', chunk(20), 4);
+  r.end(1, '>', 5);
+  r.close(1, 6, null);
+  expect(drain(reader)).toEqual([
+    ['gapMore', 1, '>', 30],
+    ['end', 1, '>', 0],
+    ['close', 1, '>', 0],
+  ]);
+  expect(r.droppedBytes).toBe(630);
+  const f = r.finishMessage(0);
+  expect(f).toMatchObject({ droppedBytes: 630, skippedConnections: 0, items: [] });
+});
+
+it('while recording is behind, new connections are skipped and ends and closes wait in order', async () => {
+  const r = new RecorderClient({ ringBytes: 512, maxLagMs: 50 });
+  const reader = new RingReader(r.ring);
+  r.open({ id: 1, time: 1000, label: 'a' });
+  r.data(1, '>', chunk(300), 1000);
+  // 100 ms later the worker has not committed anything: data is dropped, new connections skipped.
+  r.data(1, '<', chunk(40), 1100);
+  r.open({ id: 2, time: 1100, label: 'b' });
+  r.data(2, '>', chunk(70), 1101);
+  r.data(2, '<', chunk(5), 1101);
+  r.close(2, 1102, null);
+  // The ring is nearly full: the gap fits, the end and close of #1 must wait.
+  r.data(1, '>', chunk(200), 1103);
+  r.end(1, '<', 1104);
+  r.close(1, 1105, 'client: read ECONNRESET');
+  const first = drain(reader);
+  expect(first.slice(0, 2)).toEqual([['open', 1, '>', 0], ['data', 1, '>', 300]]);
+  // Room again: what waited goes out in order, without waiting for traffic.
+  await new Promise((res) => setTimeout(res, 50));
+  const rest = [...first.slice(2), ...drain(reader)];
+  r.open({ id: 3, time: 1200, label: 'c' }); // caught up: recorded again
+  rest.push(...drain(reader));
+  expect(rest).toEqual([
+    ['gap', 1, '<', 40],
+    ['gap', 1, '>', 200],
+    ['end', 1, '<', 0],
+    ['close', 1, '>', 0],
+    ['open', 3, '>', 0],
+  ]);
+  expect(r.skippedConnections).toBe(1);
+  expect(r.skippedBytes).toBe(75);
+  expect(r.droppedBytes).toBe(40 + 200 + 75);
+});
+
+it('the finish message carries what could not go through the ring, and the totals add up', () => {
+  const r = new RecorderClient({ ringBytes: 512, maxLagMs: 1e9 });
+  const reader = new RingReader(r.ring);
+  r.open({ id: 1, time: 1, label: 'a' });
+  r.data(1, '>', chunk(380), 2); // fills the ring (the reader reads nothing until the end)
+  r.data(1, '<', chunk(50), 3); // gap on '<': the gap record still fits
+  r.data(1, '<', chunk(25), 4);
+  r.end(1, '<', 5); // the rest of the gap still fits, the end does not: queued
+  r.data(1, '>', chunk(9), 6); // gap on '>' (queued behind the end), the connection stays open
+  r.data(1, '>', chunk(11), 7);
+  r.open({ id: 2, time: 8, label: 'b' }); // skipped
+  r.data(2, '<', chunk(3), 9);
+  const f = r.finishMessage(123);
+  expect(f.deadline).toBe(123);
+  expect(drain(reader)).toEqual([['open', 1, '>', 0], ['data', 1, '>', 380], ['gap', 1, '<', 50], ['gapMore', 1, '<', 25]]);
+  expect(f.items).toEqual<RecordItem[]>([
+    { k: 'end', id: 1, dir: '<', time: 5 },
+    { k: 'gap', id: 1, dir: '>', time: 6, bytes: 20, more: false },
+  ]);
+  expect(f).toMatchObject({ droppedBytes: 50 + 25 + 20 + 3, skippedConnections: 1, skippedBytes: 3 });
 });

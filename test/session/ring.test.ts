@@ -1,0 +1,71 @@
+// The recorder's shared ring: records come out as they went in, in order,
+// across wrap-arounds; a full ring refuses a record instead of overwriting.
+
+import { it, expect } from 'vitest';
+import { createRing, RingReader, RingWriter, KIND, HEADER } from '../../src/session/ring.js';
+
+/** A deterministic pseudo-random sequence. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+}
+
+it('passes records through in order across many wrap-arounds, refusing when full', () => {
+  const shared = createRing(4096);
+  const w = new RingWriter(shared);
+  const r = new RingReader(shared);
+  const rand = rng(1);
+  const sent: { conn: number; bytes: Uint8Array; text?: string | null }[] = [];
+  let got = 0;
+  let refused = 0;
+  const wrong: string[] = [];
+  const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, j) => x === b[j]);
+  for (let i = 0; i < 20000; i++) {
+    if (rand() < 0.6) {
+      const n = Math.floor(rand() * 700);
+      const bytes = new Uint8Array(n).map((_, j) => (i + j) & 0xff);
+      if (w.write(KIND.data, i, i % 2 ? '<' : '>', i, bytes)) sent.push({ conn: i, bytes });
+      else refused++;
+    } else if (rand() < 0.5) {
+      const text = rand() < 0.2 ? null : `reason ${i} ü`;
+      if (w.writeText(KIND.close, i, '>', i, text)) sent.push({ conn: i, bytes: new Uint8Array(0), text });
+      else refused++;
+    }
+    // The reader lags behind and catches up in bursts.
+    if (rand() < 0.3) {
+      for (let rec = r.next(); rec; rec = r.next()) {
+        const s = sent[got++]!;
+        const ok = rec.conn === s.conn && rec.time === s.conn &&
+          (rec.kind === KIND.data ? rec.dir === (s.conn % 2 ? '<' : '>') && same(r.payload(rec), s.bytes) : r.text(rec) === s.text);
+        if (!ok) wrong.push(`record ${got - 1} (conn ${s.conn})`);
+      }
+      r.release();
+    }
+  }
+  expect(wrong).toEqual([]);
+  expect(got).toBeGreaterThan(5000);
+  expect(got).toBeLessThanOrEqual(sent.length);
+  expect(refused).toBeGreaterThan(10);
+});
+
+it('never hands out space the reader has not released, and reports the oldest pending record', () => {
+  const shared = createRing(1000);
+  const w = new RingWriter(shared);
+  const r = new RingReader(shared);
+  const chunk = new Uint8Array(200 - HEADER).fill(1);
+  let n = 0;
+  while (w.write(KIND.data, 1, '>', 1000 + n, chunk)) n++;
+  expect(n).toBe(4); // 5 x 200 would fill the ring: it must never look empty
+  expect(w.lagMs(1500)).toBeGreaterThan(0);
+  expect(r.next()!.time).toBe(1000);
+  expect(w.write(KIND.data, 1, '>', 0, chunk)).toBe(false); // read, not released
+  r.release();
+  expect(w.lagMs(1500)).toBe(499); // the oldest record not yet committed was written at 1001
+  expect(w.write(KIND.data, 1, '>', 1004, chunk)).toBe(true); // wraps to the start
+  const times: number[] = [];
+  for (let rec = r.next(); rec; rec = r.next()) times.push(rec.time);
+  expect(times).toEqual([1001, 1002, 1003, 1004]);
+  r.release();
+  expect(w.lagMs(1500)).toBe(0);
+  expect(r.drained).toBe(true);
+});
