@@ -46,7 +46,7 @@ try {
 const reader = new RingReader(ring);
 let finishing: FinishMessage | null = null;
 let failed: string | null = null;
-/** Data bytes read from the ring but not recorded (after a failure, or past the deadline). */
+/** Data bytes read from the ring but not decoded and stored (after a failure, or as gaps past the deadline). */
 let lostBytes = 0;
 /** Directions with a gap recorded (their later drops are added to it). */
 const gapped = new Set<string>();
@@ -75,8 +75,10 @@ function readBatch(): RecordItem[] {
         items.push({ k: 'open', info: JSON.parse(reader.text(r)!) as ConnOpen });
         break;
       case KIND.data:
-        if (hurry) items.push({ k: 'gap', id: r.conn, dir: r.dir, time: r.time, bytes: r.len });
-        else items.push({ k: 'data', id: r.conn, dir: r.dir, time: r.time, bytes: reader.payload(r) });
+        if (hurry) {
+          items.push({ k: 'gap', id: r.conn, dir: r.dir, time: r.time, bytes: r.len });
+          lostBytes += r.len;
+        } else items.push({ k: 'data', id: r.conn, dir: r.dir, time: r.time, bytes: reader.payload(r) });
         bytes += r.len;
         break;
       case KIND.end:
