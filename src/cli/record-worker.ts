@@ -51,6 +51,7 @@ let lostBytes = 0;
 /** Directions with a gap recorded (their later drops are added to it). */
 const gapped = new Set<string>();
 let maxItems = 256;
+let rate = 0;
 
 port.on('message', (m: FinishMessage) => {
   if (m.k !== 'finish') return;
@@ -69,7 +70,7 @@ function readBatch(): RecordItem[] {
   const items: RecordItem[] = [];
   let bytes = 0;
   const hurry = hurried();
-  for (let r = reader.next(); r; r = items.length < maxItems && bytes < 4 << 20 ? reader.next() : null) {
+  for (let r = reader.next(); r; r = items.length < maxItems && bytes < 1 << 20 ? reader.next() : null) {
     switch (r.kind) {
       case KIND.open:
         items.push({ k: 'open', info: JSON.parse(reader.text(r)!) as ConnOpen });
@@ -152,16 +153,23 @@ function processBatch(items: RecordItem[]): void {
     return;
   }
   const t0 = now();
+  let bytes: number;
   try {
-    recording.process(settleGaps(items));
+    bytes = recording.process(settleGaps(items));
   } catch (e) {
     lostBytes += dataBytes(items);
     fail(e);
     return;
   }
   const took = now() - t0;
-  if (took < BATCH_MS / 2 && maxItems < 16384) maxItems *= 2;
+  if (took < BATCH_MS / 2 && maxItems < 4096) maxItems *= 2;
   else if (took > BATCH_MS && maxItems > 16) maxItems >>= 1;
+  // The writer's estimate of how long the ring's contents will take (bytes per ms, smoothed).
+  if (bytes > 16 * 1024 && took > 1) {
+    const r = bytes / took;
+    rate = rate === 0 ? r : 0.7 * rate + 0.3 * r;
+    reader.setRate(rate);
+  }
 }
 
 function finish(f: FinishMessage): void {

@@ -17,7 +17,8 @@
 // decoding: the clean stop ran out of time), STOPPED (the worker cannot record
 // any more: the writer stops writing). `times` (Float64): OLDEST, the time of
 // the oldest record the reader has not committed yet (0: none), which the
-// writer uses to tell how far behind recording is.
+// writer uses to tell how far behind recording is, and RATE, the bytes per ms
+// the reader gets through, to tell how long what waits in the ring will take.
 
 import type { Dir } from '../decoder/messages.js';
 
@@ -27,6 +28,9 @@ export const HEADER = 20;
 
 export const CTL = { HEAD: 0, TAIL: 1, SEQ: 2, WAITING: 3, ABORT: 4, STOPPED: 5 } as const;
 const OLDEST = 0;
+const RATE = 1;
+/** Assumed reader speed (bytes/ms) until it measured its own. */
+const DEFAULT_RATE = 2000;
 
 /** The shared memory of one ring (passed to the worker in workerData). */
 export interface RingShared {
@@ -36,7 +40,7 @@ export interface RingShared {
 }
 
 export function createRing(size: number): RingShared {
-  return { bytes: new SharedArrayBuffer(size), ctl: new SharedArrayBuffer(8 * 4), times: new SharedArrayBuffer(8) };
+  return { bytes: new SharedArrayBuffer(size), ctl: new SharedArrayBuffer(8 * 4), times: new SharedArrayBuffer(16) };
 }
 
 const dirCode = (d: Dir) => (d === '>' ? 0 : 1);
@@ -60,11 +64,18 @@ export class RingWriter {
     this.size = shared.bytes.byteLength;
   }
 
-  /** How long the oldest record not yet committed by the reader has waited (0 when caught up). */
+  /**
+   * How far behind the reader will be once it has committed what waits in the
+   * ring: how long the oldest pending record has waited, plus the pending
+   * bytes at the reader's measured speed (0 when caught up).
+   */
   lagMs(now: number): number {
-    if (Atomics.load(this.ctl, CTL.HEAD) === Atomics.load(this.ctl, CTL.TAIL)) return 0;
+    const h = Atomics.load(this.ctl, CTL.HEAD);
+    const t = Atomics.load(this.ctl, CTL.TAIL);
+    if (h === t) return 0;
     const oldest = this.times[OLDEST]!;
-    return now - (oldest > 0 ? Math.min(oldest, now) : this.filledAt);
+    const pending = h > t ? h - t : this.size - t + h;
+    return now - (oldest > 0 ? Math.min(oldest, now) : this.filledAt) + pending / (this.times[RATE]! || DEFAULT_RATE);
   }
 
   /** True once the reader said it cannot record any more. */
@@ -227,6 +238,11 @@ export class RingReader {
       oldest = this.view.getFloat64(at + 8, true);
     }
     this.times[OLDEST] = oldest;
+  }
+
+  /** Tells the writer how many bytes per ms the reader gets through. */
+  setRate(bytesPerMs: number): void {
+    this.times[RATE] = bytesPerMs;
   }
 
   /** Waits until the writer writes something (or timeoutMs passes). */

@@ -89,12 +89,13 @@ export async function pump(path: string, frames: Buffer[], opts: { count?: numbe
   let wake: (() => void) | null = null;
   let closed = false;
   const ended = new Promise<void>((r) => {
-    sock.on('end', () => r());
-    sock.on('close', () => {
+    const gone = () => {
       closed = true;
       wake?.();
       r();
-    });
+    };
+    sock.on('end', gone); // the other side will send nothing more
+    sock.on('close', gone);
   });
   sock.on('data', (d: Buffer) => {
     received += d.length;
