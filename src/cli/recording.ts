@@ -283,7 +283,7 @@ export class RecordingHandle {
    * SIGINT or SIGTERM meanwhile cuts the decoding short. If the worker does
    * not answer within drainMs + 2 s it is terminated.
    */
-  async finish(drainMs = 1000): Promise<void> {
+  async finish(drainMs = 800): Promise<void> {
     const abort = () => Atomics.store(new Int32Array(this.client.ring.ctl), CTL.ABORT, 1);
     process.on('SIGINT', abort);
     process.on('SIGTERM', abort);
