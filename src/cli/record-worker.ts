@@ -185,6 +185,22 @@ function finish(f: FinishMessage): void {
     recording.finish(dropped);
   } catch (e) {
     if (!failed) reply({ k: 'failed', message: (e as Error).message });
+    // Whatever failed (the log, the disk), the database still says how the recording ended.
+    try {
+      recording.store.setMeta('dropped_bytes', String(dropped));
+      recording.store.setMeta('ended', new Date().toISOString());
+    } catch {
+      // no room even for that
+    }
+    try {
+      recording.store.shutdown();
+    } catch {
+      try {
+        recording.store.db.close();
+      } catch {
+        // closed already
+      }
+    }
   }
   reply({ k: 'done' });
   port.close();

@@ -38,7 +38,8 @@ export interface ProxyProcess {
 
 /** Starts `ipc-trace --listen … --connect …` (optionally through `sh -c` with a prefix such as a ulimit) and waits until it listens. */
 export async function startProxy(listen: string, connect: string, db: string, extra: string[] = [], shellPrefix?: string): Promise<ProxyProcess> {
-  const args = [join(PACKAGE_ROOT, 'dist/cli/main.js'), '--listen', listen, '--connect', connect, '--db', db, '--no-tui', '--log', '/dev/null', ...extra];
+  const args = [join(PACKAGE_ROOT, 'dist/cli/main.js'), '--listen', listen, '--connect', connect, '--db', db, '--no-tui', ...extra];
+  // The log goes to standard output, which is thrown away.
   const proc = shellPrefix
     ? spawn('sh', ['-c', `${shellPrefix}; exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
     : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });

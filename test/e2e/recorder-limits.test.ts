@@ -65,7 +65,7 @@ describe('recorder limits', () => {
     const echo = join(dir, 'e1.sock');
     const server = await startEcho(echo);
     const db = join(dir, 'full.sqlite');
-    // A 2 MiB file size limit (SIGXFSZ ignored, so writes fail with EFBIG) stands in for a full disk.
+    // A 1 MiB file size limit (sh counts 512-byte blocks; SIGXFSZ ignored, so writes fail with EFBIG) stands in for a full disk.
     const p = await startProxy(join(dir, 'p1.sock'), echo, db, [], "trap '' XFSZ; ulimit -f 2048");
     const results = await Promise.all([0, 1, 2, 3].map(() => pump(join(dir, 'p1.sock'), frames, { count: 20000 })));
     for (const r of results) expect(r.exact).toBe(true);
@@ -75,9 +75,10 @@ describe('recorder limits', () => {
     server.close();
     const lines = p.stderr().split('\n').filter((l) => l.includes('recording stopped'));
     expect(lines).toHaveLength(1);
-    // What was committed before the failure is still readable.
+    // What was committed before the failure is still readable, and the database says how it ended.
     const r = totals(db);
     expect(Object.keys(r.chunks).length).toBeGreaterThan(0);
+    expect(r.meta.ended).toBeDefined();
   });
 
   it('a killed proxy leaves a readable database holding an exact prefix of the traffic', async () => {

@@ -60,7 +60,9 @@ it('never hands out space the reader has not released, and reports the oldest pe
   expect(r.next()!.time).toBe(1000);
   expect(w.write(KIND.data, 1, '>', 0, chunk)).toBe(false); // read, not released
   r.release();
-  expect(w.lagMs(1500)).toBe(499); // the oldest record not yet committed was written at 1001
+  r.setRate(6000); // bytes per ms
+  // The oldest record not yet committed was written at 1001, and 3 x 200 bytes wait at 6000 bytes/ms.
+  expect(w.lagMs(1500)).toBe(499 + 0.1);
   expect(w.write(KIND.data, 1, '>', 1004, chunk)).toBe(true); // wraps to the start
   const times: number[] = [];
   for (let rec = r.next(); rec; rec = r.next()) times.push(rec.time);
