@@ -50,8 +50,11 @@ let failed: string | null = null;
 let lostBytes = 0;
 /** Directions with a gap recorded (their later drops are added to it). */
 const gapped = new Set<string>();
+/** Batch size, adapted so a batch takes about BATCH_MS. */
 let maxItems = 256;
+let maxBytes = 64 << 10;
 let rate = 0;
+let measured = 0;
 
 port.on('message', (m: FinishMessage) => {
   if (m.k !== 'finish') return;
@@ -70,7 +73,7 @@ function readBatch(): RecordItem[] {
   const items: RecordItem[] = [];
   let bytes = 0;
   const hurry = hurried();
-  for (let r = reader.next(); r; r = items.length < maxItems && bytes < 1 << 20 ? reader.next() : null) {
+  for (let r = reader.next(); r; r = items.length < maxItems && bytes < maxBytes ? reader.next() : null) {
     switch (r.kind) {
       case KIND.open:
         items.push({ k: 'open', info: JSON.parse(reader.text(r)!) as ConnOpen });
@@ -162,13 +165,19 @@ function processBatch(items: RecordItem[]): void {
     return;
   }
   const took = now() - t0;
-  if (took < BATCH_MS / 2 && maxItems < 4096) maxItems *= 2;
-  else if (took > BATCH_MS && maxItems > 16) maxItems >>= 1;
+  if (took < BATCH_MS / 2) {
+    if (maxItems < 4096) maxItems *= 2;
+    if (maxBytes < 4 << 20) maxBytes *= 2;
+  } else if (took > BATCH_MS) {
+    if (maxItems > 16) maxItems >>= 1;
+    if (maxBytes > 16 << 10) maxBytes >>= 1;
+  }
   // The writer's estimate of how long the ring's contents will take (bytes per ms, smoothed).
+  // Published once warmed up: the first batches run cold (compiling) and would make it look slow.
   if (bytes > 16 * 1024 && took > 1) {
     const r = bytes / took;
-    rate = rate === 0 ? r : 0.7 * rate + 0.3 * r;
-    reader.setRate(rate);
+    rate = rate === 0 ? r : 0.8 * rate + 0.2 * r;
+    if (++measured >= 8) reader.setRate(Math.max(rate, 500));
   }
 }
 

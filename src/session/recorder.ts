@@ -56,7 +56,7 @@ export type WorkerReply =
   | { k: 'feed'; batch: FeedBatch };
 
 export interface RecorderClientOptions {
-  /** Size of the shared ring (default 16 MiB): the most memory recording holds. */
+  /** Size of the shared ring (default 8 MiB): the most memory recording holds. */
   ringBytes?: number;
   /** How far behind (ms) the worker may be before new data is dropped (default 500). */
   maxLagMs?: number;
@@ -102,7 +102,7 @@ export class RecorderClient implements DropCounts {
   skippedBytes = 0;
 
   constructor(opts: RecorderClientOptions = {}) {
-    this.ring = createRing(opts.ringBytes ?? 16 * 1024 * 1024);
+    this.ring = createRing(opts.ringBytes ?? 8 * 1024 * 1024);
     this.w = new RingWriter(this.ring);
     this.maxLagMs = opts.maxLagMs ?? 500;
   }

@@ -29,9 +29,8 @@ export const HEADER = 20;
 export const CTL = { HEAD: 0, TAIL: 1, SEQ: 2, WAITING: 3, ABORT: 4, STOPPED: 5 } as const;
 const OLDEST = 0;
 const RATE = 1;
-/** Assumed reader speed (bytes/ms) until it measured its own, and the least ever assumed (a cold start is slow). */
+/** Assumed reader speed (bytes/ms) until it measured its own. */
 const DEFAULT_RATE = 20000;
-const MIN_RATE = 5000;
 
 /** The shared memory of one ring (passed to the worker in workerData). */
 export interface RingShared {
@@ -76,7 +75,7 @@ export class RingWriter {
     if (h === t) return 0;
     const oldest = this.times[OLDEST]!;
     const pending = h > t ? h - t : this.size - t + h;
-    return now - (oldest > 0 ? Math.min(oldest, now) : this.filledAt) + pending / Math.max(this.times[RATE]! || DEFAULT_RATE, MIN_RATE);
+    return now - (oldest > 0 ? Math.min(oldest, now) : this.filledAt) + pending / (this.times[RATE]! || DEFAULT_RATE);
   }
 
   /** True once the reader said it cannot record any more. */
