@@ -1,0 +1,104 @@
+// Relay benchmark against real C++ Cap'n Proto peers: an echo server and a
+// client (test/system/peers/echo-peer.c++, built here with the system's
+// libcapnp-dev) talk directly, through socat and through ipc-trace (recording
+// with the echo schema), in alternating rounds of one run. Prints, per route,
+// the median over rounds of p50 and p99 call latency (100-byte payloads,
+// sequential calls) and calls/s with 32 in flight, and what socat and ipc-trace
+// add to the direct route.
+
+import { spawn, spawnSync, ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../decoder/sources.js';
+import { buildEchoPeer, echoPeerMissing, runEchoClient, EchoFigures, ECHO_SCHEMA } from './echo-peer.js';
+
+const CALLS = Number(process.env.BENCH_CALLS ?? 5000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const IN_FLIGHT = 32;
+const PAYLOAD = 100;
+
+function waitForSocket(path: string, proc: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`${proc.spawnfile} exited (${code})`)));
+    const poll = () => {
+      const c = net.createConnection(path);
+      c.once('connect', () => {
+        c.destroy();
+        resolve();
+      });
+      c.once('error', () => setTimeout(poll, 20));
+    };
+    poll();
+  });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const missing = echoPeerMissing();
+  if (missing) {
+    console.log(`relay benchmark skipped: ${missing} not installed (apt-get install capnproto libcapnp-dev g++ pkg-config)`);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'ipc-trace-relay-bench-'));
+  const procs: ChildProcess[] = [];
+  try {
+    const bin = buildEchoPeer(dir);
+    const up = join(dir, 'up.sock');
+    const server = spawn(bin, ['server', up], { stdio: 'ignore' });
+    procs.push(server);
+    await waitForSocket(up, server);
+    const routes: { name: string; path: string }[] = [{ name: 'direct', path: up }];
+    if (spawnSync('sh', ['-c', 'command -v socat']).status === 0) {
+      const p = join(dir, 'socat.sock');
+      const socat = spawn('socat', [`UNIX-LISTEN:${p},fork`, `UNIX-CONNECT:${up}`], { stdio: 'ignore' });
+      procs.push(socat);
+      await waitForSocket(p, socat);
+      routes.push({ name: 'socat', path: p });
+    } else console.log('(socat not installed: apt-get install socat to compare)');
+    const tp = join(dir, 'trace.sock');
+    const trace = spawn(
+      process.execPath,
+      [join(PACKAGE_ROOT, 'dist/cli/main.js'), '--listen', tp, '--connect', up, '--db', join(dir, 'bench.sqlite'), '--log', join(dir, 'bench.log'), '--schema', ECHO_SCHEMA, '--no-tui'],
+      { stdio: 'ignore' },
+    );
+    procs.push(trace);
+    await waitForSocket(tp, trace);
+    routes.push({ name: 'ipc-trace', path: tp });
+
+    console.log(`relay benchmark — C++ Cap'n Proto echo peers over Unix sockets, ${PAYLOAD}-byte payloads; ${CALLS} sequential calls (latency) and ${CALLS} with ${IN_FLIGHT} in flight (calls/s); ${ROUNDS} alternating rounds, medians`);
+    const runs = new Map<string, EchoFigures[]>(routes.map((r) => [r.name, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const r of routes) {
+        const f = runEchoClient(bin, r.path, CALLS, IN_FLIGHT, PAYLOAD);
+        if (!f.ok) throw new Error(`${r.name}: an echo came back different`);
+        runs.get(r.name)!.push(f);
+      }
+    }
+    const direct = runs.get('direct')!;
+    const d50 = median(direct.map((f) => f.p50));
+    const d99 = median(direct.map((f) => f.p99));
+    console.log(`${'route'.padEnd(10)} ${'p50 us'.padStart(8)} ${'p99 us'.padStart(8)} ${'+p50'.padStart(7)} ${'+p99'.padStart(7)} ${'calls/s'.padStart(8)}`);
+    for (const r of routes) {
+      const fs = runs.get(r.name)!;
+      const p50 = median(fs.map((f) => f.p50));
+      const p99 = median(fs.map((f) => f.p99));
+      const add = (x: number, base: number) => (r.name === 'direct' ? '' : `+${(x - base).toFixed(0)}`);
+      console.log(
+        `${r.name.padEnd(10)} ${p50.toFixed(1).padStart(8)} ${p99.toFixed(1).padStart(8)} ${add(p50, d50).padStart(7)} ${add(p99, d99).padStart(7)} ${median(fs.map((f) => f.rate)).toFixed(0).padStart(8)}`,
+      );
+    }
+    console.log(`(per round: ${routes.map((r) => `${r.name} ${runs.get(r.name)!.map((f) => `${f.p50.toFixed(0)}/${f.p99.toFixed(0)}/${f.rate}`).join(' ')}`).join('; ')}  [p50/p99/calls/s])`);
+  } finally {
+    for (const p of procs) p.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`relay bench failed: ${(e as Error).message}`);
+  process.exit(1);
+});
