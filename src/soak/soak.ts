@@ -264,7 +264,7 @@ async function diskFull(): Promise<void> {
 
 function demoSize(): void {
   const db = join(dir, 'demo.sqlite');
-  const r = spawnSync(process.execPath, [main, 'demo', '--duration', SHORT ? '5' : '15', '--db', db, '--no-tui', '--log', '/dev/null'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120000 });
+  const r = spawnSync(process.execPath, [main, 'demo', '--duration', SHORT ? '5' : '15', '--db', db, '--no-tui'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120000 });
   if (r.status !== 0) {
     console.log(`5. demo session: exit ${r.status} ${check(false, 'demo failed')}: ${r.stderr.toString().trim().split('\n').pop()}`);
     return;

@@ -4,6 +4,7 @@
 // stream (connection opens, chunks, stream events, closes) in recorded order.
 
 import type Database from 'better-sqlite3';
+import { inflateSync } from 'node:zlib';
 import type { Dir } from '../decoder/messages.js';
 import type { CallRow, CapRow, ConnRow, ProcessRow, ThreadRow } from '../session/rows.js';
 import { openExisting } from './store.js';
@@ -106,11 +107,11 @@ export class SessionReader {
     };
   }
 
-  /** The compiled schemas the session was decoded with. */
+  /** The compiled schemas the session was decoded with (a CodeGeneratorRequest). */
   schemaSet(): Buffer {
     const cgr = this.db.prepare('SELECT cgr FROM schema_sets ORDER BY id LIMIT 1').pluck().get() as Buffer | undefined;
     if (!cgr) throw new UserError(`${this.path}: the session database has no schemas`);
-    return cgr;
+    return inflateSync(cgr);
   }
 
   processes(): ProcessRow[] {

@@ -2,12 +2,12 @@
 // chunks are the source of truth; everything else is derived and can be
 // rebuilt by replaying them.
 
-export const STORE_SCHEMA_VERSION = 1;
+export const STORE_SCHEMA_VERSION = 2;
 
 export const STORE_DDL = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
--- Compiled schemas the session was decoded with (a CodeGeneratorRequest), so replay decodes alike.
+-- Compiled schemas the session was decoded with (a CodeGeneratorRequest, zlib-deflated), so replay decodes alike.
 CREATE TABLE schema_sets (id INTEGER PRIMARY KEY, source TEXT NOT NULL, cgr BLOB NOT NULL);
 
 CREATE TABLE connections (
@@ -39,8 +39,9 @@ CREATE TABLE stream_events (
   bytes INTEGER NOT NULL DEFAULT 0 -- gap: bytes relayed but not recorded
 );
 
--- One row per Cap'n Proto message (or framing error), as decoded.
-CREATE TABLE messages (
+-- One row per Cap'n Proto message (or framing error), as decoded; read it through the view
+-- messages, which adds the text (a Call's or Return's is its call's params or results).
+CREATE TABLE message_rows (
   id INTEGER PRIMARY KEY,
   conn INTEGER NOT NULL,
   n INTEGER,                       -- index in the connection (both directions), as capnp-oracle numbers
@@ -52,7 +53,6 @@ CREATE TABLE messages (
   question_id INTEGER, answer_id INTEGER,
   interface_id TEXT, method_id INTEGER,
   name TEXT,                       -- Iface.method$Params / $Results
-  text TEXT,                       -- params/results in capnp text format (bytes as latin1)
   exception TEXT,
   error TEXT,
   call_id INTEGER
@@ -117,8 +117,15 @@ CREATE TABLE errors (
 );
 
 CREATE INDEX chunks_conn ON chunks (conn, seq);
-CREATE INDEX messages_time ON messages (time);
-CREATE INDEX messages_conn ON messages (conn, n);
+CREATE INDEX messages_time ON message_rows (time);
+CREATE INDEX messages_conn ON message_rows (conn, n);
+CREATE INDEX messages_call ON message_rows (call_id);
+
+CREATE VIEW messages AS
+SELECT m.id, m.conn, m.n, m.dir, m.time, m.offset, m.size, m.type, m.question_id, m.answer_id, m.interface_id, m.method_id, m.name,
+       CASE m.type WHEN 'call' THEN c.params WHEN 'return' THEN c.results END AS text, -- params/results in capnp text format (bytes as latin1)
+       m.exception, m.error, m.call_id
+FROM message_rows m LEFT JOIN calls c ON c.id = m.call_id;
 CREATE INDEX calls_sent ON calls (sent);
 CREATE INDEX calls_returned ON calls (returned);
 CREATE INDEX calls_status ON calls (status);

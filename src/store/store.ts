@@ -5,13 +5,14 @@
 
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, openSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import type { DecodedMessage, Dir } from '../decoder/messages.js';
 import type { Sink, ConnOpen } from '../session/pipeline.js';
 import type { Update } from '../session/model.js';
 import type { ConnRecord } from '../session/records.js';
 import type { CallRow, ConnRow, Delta } from '../session/rows.js';
 import { STORE_DDL, STORE_SCHEMA_VERSION } from './schema.js';
-import { redactCall, redactText, secretByteRanges } from '../redact/redact.js';
+import { redactCall, secretByteRanges } from '../redact/redact.js';
 import { UserError } from '../decoder/sources.js';
 
 type DB = Database.Database;
@@ -53,8 +54,8 @@ export class Store implements Sink {
       chunk: p('INSERT INTO chunks (seq, conn, dir, time, bytes) VALUES (?, ?, ?, ?, ?)'),
       event: p('INSERT INTO stream_events (seq, conn, dir, time, kind, bytes) VALUES (?, ?, ?, ?, ?, ?)'),
       message: p(
-        `INSERT INTO messages (conn, n, dir, time, offset, size, type, question_id, answer_id, interface_id, method_id, name, text, exception, error, call_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO message_rows (conn, n, dir, time, offset, size, type, question_id, answer_id, interface_id, method_id, name, exception, error, call_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       error: p('INSERT INTO errors (conn, dir, time, offset, kind, message) VALUES (?, ?, ?, ?, ?, ?)'),
       process: p('INSERT OR REPLACE INTO processes (id, label, exe, pid, requests) VALUES (?, ?, ?, ?, ?)'),
@@ -94,7 +95,7 @@ export class Store implements Sink {
     s.ins.meta!.run('schema_version', String(STORE_SCHEMA_VERSION));
     for (const [k, v] of Object.entries(meta)) s.ins.meta!.run(k, v);
     const ss = db.prepare('INSERT INTO schema_sets (source, cgr) VALUES (?, ?)');
-    for (const set of schemaSets) ss.run(set.source, Buffer.from(set.cgr));
+    for (const set of schemaSets) ss.run(set.source, deflateSync(set.cgr, { level: 9 }));
     return s;
   }
 
@@ -153,10 +154,9 @@ export class Store implements Sink {
   message(conn: ConnRecord, d: DecodedMessage, u: Update, time: number): void {
     const r = d.rpc;
     const call = u.kind === 'call' || u.kind === 'return' ? u.call : null;
-    let text = u.kind === 'call' ? u.call.params : u.kind === 'return' ? u.call.results : null;
+    // No text: a Call's or Return's is its call's params or results, redacted there too (the messages view joins them).
     if (this.redactFields && call) {
       for (const [a, b] of secretByteRanges(d, this.redactFields)) this.zero(`${conn.id}${d.dir}`, a, b);
-      if (text !== null) text = redactText(text, this.redactFields);
     }
     this.ins.message!.run(
       conn.id,
@@ -171,7 +171,6 @@ export class Store implements Sink {
       r?.type === 'call' ? r.interfaceId : null,
       r?.type === 'call' ? r.methodId : null,
       d.name ?? null,
-      text,
       d.exception ?? null,
       d.error ?? null,
       call?.id ?? null,
