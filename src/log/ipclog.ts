@@ -18,10 +18,18 @@ export function callerLabel(c: CallRecord): string {
   return c.caller ? threadLabel(c.caller) : unknownThreadLabel(c.clientProcess.label);
 }
 
+let isoSecond = NaN;
+let isoPrefix = '';
+
 export function isoTime(ms: number): string {
-  const d = new Date(Math.floor(ms));
-  const micros = Math.floor((ms - Math.floor(ms / 1000) * 1000) * 1000);
-  return d.toISOString().slice(0, 19) + '.' + String(micros).padStart(6, '0') + 'Z';
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    // One Date per second of log, not per line.
+    isoSecond = second;
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, 19) + '.';
+  }
+  const micros = Math.floor((ms - second * 1000) * 1000);
+  return isoPrefix + String(micros).padStart(6, '0') + 'Z';
 }
 
 

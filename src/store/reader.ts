@@ -236,39 +236,48 @@ export class SessionReader {
 
   /** The recorded stream (opens, chunks, ends, gaps, closes), in order; of one connection if given. */
   *stream(conn?: number): IterableIterator<StreamItem> {
-    const only = conn !== undefined ? 'WHERE conn = ?' : '';
-    const onlyConn = conn !== undefined ? 'WHERE id = ?' : '';
-    const sql = `
-      SELECT seq_open AS seq, 'open' AS k, id AS conn, NULL AS dir, opened AS time, NULL AS bytes, label, client_name AS client, server_name AS server, NULL AS n FROM connections ${onlyConn}
-      UNION ALL SELECT seq, 'data', conn, dir, time, bytes, NULL, NULL, NULL, NULL FROM chunks ${only}
-      UNION ALL SELECT seq, kind, conn, dir, time, NULL, NULL, NULL, NULL, bytes FROM stream_events ${only}
-      UNION ALL SELECT seq_close, 'close', id, NULL, closed, NULL, close_reason, NULL, NULL, NULL FROM connections WHERE seq_close IS NOT NULL ${conn !== undefined ? 'AND id = ?' : ''}
-      ORDER BY seq`;
-    const st = this.db.prepare(sql);
-    const rows = (conn !== undefined ? st.iterate(conn, conn, conn, conn) : st.iterate()) as IterableIterator<Raw>;
-    for (const r of rows) {
-      const seq = r.seq as number;
-      const c = r.conn as number;
-      const time = r.time as number;
-      switch (r.k) {
-        case 'open':
-          yield { k: 'open', seq, conn: c, time, label: (r.label as string | null) ?? '', client: r.client as string | null, server: r.server as string | null };
-          break;
-        case 'data':
-          yield { k: 'data', seq, conn: c, dir: r.dir as Dir, time, bytes: r.bytes as Buffer };
-          break;
-        case 'end':
-          yield { k: 'end', seq, conn: c, dir: r.dir as Dir, time };
-          break;
-        case 'gap':
-          yield { k: 'gap', seq, conn: c, dir: r.dir as Dir, time, bytes: (r.n as number | null) ?? 0 };
-          break;
-        case 'close':
-          yield { k: 'close', seq, conn: c, time, reason: r.label as string | null };
-          break;
-      }
+    // Four sources, each already in seq order (no sort of the whole session): merged here.
+    const where = (col: string, extra = '') => (conn !== undefined ? `WHERE ${col} = ? ${extra ? 'AND ' + extra : ''}` : extra ? `WHERE ${extra}` : '');
+    const q = (sql: string) => {
+      const st = this.db.prepare(sql);
+      return (conn !== undefined ? st.iterate(conn) : st.iterate()) as IterableIterator<Raw>;
+    };
+    const sources: { it: IterableIterator<Raw>; head: Raw | undefined; make: (r: Raw) => StreamItem }[] = [
+      {
+        it: q(`SELECT seq_open AS seq, id AS conn, opened AS time, label, client_name AS client, server_name AS server FROM connections ${where('id')} ORDER BY seq_open`),
+        head: undefined,
+        make: (r) => ({ k: 'open', seq: r.seq as number, conn: r.conn as number, time: r.time as number, label: (r.label as string | null) ?? '', client: r.client as string | null, server: r.server as string | null }),
+      },
+      {
+        it: q(`SELECT seq, conn, dir, time, bytes FROM chunks ${where('conn')} ORDER BY seq`),
+        head: undefined,
+        make: (r) => ({ k: 'data', seq: r.seq as number, conn: r.conn as number, dir: r.dir as Dir, time: r.time as number, bytes: r.bytes as Buffer }),
+      },
+      {
+        it: q(`SELECT seq, conn, dir, time, kind, bytes FROM stream_events ${where('conn')} ORDER BY seq`),
+        head: undefined,
+        make: (r) =>
+          r.kind === 'gap'
+            ? { k: 'gap', seq: r.seq as number, conn: r.conn as number, dir: r.dir as Dir, time: r.time as number, bytes: (r.bytes as number | null) ?? 0 }
+            : { k: 'end', seq: r.seq as number, conn: r.conn as number, dir: r.dir as Dir, time: r.time as number },
+      },
+      {
+        it: q(`SELECT seq_close AS seq, id AS conn, closed AS time, close_reason AS reason FROM connections ${where('id', 'seq_close IS NOT NULL')} ORDER BY seq_close`),
+        head: undefined,
+        make: (r) => ({ k: 'close', seq: r.seq as number, conn: r.conn as number, time: r.time as number, reason: r.reason as string | null }),
+      },
+    ];
+    for (const s of sources) s.head = s.it.next().value as Raw | undefined;
+    for (;;) {
+      let best: (typeof sources)[number] | null = null;
+      for (const s of sources) if (s.head && (!best || (s.head.seq as number) < (best.head!.seq as number))) best = s;
+      if (!best) return;
+      const r = best.head!;
+      best.head = best.it.next().value as Raw | undefined;
+      yield best.make(r);
     }
   }
+
 
   /**
    * When a call first waited behind another on the same thread (a second call
