@@ -224,12 +224,26 @@ export class Recording {
 /** The relay-side handle of a recording running in its worker thread. */
 export class RecordingHandle {
   private failed = false;
+  private signals = 0;
+  /**
+   * SIGINT/SIGTERM while nobody else listens (the command took the first one
+   * and is stopping): the first cuts the recording's decoding short (the rest
+   * is recorded as gaps, the database still ends properly), the next quits.
+   */
+  private readonly onSignal = (sig: NodeJS.Signals) => {
+    if (process.listenerCount(sig) > 1) return; // the command handles this one
+    Atomics.store(new Int32Array(this.client.ring.ctl), CTL.ABORT, 1);
+    if (this.signals++ === 0) process.stderr.write(`ipc-trace: ${sig}: finishing the recording now (again to quit at once)\n`);
+    else process.exit(130);
+  };
 
   private constructor(
     private readonly worker: Worker,
     readonly client: RecorderClient,
     readonly dbPath: string,
   ) {
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
     worker.on('message', (m: WorkerReply) => {
       if (m.k === 'error') process.stderr.write(`ipc-trace: recording error: ${m.message}\n`);
       if (m.k === 'failed' && !this.failed) {
@@ -280,13 +294,10 @@ export class RecordingHandle {
   /**
    * Hands the worker what is left and waits for it to close the database.
    * The worker decodes for at most drainMs, then records the rest as gaps; a
-   * SIGINT or SIGTERM meanwhile cuts the decoding short. If the worker does
+   * SIGINT or SIGTERM meanwhile cuts the decoding short (see onSignal). If the worker does
    * not answer within drainMs + 2 s it is terminated.
    */
   async finish(drainMs = 800): Promise<void> {
-    const abort = () => Atomics.store(new Int32Array(this.client.ring.ctl), CTL.ABORT, 1);
-    process.on('SIGINT', abort);
-    process.on('SIGTERM', abort);
     let timer: NodeJS.Timeout | undefined;
     try {
       const done = new Promise<boolean>((resolve) => {
@@ -302,8 +313,8 @@ export class RecordingHandle {
       await this.worker.terminate();
     } finally {
       clearTimeout(timer);
-      process.off('SIGINT', abort);
-      process.off('SIGTERM', abort);
+      process.off('SIGINT', this.onSignal);
+      process.off('SIGTERM', this.onSignal);
     }
   }
 }

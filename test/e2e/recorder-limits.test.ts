@@ -102,4 +102,25 @@ describe('recorder limits', () => {
     const n = Math.min(got.length, sentPrefix.length);
     expect(got.subarray(0, n).equals(sentPrefix.subarray(0, n))).toBe(true);
   });
+
+  it('a second SIGTERM while stopping cuts the drain short and the database still ends, its drops adding up', async () => {
+    const echo = join(dir, 'e3.sock');
+    const server = await startEcho(echo);
+    const db = join(dir, 'twice.sqlite');
+    const p = await startProxy(join(dir, 'p3.sock'), echo, db);
+    let stop = false;
+    const runs = Array.from({ length: 8 }, () => pump(join(dir, 'p3.sock'), frames, { until: () => stop }).catch(() => null));
+    await new Promise((r) => setTimeout(r, 1000));
+    p.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 20));
+    p.proc.kill('SIGTERM');
+    expect(await p.exited).toEqual({ code: 0, signal: null });
+    stop = true;
+    await Promise.all(runs);
+    server.close();
+    const r = totals(db);
+    expect(r.meta.ended).toBeDefined();
+    const gaps = Object.values(r.gaps).reduce((a, b) => a + b, 0);
+    expect(Number(r.meta.dropped_bytes ?? 0)).toBe(gaps + Number(r.meta.skipped_bytes ?? 0));
+  });
 });
