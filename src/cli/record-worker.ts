@@ -16,8 +16,6 @@
 // and the rest is counted as dropped. The relay goes on.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { Recording, RecordingOptions } from './recording.js';
 import type { FinishMessage, RecordItem, WorkerReply } from '../session/recorder.js';
 import { CTL, KIND, RingReader, RingShared } from '../session/ring.js';
@@ -32,20 +30,6 @@ const now = () => performance.timeOrigin + performance.now();
 
 /** Target time per batch (one transaction). */
 const BATCH_MS = 40;
-
-/**
- * Recording yields the CPU to relaying: on Linux this thread (its own task id)
- * runs at a lower priority, so decoding never delays the relay's next read.
- */
-function lowerPriority(): void {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (tid > 0) setPriority(tid, 10);
-  } catch {
-    // not Linux, or not allowed: same priority as the relay
-  }
-}
-lowerPriority();
 
 let recording: Recording;
 let reserve: SpaceReserve | null = null;
