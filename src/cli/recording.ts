@@ -195,7 +195,7 @@ export class Recording {
             p.close(it.id, it.time, it.reason);
             break;
           case 'gap':
-            if (it.more) this.store.growGap(it.id, it.dir, it.bytes);
+            if (it.more) this.store.growGap(it.id, it.dir, it.bytes, it.time);
             else p.gap(it.id, it.dir, it.bytes, it.time);
             break;
         }

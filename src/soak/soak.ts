@@ -122,7 +122,7 @@ interface DbFigures {
 function dbFigures(db: string): DbFigures {
   const d = new Database(db, { readonly: true });
   const chunkBytes = (d.prepare('SELECT coalesce(sum(length(bytes)), 0) FROM chunks').pluck().get() as number);
-  const gapBytes = d.prepare("SELECT coalesce(sum(bytes), 0) FROM stream_events WHERE kind = 'gap'").pluck().get() as number;
+  const gapBytes = d.prepare("SELECT coalesce(sum(bytes), 0) FROM stream_events WHERE kind IN ('gap', 'gap+')").pluck().get() as number;
   const conns = d.prepare('SELECT count(*) FROM connections').pluck().get() as number;
   const lastChunk = (d.prepare('SELECT max(time) FROM chunks').pluck().get() as number | null) ?? 0;
   const meta = Object.fromEntries((d.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));

@@ -254,7 +254,8 @@ export class SessionReader {
         make: (r) => ({ k: 'data', seq: r.seq as number, conn: r.conn as number, dir: r.dir as Dir, time: r.time as number, bytes: r.bytes as Buffer }),
       },
       {
-        it: q(`SELECT seq, conn, dir, time, kind, bytes FROM stream_events ${where('conn')} ORDER BY seq`),
+        // 'gap+' rows only count bytes dropped after a direction's gap: not events of the stream.
+        it: q(`SELECT seq, conn, dir, time, kind, bytes FROM stream_events ${where('conn', "kind IN ('end', 'gap')")} ORDER BY seq`),
         head: undefined,
         make: (r) =>
           r.kind === 'gap'

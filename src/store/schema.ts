@@ -29,14 +29,14 @@ CREATE TABLE chunks (
   bytes BLOB NOT NULL
 );
 
--- Stream events that are not bytes: end of one direction, recorder gaps.
+-- Stream events that are not bytes: end of one direction, recorder gaps (a direction's 'gap' and 'gap+' rows add up to what it lost).
 CREATE TABLE stream_events (
   seq INTEGER PRIMARY KEY,
   conn INTEGER NOT NULL,
   dir TEXT NOT NULL,
   time REAL NOT NULL,
-  kind TEXT NOT NULL,              -- 'end' | 'gap'
-  bytes INTEGER NOT NULL DEFAULT 0 -- gap: bytes relayed but not recorded
+  kind TEXT NOT NULL,              -- 'end' | 'gap' | 'gap+' (bytes dropped later in a direction that has a gap)
+  bytes INTEGER NOT NULL DEFAULT 0 -- gap, gap+: bytes relayed but not recorded
 );
 
 -- One row per Cap'n Proto message (or framing error), as decoded; read it through the view

@@ -42,8 +42,8 @@ const gapText = (bytes: number) => `recorder fell behind: ${bytes} bytes relayed
 
 export class Store implements Sink {
   private seq = 0;
-  /** The gap of each direction that has one: its stream_events seq, errors id and size so far. */
-  private readonly gaps = new Map<string, { seq: number; err: number | bigint; bytes: number }>();
+  /** The gap of each direction that has one: its errors row and size so far. */
+  private readonly gaps = new Map<string, { err: number | bigint; bytes: number }>();
   private readonly ins: Record<string, Database.Statement>;
 
   private constructor(readonly db: DB) {
@@ -72,7 +72,6 @@ export class Store implements Sink {
       connProcesses: p('UPDATE connections SET client_process = ?, server_process = ? WHERE id = ?'),
       processGone: p('DELETE FROM processes WHERE id = ?'),
       meta: p('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
-      growGap: p('UPDATE stream_events SET bytes = ? WHERE seq = ?'),
       gapError: p('UPDATE errors SET message = ? WHERE id = ?'),
     };
   }
@@ -190,18 +189,21 @@ export class Store implements Sink {
   }
 
   gap(conn: ConnRecord, dir: Dir, bytes: number, time: number): void {
-    const seq = ++this.seq;
-    this.ins.event!.run(seq, conn.id, dir, time, 'gap', bytes);
+    this.ins.event!.run(++this.seq, conn.id, dir, time, 'gap', bytes);
     const err = this.ins.error!.run(conn.id, dir, time, null, 'gap', gapText(bytes)).lastInsertRowid;
-    this.gaps.set(`${conn.id}${dir}`, { seq, err, bytes });
+    this.gaps.set(`${conn.id}${dir}`, { err, bytes });
   }
 
-  /** Adds bytes dropped later to a direction's gap (nothing after a gap is recorded, so it only grows). */
-  growGap(conn: number, dir: Dir, bytes: number): void {
+  /**
+   * Bytes dropped later in a direction that has a gap (nothing after a gap is
+   * recorded): a 'gap+' row, so the 'gap' row keeps the size the log printed
+   * (replay prints it alike) and the rows of a direction add up to its loss.
+   */
+  growGap(conn: number, dir: Dir, bytes: number, time: number): void {
     const g = this.gaps.get(`${conn}${dir}`);
     if (!g) return;
     g.bytes += bytes;
-    this.ins.growGap!.run(g.bytes, g.seq);
+    this.ins.event!.run(++this.seq, conn, dir, time, 'gap+', bytes);
     this.ins.gapError!.run(gapText(g.bytes), g.err);
   }
 

@@ -4,11 +4,12 @@
 // leaves a readable database holding an exact prefix of the traffic.
 
 import { describe, it, expect, afterAll } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ROOT } from '../helpers.js';
+import { runCli } from '../cli/run.js';
 import { captureFrames, startEcho, startProxy, pump } from '../../src/soak/traffic.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ipt-lim-'));
@@ -26,7 +27,7 @@ function totals(db: string): Totals {
   const chunks: Record<string, number> = {};
   const gaps: Record<string, number> = {};
   for (const r of d.prepare('SELECT conn, dir, sum(length(bytes)) AS n FROM chunks GROUP BY conn, dir').all() as { conn: number; dir: string; n: number }[]) chunks[`${r.conn}${r.dir}`] = r.n;
-  for (const r of d.prepare("SELECT conn, dir, sum(bytes) AS n FROM stream_events WHERE kind = 'gap' GROUP BY conn, dir").all() as { conn: number; dir: string; n: number }[]) gaps[`${r.conn}${r.dir}`] = r.n;
+  for (const r of d.prepare("SELECT conn, dir, sum(bytes) AS n FROM stream_events WHERE kind IN ('gap', 'gap+') GROUP BY conn, dir").all() as { conn: number; dir: string; n: number }[]) gaps[`${r.conn}${r.dir}`] = r.n;
   const meta = Object.fromEntries((d.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
   d.close();
   return { chunks, gaps, meta };
@@ -122,5 +123,38 @@ describe('recorder limits', () => {
     expect(r.meta.ended).toBeDefined();
     const gaps = Object.values(r.gaps).reduce((a, b) => a + b, 0);
     expect(Number(r.meta.dropped_bytes ?? 0)).toBe(gaps + Number(r.meta.skipped_bytes ?? 0));
+  });
+
+  it('a session with gaps replays to the same log as it printed live, and its gap rows add up', async () => {
+    const { RecordingHandle } = (await import(join(ROOT, 'dist/cli/recording.js'))) as typeof import('../../src/cli/recording.js');
+    const db = join(dir, 'gaps.sqlite');
+    const log = join(dir, 'gaps.log');
+    // A small ring fills at once: both directions of #1 get a gap that keeps growing, #2 is skipped.
+    const h = await RecordingHandle.start({ db, log, schemaFiles: [], importDirs: [], maxChars: Infinity, command: 'test' }, { ringBytes: 64 * 1024 });
+    const c = h.client;
+    let t = Date.now() - 10_000;
+    c.open({ id: 1, time: t, label: 'one' });
+    let sent = 0;
+    for (let i = 0; i < 3000; i++) {
+      const f = frames[i % frames.length]!;
+      c.data(1, i % 2 ? '<' : '>', f, (t += 1));
+      sent += f.length;
+      if (i === 1500) c.open({ id: 2, time: t, label: 'two' });
+      if (i % 300 === 0) await new Promise((r) => setTimeout(r, 5)); // the worker reads meanwhile
+    }
+    c.close(1, (t += 1), null);
+    await h.finish();
+    const r = totals(db);
+    const recorded = Object.values(r.chunks).reduce((a, b) => a + b, 0);
+    const gaps = Object.values(r.gaps).reduce((a, b) => a + b, 0);
+    expect(gaps).toBeGreaterThan(0);
+    expect(recorded + gaps).toBe(sent);
+    expect(Number(r.meta.dropped_bytes)).toBe(gaps);
+    const d = new Database(db, { readonly: true });
+    expect(d.prepare("SELECT count(*) FROM stream_events WHERE kind = 'gap+'").pluck().get()).toBeGreaterThan(0);
+    d.close();
+    const replayed = runCli(['replay', db]);
+    expect(replayed.code).toBe(0);
+    expect(replayed.bytes).toBe(readFileSync(log, 'latin1'));
   });
 });
