@@ -8,8 +8,8 @@
 //     recorded (what follows a gap cannot be framed). Later drops are added to
 //     the same gap (gapMore records, at most every GAP_REPORT_MS), so the
 //     stored gaps always add up to what was dropped;
-//   * a connection opened while recording is behind is not recorded at all
-//     (skipped: counted, with its bytes, in the session's meta);
+//   * a connection opened when even its open record finds no room is not
+//     recorded at all (skipped: counted, with its bytes, in the session's meta);
 //   * ends and closes of recorded connections that find no room wait in a
 //     queue (at most a few per recorded connection) and go first when there
 //     is room again, or with the finish message.
@@ -58,7 +58,7 @@ export type WorkerReply =
 export interface RecorderClientOptions {
   /** Size of the shared ring (default 8 MiB): the most memory recording holds. */
   ringBytes?: number;
-  /** How far behind (ms) the worker may be before new data is dropped (default 500). */
+  /** How far behind (ms) the worker may be before new data is dropped (default 2000: a gap loses the rest of its direction, so a busy moment must not cause one). */
   maxLagMs?: number;
 }
 
@@ -104,7 +104,7 @@ export class RecorderClient implements DropCounts {
   constructor(opts: RecorderClientOptions = {}) {
     this.ring = createRing(opts.ringBytes ?? 8 * 1024 * 1024);
     this.w = new RingWriter(this.ring);
-    this.maxLagMs = opts.maxLagMs ?? 500;
+    this.maxLagMs = opts.maxLagMs ?? 2000;
   }
 
   /** How far behind the worker is (ms). */
@@ -115,7 +115,8 @@ export class RecorderClient implements DropCounts {
   open(info: ConnOpen): void {
     const c: Conn = { id: info.id, skipped: false, bytes: 0, gaps: [null, null] };
     this.conns.set(info.id, c);
-    if (!this.flushQueue() || this.w.stopped || this.w.lagMs(info.time) > this.maxLagMs || !this.w.writeText(KIND.open, info.id, '>', info.time, JSON.stringify(info))) {
+    // Opened even while behind (its data then goes to gaps): only a full ring skips a connection.
+    if (!this.flushQueue() || this.w.stopped || !this.w.writeText(KIND.open, info.id, '>', info.time, JSON.stringify(info))) {
       c.skipped = true;
       this.skippedConnections++;
     }
