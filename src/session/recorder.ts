@@ -58,7 +58,7 @@ export type WorkerReply =
 export interface RecorderClientOptions {
   /** Size of the shared ring (default 8 MiB): the most memory recording holds. */
   ringBytes?: number;
-  /** How far behind (ms) the worker may be before new data is dropped (default 2000: a gap loses the rest of its direction, so a busy moment must not cause one). */
+  /** How far behind (ms) the worker may be before new data is dropped (default 5000: a gap loses the rest of its direction, so a busy moment on a loaded machine must not cause one; the ring bounds the memory anyway). */
   maxLagMs?: number;
 }
 
@@ -104,7 +104,7 @@ export class RecorderClient implements DropCounts {
   constructor(opts: RecorderClientOptions = {}) {
     this.ring = createRing(opts.ringBytes ?? 8 * 1024 * 1024);
     this.w = new RingWriter(this.ring);
-    this.maxLagMs = opts.maxLagMs ?? 2000;
+    this.maxLagMs = opts.maxLagMs ?? 5000;
   }
 
   /** How far behind the worker is (ms). */
