@@ -132,7 +132,9 @@ export class Recording {
       out?.line(l);
       if (feedLines) this.lines.push(l);
     };
-    this.pipeline = new Pipeline(schemas.set, rpcSchemaSet(), out || feedLines ? [this.store, new IpcLog(line, opts.maxChars, secrets ? (t) => redactText(t, secrets) : null)] : [this.store]);
+    this.pipeline = new Pipeline(schemas.set, rpcSchemaSet(), out || feedLines ? [this.store, new IpcLog(line, opts.maxChars, secrets ? (t) => redactText(t, secrets) : null)] : [this.store], {
+      retainHistory: false,
+    });
     this.consumers = [(b) => this.store.apply(b.delta), ...extra];
   }
 

@@ -118,7 +118,22 @@ export class SessionModel {
   /** Placeholders named since the last `takeNamings()`. */
   private namings: ProcessNaming[] = [];
 
-  constructor(readonly schemas: SchemaSet) {}
+  private callIds = 0;
+  private capIds = 0;
+  /**
+   * Keep every call and capability in `calls`/`caps` (tests, in-process
+   * analysis). A recording turns it off: the change feed has carried each
+   * record to the store, so a retired call, a released capability and a
+   * closed connection are forgotten and memory stays bounded by what is live.
+   */
+  private readonly retainHistory: boolean;
+
+  constructor(
+    readonly schemas: SchemaSet,
+    opts: { retainHistory?: boolean } = {},
+  ) {
+    this.retainHistory = opts.retainHistory ?? true;
+  }
 
   // ---- connections ----
 
@@ -234,14 +249,21 @@ export class SessionModel {
     }
   }
 
+  /** Forgets what changed since the last delta without building rows (a reader that wants no feed, like replay's log). */
+  skipDelta(): ReturnType<typeof newDirty> {
+    const d = this.dirty;
+    this.dirty = newDirty();
+    if (!this.retainHistory) for (const c of d.connections) if (c.closed !== null) this.connections.delete(c.id);
+    return d;
+  }
+
   /**
    * Everything that changed since the last call, as rows: the one change
    * feed every consumer (store, TUI, live chains) reads. Merged-away
    * processes appear only in `merges`.
    */
   takeDelta(): Delta {
-    const d = this.dirty;
-    this.dirty = newDirty();
+    const d = this.skipDelta();
     const live = (p: ProcessRecord) => !d.mergedAway.has(p.id);
     return {
       processes: [...d.processes].filter(live).map(processRow),
@@ -270,7 +292,7 @@ export class SessionModel {
     if (targetCap && !targetCap.iface && iface) this.setIface(c, targetCap, iface.name);
 
     const call: CallRecord = {
-      id: this.calls.length + 1,
+      id: ++this.callIds,
       conn: c.record.id,
       dir: d.dir,
       questionId: r.questionId,
@@ -300,7 +322,7 @@ export class SessionModel {
       results: null,
       retired: false,
     };
-    this.calls.push(call);
+    if (this.retainHistory) this.calls.push(call);
     this.outstanding.set(call.id, call);
     c.live.add(call);
     this.idx(call.clientProcess).calls.add(call);
@@ -535,7 +557,7 @@ export class SessionModel {
         let cap = v.exports.get(d.id);
         if (!cap || cap.released !== null) {
           cap = {
-            id: this.caps.length + 1,
+            id: ++this.capIds,
             conn: c.record.id,
             owner: sender,
             exportId: d.id,
@@ -547,7 +569,7 @@ export class SessionModel {
             created: time,
             released: null,
           };
-          this.caps.push(cap);
+          if (this.retainHistory) this.caps.push(cap);
           v.exports.set(d.id, cap);
         }
         cap.refs++;

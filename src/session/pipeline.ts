@@ -38,8 +38,9 @@ export class Pipeline {
     readonly schemas: SchemaSet,
     readonly rpcSchemas: SchemaSet,
     private readonly sinks: Sink[],
+    opts: { retainHistory?: boolean } = {},
   ) {
-    this.model = new SessionModel(schemas);
+    this.model = new SessionModel(schemas, opts);
   }
 
   open(info: ConnOpen): void {

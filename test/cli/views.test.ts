@@ -29,13 +29,14 @@ it('v_outstanding ages to now while live and to the end once finished; v_calls.s
     const before = Date.now();
     const rows = live.query('SELECT id, age_s FROM v_outstanding');
     const sent = live.query('SELECT id, sent FROM v_calls ORDER BY id');
+    const calls = new Map([...live.calls()].map((c) => [c.id, c]));
     live.close();
     expect(rows).toHaveLength(1);
     expect(rows[0]!.id).toBe(pending.id);
     // Measured to now (at least the ten seconds since it was sent), not to the last byte (a few ms after it).
     expect(rows[0]!.age_s as number).toBeGreaterThanOrEqual((before - pending.sent) / 1000 - 0.01);
     for (const r of sent) {
-      const c = rec.pipeline.model.calls.find((x) => x.id === r.id)!;
+      const c = calls.get(r.id as number)!;
       expect(r.sent).toBe(new Date(c.sent).toISOString());
     }
 

@@ -58,6 +58,26 @@ describe('change feed', () => {
     }
   });
 
+  it('a recording model forgets what the feed has carried: retired calls and closed connections are not kept', () => {
+    const deltas: Delta[] = [];
+    const p = new Pipeline(bundledSchemaSet(), rpcSchemaSet(), [], { retainHistory: false });
+    const kept = new Pipeline(bundledSchemaSet(), rpcSchemaSet(), []);
+    for (let conn = 1; conn <= 20; conn++) {
+      feedHexlog(join(CAP, 'mining-01.hexlog'), [], bundledSchemaSet(), conn, p);
+      feedHexlog(join(CAP, 'mining-01.hexlog'), [], bundledSchemaSet(), conn, kept);
+      deltas.push(p.model.takeDelta());
+    }
+    expect(p.model.calls).toHaveLength(0);
+    expect(p.model.caps).toHaveLength(0);
+    expect(p.model.connections.size).toBe(0);
+    expect(p.model.outstanding.size).toBe(0);
+    // ...while the feed carried every record, with the same ids as a model that keeps them.
+    const folded = fold(deltas);
+    expect(folded.calls.size).toBe(kept.model.calls.length);
+    for (const c of kept.model.calls) expect(folded.calls.get(c.id)).toEqual(callRow(c));
+    expect(deltas.flatMap((d) => d.caps).map((c) => c.id).sort((a, b) => a - b).at(-1)).toBe(kept.model.caps.length);
+  });
+
   it('a consumer that throws is counted and reported; chunks and rows are still recorded', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ipc-trace-feed-'));
     try {
