@@ -78,8 +78,12 @@ interface ProcessIndex {
   threads: Set<ThreadRecord>;
   /** Client threads by the name they sent in makeThread. */
   named: Map<string, ThreadRecord>;
+  /** A placeholder's calls (only a placeholder can merge into another process); live ones only without retainHistory. */
   calls: Set<CallRecord>;
+  /** Its connections (open ones only without retainHistory). */
   conns: Set<ConnState>;
+  /** The first call, thread and connection ids that could refer to it (rows written before a merge are re-pointed from there). */
+  since: { call: number; thread: number; conn: number };
 }
 
 /** A placeholder process got its real name (the log says so once). */
@@ -119,6 +123,8 @@ export class SessionModel {
   private namings: ProcessNaming[] = [];
 
   private callIds = 0;
+  /** The connection being opened (a process created now can be referred to from it on). */
+  private openingConn = 0;
   private capIds = 0;
   /**
    * Keep every call and capability in `calls`/`caps` (tests, in-process
@@ -141,6 +147,7 @@ export class SessionModel {
     // A process named by the transport (the upstream of every proxied
     // connection, an exec child) is one process across its connections.
     // `exec:bitcoin-wallet[5291]` (an exec child) is Bitcoin Core's `bitcoin-wallet-5291`.
+    this.openingConn = id;
     const exec = execProcessName;
     const named = (n: string | undefined) => {
       const label = exec(n)?.label ?? n;
@@ -253,7 +260,15 @@ export class SessionModel {
   skipDelta(): ReturnType<typeof newDirty> {
     const d = this.dirty;
     this.dirty = newDirty();
-    if (!this.retainHistory) for (const c of d.connections) if (c.closed !== null) this.connections.delete(c.id);
+    if (!this.retainHistory) {
+      for (const c of d.connections) {
+        if (c.closed === null) continue;
+        const cs = this.connections.get(c.id);
+        if (!cs) continue;
+        this.connections.delete(c.id);
+        for (const side of ['A', 'B'] as const) this.index.get(cs.vats[side].process)?.conns.delete(cs);
+      }
+    }
     return d;
   }
 
@@ -325,8 +340,8 @@ export class SessionModel {
     if (this.retainHistory) this.calls.push(call);
     this.outstanding.set(call.id, call);
     c.live.add(call);
-    this.idx(call.clientProcess).calls.add(call);
-    this.idx(call.serverProcess).calls.add(call);
+    if (call.clientProcess.pid === null) this.idx(call.clientProcess).calls.add(call);
+    if (call.serverProcess.pid === null) this.idx(call.serverProcess).calls.add(call);
     this.dirty.calls.add(call);
     const q = this.question(call, false, paramExports);
     vs.questions.set(r.questionId, q);
@@ -504,6 +519,10 @@ export class SessionModel {
     this.outstanding.delete(call.id);
     this.connections.get(call.conn)?.live.delete(call);
     this.untrackPending(call);
+    if (!this.retainHistory) {
+      this.index.get(call.clientProcess)?.calls.delete(call);
+      this.index.get(call.serverProcess)?.calls.delete(call);
+    }
     this.dirty.calls.add(call);
   }
 
@@ -638,6 +657,7 @@ export class SessionModel {
   private newProcess(label: string): ProcessRecord {
     const p: ProcessRecord = { id: ++this.processIds, label, exe: null, pid: null, requests: 0 };
     this.processes.push(p);
+    this.idx(p);
     if (!this.byLabel.has(label)) this.byLabel.set(label, p);
     this.dirty.processes.add(p);
     return p;
@@ -646,7 +666,7 @@ export class SessionModel {
   private idx(p: ProcessRecord): ProcessIndex {
     let x = this.index.get(p);
     if (!x) {
-      x = { threads: new Set(), named: new Map(), calls: new Set(), conns: new Set() };
+      x = { threads: new Set(), named: new Map(), calls: new Set(), conns: new Set(), since: { call: this.callIds + 1, thread: this.threads.length + 1, conn: this.openingConn } };
       this.index.set(p, x);
     }
     return x;
@@ -732,6 +752,7 @@ export class SessionModel {
       this.dirty.processes.add(p);
       for (const t of pi.threads) this.dirty.threads.add(t);
       this.namings.push({ conn, was, process: p });
+      pi.calls.clear(); // a named process never merges: nothing needs its calls
       return;
     }
     // Everything that pointed at the placeholder now points at the known process.
@@ -763,7 +784,7 @@ export class SessionModel {
     if (this.byLabel.get(was) === p) this.byLabel.delete(was);
     this.processes.splice(this.processes.indexOf(p), 1);
     this.dirty.processes.add(known);
-    this.dirty.merges.push({ from: p.id, into: known.id });
+    this.dirty.merges.push({ from: p.id, into: known.id, since: pi.since });
     this.dirty.mergedAway.add(p.id);
     this.namings.push({ conn, was, process: known });
   }

@@ -96,6 +96,12 @@ export interface ConnRow {
 export interface ProcessMerge {
   from: number;
   into: number;
+  /**
+   * The first call, thread and connection ids that can refer to `from`: rows
+   * written before the merge (and no longer held by the model) are re-pointed
+   * from there on.
+   */
+  since: { call: number; thread: number; conn: number };
 }
 
 /** Everything one batch changed, as rows. */

@@ -71,6 +71,12 @@ export class Store implements Sink {
       ),
       connProcesses: p('UPDATE connections SET client_process = ?, server_process = ? WHERE id = ?'),
       processGone: p('DELETE FROM processes WHERE id = ?'),
+      // A merged-away process's rows the model no longer holds (retired calls, closed connections).
+      mergeCallsClient: p('UPDATE calls SET client_process = ? WHERE id >= ? AND client_process = ?'),
+      mergeCallsServer: p('UPDATE calls SET server_process = ? WHERE id >= ? AND server_process = ?'),
+      mergeThreads: p('UPDATE threads SET process = ? WHERE id >= ? AND process = ?'),
+      mergeConnsClient: p('UPDATE connections SET client_process = ? WHERE id >= ? AND client_process = ?'),
+      mergeConnsServer: p('UPDATE connections SET server_process = ? WHERE id >= ? AND server_process = ?'),
       meta: p('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
       gapError: p('UPDATE errors SET message = ? WHERE id = ?'),
     };
@@ -211,13 +217,21 @@ export class Store implements Sink {
   apply(d: Delta): void {
     this.batch(() => {
       for (const p of d.processes) this.ins.process!.run(p.id, p.label, p.exe, p.pid, p.requests);
-      for (const m of d.merges) this.ins.processGone!.run(m.from);
       for (const t of d.threads) this.ins.thread!.run(t.id, t.process, t.role, t.name, t.from, t.label, t.firstSeen);
       for (const c of d.caps) {
         this.ins.cap!.run(c.id, c.conn, c.owner, c.exportId, c.iface, c.label, c.thread, c.refs, c.promise ? 1 : 0, c.created, c.released);
       }
       for (const c of d.calls) this.writeCall(c);
       for (const c of d.connections) this.ins.connProcesses!.run(c.clientProcess, c.serverProcess, c.id);
+      // Last: rows this delta wrote from records the model has since let go still name the placeholder.
+      for (const m of d.merges) {
+        this.ins.processGone!.run(m.from);
+        this.ins.mergeCallsClient!.run(m.into, m.since.call, m.from);
+        this.ins.mergeCallsServer!.run(m.into, m.since.call, m.from);
+        this.ins.mergeThreads!.run(m.into, m.since.thread, m.from);
+        this.ins.mergeConnsClient!.run(m.into, m.since.conn, m.from);
+        this.ins.mergeConnsServer!.run(m.into, m.since.conn, m.from);
+      }
     });
   }
 

@@ -13,6 +13,7 @@ import { bundledSchemaSet, rpcSchemaSet } from '../../src/decoder/sources.js';
 import { callRow, connRow, processRow, threadRow, type Delta } from '../../src/session/rows.js';
 import { Recording } from '../../src/cli/recording.js';
 import { SessionReader } from '../../src/store/reader.js';
+import { Store } from '../../src/store/store.js';
 import { parseHexlog } from '../../src/decoder/hexlog.js';
 import type { RecordItem } from '../../src/session/recorder.js';
 
@@ -23,10 +24,17 @@ function fold(deltas: Delta[]) {
   const t = { processes: new Map<number, unknown>(), threads: new Map<number, unknown>(), calls: new Map<number, unknown>(), connections: new Map<number, unknown>() };
   for (const d of deltas) {
     for (const p of d.processes) t.processes.set(p.id, p);
-    for (const m of d.merges) t.processes.delete(m.from);
     for (const x of d.threads) t.threads.set(x.id, x);
     for (const x of d.calls) t.calls.set(x.id, x);
     for (const x of d.connections) t.connections.set(x.id, x);
+    // A merge re-points rows a consumer already holds, as the store does.
+    for (const m of d.merges) {
+      t.processes.delete(m.from);
+      const to = (v: number) => (v === m.from ? m.into : v);
+      for (const x of t.calls.values() as IterableIterator<{ clientProcess: number; serverProcess: number }>) Object.assign(x, { clientProcess: to(x.clientProcess), serverProcess: to(x.serverProcess) });
+      for (const x of t.threads.values() as IterableIterator<{ process: number }>) x.process = to(x.process);
+      for (const x of t.connections.values() as IterableIterator<{ clientProcess: number; serverProcess: number }>) Object.assign(x, { clientProcess: to(x.clientProcess), serverProcess: to(x.serverProcess) });
+    }
   }
   return t;
 }
@@ -76,6 +84,37 @@ describe('change feed', () => {
     expect(folded.calls.size).toBe(kept.model.calls.length);
     for (const c of kept.model.calls) expect(folded.calls.get(c.id)).toEqual(callRow(c));
     expect(deltas.flatMap((d) => d.caps).map((c) => c.id).sort((a, b) => a - b).at(-1)).toBe(kept.model.caps.length);
+  });
+
+  it('a store fed by a forgetting model keeps every row pointing at live processes across merges', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ipc-trace-merge-'));
+    try {
+      const schemas = schemaSetFromCgr(join(ROOT, 'test/golden/captures/mpexample.cgr'));
+      const db = join(dir, 's.sqlite');
+      const store = Store.create(db, { created: 'x' }, [{ source: 'mpexample', cgr: new Uint8Array(readFileSync(join(ROOT, 'test/golden/captures/mpexample.cgr'))) }]);
+      const p = new Pipeline(schemas, rpcSchemaSet(), [store, { chunk: () => store.apply(p.model.takeDelta()) }], { retainHistory: false });
+      const kept = new Pipeline(schemas, rpcSchemaSet(), []);
+      for (const [i, name] of ['mpexample-mpcalculator-01', 'mpexample-mpprinter-01', 'mpexample-mpcalculator-01'].entries()) {
+        feedHexlog(join(CAP, `${name}.hexlog`), [], schemas, i + 1, p);
+        feedHexlog(join(CAP, `${name}.hexlog`), [], schemas, i + 1, kept);
+        store.apply(p.model.takeDelta());
+      }
+      store.shutdown();
+      const r = SessionReader.open(db);
+      const procs = new Map(r.processes().map((x) => [x.id, x.label]));
+      const threads = new Map(r.threads().map((t) => [t.id, t]));
+      // The same processes as a model that keeps everything, and every row names one of them.
+      expect([...procs.values()].sort()).toEqual(kept.model.processes.map((x) => x.label).sort());
+      for (const t of threads.values()) expect(procs.has(t.process)).toBe(true);
+      for (const c of r.calls()) {
+        expect(procs.get(c.clientProcess)).toBe(kept.model.calls[c.id - 1]!.clientProcess.label);
+        expect(procs.get(c.serverProcess)).toBe(kept.model.calls[c.id - 1]!.serverProcess.label);
+      }
+      for (const c of r.connections()) expect(procs.has(c.clientProcess) && procs.has(c.serverProcess)).toBe(true);
+      r.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a consumer that throws is counted and reported; chunks and rows are still recorded', () => {
