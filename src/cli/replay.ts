@@ -10,19 +10,53 @@ import { Pipeline, Sink } from '../session/pipeline.js';
 import { IpcLog } from '../log/ipclog.js';
 import { rowLogLines } from '../log/rowlog.js';
 import { redactOption } from './export.js';
+import { parseFilter } from '../filter/parse.js';
+import { filteredLogSinks } from '../filter/log.js';
+import { compileLineFilter } from '../filter/match.js';
+import { tuiPossible } from '../tui/run.js';
+import { SessionView } from '../tui/view.js';
+import { Worker } from 'node:worker_threads';
 
-export const REPLAY_HELP = `usage: ipc-trace replay DB [--no-tui] [--max-chars N] [--redact] [--redact-field NAME]...
+/** The recording in the terminal UI, at its end, until the user quits. */
+async function replayTui(reader: SessionReader, filter: string, stuckMs: number): Promise<number> {
+  const view = new SessionView({ mode: 'replay', reader, stuckMs });
+  if (filter) view.setFilter(filter);
+  view.bottom();
+  const { startTui } = await import('../tui/run.js');
+  const tui = await startTui(view);
+  // The log pane's lines, rebuilt off this thread.
+  view.logComplete = false;
+  const worker = new Worker(new URL('../tui/replay-log-worker.js', import.meta.url), { workerData: { path: reader.path, maxLines: 200000 } });
+  worker.on('message', (m: { lines: string[]; done: boolean }) => view.addLog(m.lines, m.done));
+  worker.on('error', (e) => view.addLog([`ipc-trace: the log could not be rebuilt: ${e.message}`], true));
+  try {
+    await tui.done;
+  } finally {
+    tui.close();
+    await worker.terminate();
+  }
+  return 0;
+}
 
-Feeds the raw traffic recorded in session database DB through the decoder and
-session model again and prints the -debug=ipc-style log, identical to the one
-the live session printed (times are the recorded ones). A session without
-recorded traffic (imported from -debug=ipc logs, or merged) prints its calls'
-lines from its rows.
+export const REPLAY_HELP = `usage: ipc-trace replay DB [--no-tui] [--filter EXPR] [--max-chars N] [--stuck SECONDS] [--redact] [--redact-field NAME]...
 
-  --max-chars N   cut params/results after N characters (default: as recorded)
-  --redact        mask wallet secrets in params/results (docs/redaction.md)
+In a terminal, opens the recorded session in the terminal UI at its end: calls,
+detail, threads, chains, stats and log panes, with a time cursor to step or play
+through it (? lists the keys). With --no-tui, or when standard output is not a
+terminal, feeds the raw traffic recorded in session database DB through the
+decoder and session model again and prints the -debug=ipc-style log, identical
+to the one the live session printed (times are the recorded ones). A session
+without recorded traffic (imported from -debug=ipc logs, or merged) prints its
+calls' lines from its rows.
+
+  --filter EXPR     only the log lines of calls matching EXPR (the UI's filter language:
+                    method:NAME iface:NAME thread:NAME proc:NAME conn:N status:S slow:>100ms
+                    text:REGEX, combined with ! & | and parentheses)
+  --max-chars N     cut params/results after N characters (default: as recorded)
+  --stuck SECONDS   UI: age after which an outstanding call counts as stuck (default 5)
+  --redact          mask wallet secrets in params/results (docs/redaction.md)
   --redact-field NAME  mask this field too (repeatable; implies --redact)
-  --no-tui        print the log (the default until the terminal UI exists)
+  --no-tui          print the log
 `;
 
 /** Replays a recorded session into the given sinks, in recorded order (the model keeps only what is live). */
@@ -52,10 +86,18 @@ export function replayInto(reader: SessionReader, sinks: Sink[]): Pipeline {
   return p;
 }
 
-export function runReplay(argv: string[]): number {
+export async function runReplay(argv: string[]): Promise<number> {
   const { options, positionals } = parseArgs(
     argv,
-    { 'no-tui': { kind: 'flag' }, 'max-chars': { kind: 'number' }, redact: { kind: 'flag' }, 'redact-field': { kind: 'string', repeat: true }, help: { kind: 'flag', short: 'h' } },
+    {
+      'no-tui': { kind: 'flag' },
+      'max-chars': { kind: 'number' },
+      filter: { kind: 'string' },
+      stuck: { kind: 'number' },
+      redact: { kind: 'flag' },
+      'redact-field': { kind: 'string', repeat: true },
+      help: { kind: 'flag', short: 'h' },
+    },
     1,
   );
   if (options.help) {
@@ -63,13 +105,25 @@ export function runReplay(argv: string[]): number {
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError('replay needs the session database: ipc-trace replay DB');
+  const filter = parseFilter((options.filter as string | undefined) ?? '');
+  if (!filter.ok) throw new UsageError(`--filter: ${filter.error} (at character ${filter.pos + 1})`);
   const reader = SessionReader.open(positionals[0]!);
+  if (!options['no-tui'] && tuiPossible()) {
+    try {
+      return await replayTui(reader, (options.filter as string | undefined) ?? '', ((options.stuck as number | undefined) ?? 5) * 1000);
+    } finally {
+      reader.close();
+    }
+  }
   const recorded = Number(reader.metaValue('max_chars') ?? 'Infinity');
   const maxChars = (options['max-chars'] as number | undefined) ?? recorded;
   const out = new ByteWriter(1);
   const redact = redactOption(options);
-  if (reader.hasStream()) replayInto(reader, [new IpcLog((l) => out.line(l), maxChars, redact)]);
-  else for (const l of rowLogLines(reader.rows(), { maxChars, redact })) out.line(l);
+  if (reader.hasStream()) replayInto(reader, filteredLogSinks(filter.expr, (l) => out.line(l), maxChars, redact));
+  else {
+    const keep = compileLineFilter(filter.expr);
+    for (const l of rowLogLines(reader.rows(), { maxChars, redact })) if (keep(l)) out.line(l);
+  }
   out.flush();
   reader.close();
   return 0;

@@ -9,6 +9,7 @@ import type { Dir } from '../decoder/messages.js';
 import type { CallRow, CapRow, ConnRow, ProcessRow, ThreadRow } from '../session/rows.js';
 import { openExisting } from './store.js';
 import { UserError } from '../decoder/sources.js';
+import type { SqlFilter } from './filter-sql.js';
 
 /** One item of the recorded stream, in the order it happened. */
 export type StreamItem =
@@ -65,6 +66,14 @@ export interface SessionRows {
 
 type Raw = Record<string, unknown>;
 
+/** Ids (in id order) of calls, with the call each is nested in (0: none) and when it was sent. */
+export interface CallIndex {
+  n: number;
+  ids: Int32Array;
+  parents: Int32Array;
+  sent: Float64Array;
+}
+
 function callFrom(r: Raw): CallRow {
   r.hasContext = r.hasContext === 1;
   r.retired = r.retired === 1;
@@ -75,7 +84,19 @@ export class SessionReader {
   private constructor(
     readonly path: string,
     private readonly db: Database.Database,
-  ) {}
+  ) {
+    // text: filters (src/store/filter-sql.ts) match params/results with a JavaScript regular expression.
+    const cache = new Map<string, RegExp>();
+    db.function('ipc_regexp', { deterministic: true }, (pattern: unknown, text: unknown) => {
+      if (typeof text !== 'string' || typeof pattern !== 'string') return null;
+      let re = cache.get(pattern);
+      if (!re) {
+        re = new RegExp(pattern);
+        cache.set(pattern, re);
+      }
+      return re.test(text) ? 1 : 0;
+    });
+  }
 
   /** Opens an existing session database read-only (UserError if it is not one). */
   static open(path: string): SessionReader {
@@ -147,6 +168,10 @@ export class SessionReader {
     return this.db.prepare('SELECT count(*) FROM calls').pluck().get() as number;
   }
 
+  maxCallId(): number {
+    return (this.db.prepare('SELECT coalesce(max(id), 0) FROM calls').pluck().get() as number) ?? 0;
+  }
+
   call(id: number): CallRow | undefined {
     const r = this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE id = ?`).get(id) as Raw | undefined;
     return r ? callFrom(r) : undefined;
@@ -190,6 +215,80 @@ export class SessionReader {
   /** Calls in id order with ids in [from, to): a page for views of large sessions. */
   callPage(fromId: number, limit: number): CallRow[] {
     return (this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE id >= ? ORDER BY id LIMIT ?`).all(fromId, limit) as Raw[]).map(callFrom);
+  }
+
+  /**
+   * The index of the calls matching a filter, in id order: ids, the call each
+   * is nested in (0: none) and send times. Typed arrays, so a view of a
+   * million-call session holds a few megabytes, not rows.
+   */
+  callIndex(filter?: SqlFilter, afterId = 0): CallIndex {
+    const where = filter ? `AND (${filter.where})` : '';
+    const st = this.db.prepare(`SELECT id, coalesce(parent_call, 0), sent FROM calls WHERE id > ? ${where} ORDER BY id`).raw();
+    let n = 0;
+    let ids = new Int32Array(1024);
+    let parents = new Int32Array(1024);
+    let sent = new Float64Array(1024);
+    for (const r of st.iterate(afterId, ...(filter?.args ?? [])) as IterableIterator<[number, number, number]>) {
+      if (n === ids.length) {
+        const grow = <T extends Int32Array | Float64Array>(a: T): T => {
+          const b = new (a.constructor as { new (n: number): T })(a.length * 2);
+          b.set(a);
+          return b;
+        };
+        ids = grow(ids);
+        parents = grow(parents);
+        sent = grow(sent);
+      }
+      ids[n] = r[0];
+      parents[n] = r[1];
+      sent[n] = r[2];
+      n++;
+    }
+    return { n, ids: ids.subarray(0, n), parents: parents.subarray(0, n), sent: sent.subarray(0, n) };
+  }
+
+  /** The calls with these ids (in the order given; missing ids are left out). */
+  callsByIds(ids: ArrayLike<number>): CallRow[] {
+    if (ids.length === 0) return [];
+    const list = Array.from(ids, (x) => Math.trunc(x)).join(',');
+    const rows = (this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE id IN (${list})`).all() as Raw[]).map(callFrom);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const out: CallRow[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const r = byId.get(ids[i]!);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  /** Callbacks nested directly in a call, in id order. */
+  callChildren(id: number): CallRow[] {
+    return (this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE parent_call = ? ORDER BY id`).all(id) as Raw[]).map(callFrom);
+  }
+
+  /**
+   * Calls outstanding at `at` (sent by then, not returned by then), and those
+   * a disconnect left without a return: what the chains analysis needs.
+   */
+  callsOutstandingAt(at: number): CallRow[] {
+    return (
+      this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE sent <= ? AND (returned IS NULL OR returned > ?)`).all(at, at) as Raw[]
+    ).map(callFrom);
+  }
+
+  /** Per-call latency facts of the calls matching a filter: for per-method statistics. */
+  *callTimings(filter?: SqlFilter): IterableIterator<[title: string, status: string, sent: number, returned: number | null, serverProcess: number, executor: number | null]> {
+    const where = filter ? `WHERE ${filter.where}` : '';
+    yield* this.db
+      .prepare(`SELECT title, status, sent, returned, server_process, executor_thread FROM calls ${where}`)
+      .raw()
+      .iterate(...(filter?.args ?? [])) as IterableIterator<[string, string, number, number | null, number, number | null]>;
+  }
+
+  /** Bytes relayed but not recorded (recorder gaps), in total. */
+  gapBytes(): number {
+    return (this.db.prepare("SELECT coalesce(sum(bytes), 0) FROM stream_events WHERE kind = 'gap'").pluck().get() as number) ?? 0;
   }
 
   /** Decoded messages in recorded order, optionally of one connection. */

@@ -1,0 +1,100 @@
+// The ink components: a header, the tab line, the focused pane (windowed to
+// the terminal's height: ink has no virtualised list), and the footer or
+// prompt. Everything they show comes from the view and the Ui state; they
+// re-render when the view's version changes (useSyncExternalStore).
+
+import React, { useEffect, useState, useSyncExternalStore } from 'react';
+import { Box, Text, useInput, useStdin, useStdout } from 'ink';
+import type { SessionView } from './view.js';
+import type { Ui } from './ui.js';
+import { keyNames, helpLines, PaneId } from './keys.js';
+import { callsHeader, callsLines, footerLine, headerLines, Line, tabLine } from './panes.js';
+import chalk from 'chalk';
+
+const h = React.createElement;
+
+export const MIN_WIDTH = 80;
+export const MIN_HEIGHT = 24;
+
+function Lines({ lines }: { lines: string[] }) {
+  return h(
+    Box,
+    { flexDirection: 'column' },
+    lines.map((l, i) => h(Text, { key: i, wrap: 'truncate-end' }, l || ' ')),
+  );
+}
+
+/** The first row to show so that `sel` stays visible in `height` rows. */
+export function scrollTop(sel: number, count: number, height: number): number {
+  if (count <= height) return 0;
+  const top = sel - Math.floor(height / 2);
+  return Math.max(0, Math.min(count - height, top));
+}
+
+function CallsPane({ view, height, width }: { view: SessionView; height: number; width: number }) {
+  const rows = height - 1;
+  const count = view.count;
+  const top = scrollTop(view.sel, count, rows);
+  const lines = [callsHeader(width), ...callsLines(view, top, rows, width)];
+  if (count === 0) lines.push(chalk.dim(view.filterSrc ? '  no calls match the filter' : '  no calls yet'));
+  return h(Lines, { lines });
+}
+
+function LinesPane({ ui, pane, height }: { ui: Ui; pane: Exclude<PaneId, 'calls'>; height: number }) {
+  const all: Line[] = ui.lines(pane);
+  if (pane === 'log' && ui.logFollow) ui.sel.log = Math.max(0, all.length - 1);
+  const sel = Math.min(ui.sel[pane], Math.max(0, all.length - 1));
+  ui.sel[pane] = sel;
+  const top = scrollTop(sel, all.length, height);
+  const lines = all.slice(top, top + height).map((l, i) => (top + i === sel && pane !== 'stats' ? chalk.inverse(l.text) : top + i === sel ? chalk.inverse(l.text) : l.text));
+  return h(Lines, { lines });
+}
+
+export function Screen({ view, ui, width, height }: { view: SessionView; ui: Ui; width: number; height: number }) {
+  useSyncExternalStore(view.subscribe, view.getVersion);
+  if (width < MIN_WIDTH || height < MIN_HEIGHT) {
+    return h(Text, null, `ipc-trace needs a terminal of at least ${MIN_WIDTH}x${MIN_HEIGHT} (this one is ${width}x${height}); q quits`);
+  }
+  const body = height - 4;
+  ui.bodyHeight = body;
+  ui.width = width;
+  const header = headerLines(view, width);
+  let pane: React.ReactElement;
+  if (ui.help) {
+    const lines = [chalk.bold('Keys (any key closes this help)'), ...helpLines(view.mode)];
+    pane = h(Lines, { lines: lines.slice(0, body) });
+  } else if (view.pane === 'calls') pane = h(CallsPane, { view, height: body, width });
+  else pane = h(LinesPane, { ui, pane: view.pane, height: body });
+  return h(
+    Box,
+    { flexDirection: 'column', width, height },
+    h(Lines, { lines: [...header, tabLine(view, ui)] }),
+    h(Box, { flexDirection: 'column', height: body, overflow: 'hidden' }, pane),
+    h(Lines, { lines: [footerLine(view, ui)] }),
+  );
+}
+
+/** The whole app: screen size, keys, and the timer that ages live calls and plays a replay. */
+export function App({ view, ui, tickMs = 250 }: { view: SessionView; ui: Ui; tickMs?: number }) {
+  const { stdout } = useStdout();
+  const { isRawModeSupported } = useStdin();
+  const [size, setSize] = useState({ width: stdout.columns || 80, height: stdout.rows || 24 });
+  useEffect(() => {
+    const onResize = () => setSize({ width: stdout.columns || 80, height: stdout.rows || 24 });
+    stdout.on('resize', onResize);
+    return () => {
+      stdout.off('resize', onResize);
+    };
+  }, [stdout]);
+  useEffect(() => {
+    const t = setInterval(() => ui.tick(tickMs), tickMs);
+    return () => clearInterval(t);
+  }, [ui, tickMs]);
+  useInput(
+    (input, key) => {
+      for (const k of keyNames(input, key)) ui.key(k);
+    },
+    { isActive: isRawModeSupported === true },
+  );
+  return h(Screen, { view, ui, width: size.width, height: size.height });
+}

@@ -1,0 +1,85 @@
+// Small text helpers of the terminal UI: short thread and process names,
+// fixed-width columns, times, sizes, and the colours of statuses and
+// latencies (chalk; NO_COLOR turns colour off, see run.ts).
+
+import chalk from 'chalk';
+import type { CallStatus } from '../session/records.js';
+import { formatDuration } from '../mp/concepts.js';
+
+/** `bitcoin-node-7749` → `node`. */
+export function shortProcess(label: string): string {
+  return label.replace(/^bitcoin-/, '').replace(/-\d+$/, '');
+}
+
+/** A thread label in a few characters: `node/b-httpworker.3`, `wallet(b-httpworker.3)`, `wallet(loop)`. */
+export function shortThread(label: string): string {
+  const strip = (s: string) => s.replace(/^bitcoin-/, '').replace(/-\d+(?=\/|$| )/g, '');
+  let m = /^(.*) \(from (.*)\)$/.exec(label);
+  if (m) {
+    const client = m[2]!.includes('/') ? m[2]!.slice(m[2]!.indexOf('/') + 1) : m[2]!;
+    return `${strip(m[1]!)}(${strip(client).replace(/-\d+$/, '')})`;
+  }
+  m = /^(.*) \(event loop\)$/.exec(label);
+  if (m) return `${strip(m[1]!)}(loop)`;
+  const slash = label.indexOf('/');
+  if (slash < 0) return strip(label);
+  return `${strip(label.slice(0, slash))}/${label.slice(slash + 1).replace(/-\d+$/, '')}`;
+}
+
+/** The visible width of a string without its ANSI escapes. */
+export function visibleLength(s: string): number {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\x1b\[[0-9;]*m/g, '').length;
+}
+
+/** Plain text cut or padded to exactly `w` columns. */
+export function fit(s: string, w: number, right = false): string {
+  if (w <= 0) return '';
+  if (s.length > w) return w === 1 ? '…' : s.slice(0, w - 1) + '…';
+  return right ? s.padStart(w) : s.padEnd(w);
+}
+
+/** HH:MM:SS.mmm in UTC (the log's times are UTC too). */
+export function clock(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 23);
+}
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  return `${(n / 1024 / 1024 / 1024).toFixed(2)} GB`;
+}
+
+export const duration = (ms: number) => formatDuration(ms, true);
+
+export const STATUS_SHORT: Record<CallStatus, string> = {
+  pending: 'wait',
+  returned: 'ok',
+  exception: 'EXC',
+  canceled: 'cncl',
+  disconnected: 'DISC',
+};
+
+export function statusColor(s: CallStatus): (t: string) => string {
+  switch (s) {
+    case 'pending':
+      return chalk.yellow;
+    case 'returned':
+      return chalk.green;
+    case 'exception':
+      return chalk.red;
+    case 'canceled':
+      return chalk.magenta;
+    case 'disconnected':
+      return chalk.redBright;
+  }
+}
+
+/** Latency colour: fast dim, slow yellow, very slow or stuck red. */
+export function latencyColor(ms: number, stuckMs: number): (t: string) => string {
+  if (ms >= stuckMs) return chalk.red.bold;
+  if (ms >= 100) return chalk.yellow;
+  if (ms >= 10) return (t: string) => t;
+  return chalk.dim;
+}

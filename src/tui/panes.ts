@@ -1,0 +1,201 @@
+// Each pane's content as lines (text with colour, and the call a line
+// stands for), computed from the view; the ink components only window and
+// print them. The header and the footer too.
+
+import chalk from 'chalk';
+import type { SessionView } from './view.js';
+import type { Ui } from './ui.js';
+import { PANES, footerKeys } from './keys.js';
+import { bytes, clock, duration, fit, latencyColor, shortProcess, shortThread, STATUS_SHORT, statusColor } from './format.js';
+import { detailLines } from './detail.js';
+import type { ChainNode } from '../chains/chains.js';
+
+export interface Line {
+  text: string;
+  call?: number;
+  node?: string;
+}
+
+export function headerLines(view: SessionView, width: number): string[] {
+  const procs = [...view.processes.values()].map((p) => shortProcess(p.label) + (p.pid ? `[${p.pid}]` : ''));
+  const conns = [...view.connections.values()];
+  const open = conns.filter((c) => c.closed === null).length;
+  const out = view.outstanding().filter((c) => c.status === 'pending');
+  const at = view.at();
+  const oldest = out.reduce((m, c) => Math.max(m, at - c.sent), 0);
+  const report = view.chains();
+  const mode = view.mode === 'live' ? chalk.bgGreen.black(' LIVE ') : chalk.bgBlue.white(' REPLAY ');
+  const outstanding = `${out.length} outstanding${out.length ? `, oldest ${duration(oldest)}` : ''}`;
+  const gaps = view.gapBytes();
+  const l1 = [
+    `${mode} ${chalk.bold('ipc-trace')}`,
+    `${procs.join(' ⇄ ') || 'no processes yet'}`,
+    `${conns.length} conn${conns.length === 1 ? '' : 's'}${open !== conns.length ? ` (${open} open)` : ''}`,
+    `${view.callsPerSecond().toFixed(1)} calls/s`,
+    `${view.totalCalls} calls`,
+    oldest >= view.stuckMs ? chalk.red.bold(outstanding) : out.length ? chalk.yellow(outstanding) : outstanding,
+  ].join(chalk.dim(' │ '));
+  const db = `${view.dbPath} ${bytes(view.dbSize())}`;
+  let l2: string;
+  if (report.deadlocks.length) {
+    const d = report.deadlocks[0]!;
+    l2 = chalk.bgRed.white.bold(' DEADLOCK ') + ' ' + chalk.red(`threads ${d.threads.map(shortThread).join(', ')} (chains ${d.chains.join(', ')}; 4: Chains)`);
+  } else if (report.stuck.length) {
+    const s = report.stuck[0]!;
+    l2 = chalk.red(`STUCK ${s.title} [call ${s.call}] ${duration(s.ageMs)}: attach a debugger to ${s.leafProcess} {${shortThread(s.leafThread)}}`);
+  } else l2 = chalk.dim(`db ${db}`) + (gaps ? chalk.red(` │ ${bytes(gaps)} not recorded (gaps)`) : chalk.dim(' │ no gaps'));
+  if (view.mode === 'replay') {
+    const rel = view.start !== null ? `+${((view.cursor - view.start) / 1000).toFixed(3)}s of ${(((view.end ?? view.cursor) - view.start) / 1000).toFixed(3)}s` : '';
+    l2 += chalk.dim(' │ ') + `${view.playing ? chalk.green('▶') : '⏸'} ${view.speed}x ${clock(view.cursor)} ${rel}`;
+  }
+  return [l1, l2].map((l) => l.slice(0, width * 4));
+}
+
+export function tabLine(view: SessionView, ui: Ui): string {
+  const tabs = PANES.map((p) => (p.id === view.pane ? chalk.inverse(` ${p.key} ${p.title} `) : ` ${chalk.dim(p.key)} ${p.title} `)).join('');
+  const filter = view.filterSrc ? chalk.cyan(` filter: ${view.filterSrc}`) : chalk.dim(' no filter (f)');
+  const follow = view.pane === 'calls' ? (view.follow ? chalk.green(' follow') : chalk.dim(' paused')) : '';
+  return `${tabs}${filter}${follow}${ui.message ? chalk.yellow(`  ${ui.message}`) : ''}`;
+}
+
+export function footerLine(view: SessionView, ui: Ui): string {
+  if (ui.input) {
+    const label = ui.input.kind === 'filter' ? 'filter' : ui.input.kind === 'search' ? 'search' : 'time (+SECONDS or ISO)';
+    const err = ui.input.error ? chalk.red(`  ✗ ${ui.input.error.error} (at ${ui.input.error.pos + 1})`) : ui.input.kind !== 'time' && ui.input.text ? chalk.green('  ✓') : '';
+    return `${chalk.bold(label + ':')} ${ui.input.text}${chalk.inverse(' ')}${err}`;
+  }
+  const keys = footerKeys(view.pane, view.mode).map((k) => `${chalk.bold(k.key)} ${k.label}`);
+  return [...keys, `${chalk.bold('1-6')} panes`].join('  ');
+}
+
+export function callsHeader(width: number): string {
+  const c = callColumns(width);
+  return chalk.dim.underline(
+    fit('time', 12) + ' ' + fit('c#', c.conn) + ' ' + fit('caller', c.thread) + ' ' + fit('method', c.method) + ' ' + (c.target ? fit('target', c.target) + ' ' : '') + fit('executor', c.thread) + ' ' + fit('stat', 4) + ' ' + fit('latency', 8, true),
+  );
+}
+
+function callColumns(width: number) {
+  const conn = 3;
+  const thread = width >= 120 ? 24 : width >= 100 ? 20 : 16;
+  const target = width >= 110 ? 12 : 0;
+  const method = Math.max(12, width - 12 - conn - thread * 2 - (target ? target + 1 : 0) - 4 - 8 - 6);
+  return { conn, thread, target, method };
+}
+
+export function callsLines(view: SessionView, start: number, height: number, width: number): string[] {
+  const cols = callColumns(width);
+  const at = view.at();
+  return view.window(start, height).map(({ row: c, depth, hasKids, folded, index }) => {
+    const lat = c.returned !== null ? c.returned - c.sent : at - c.sent;
+    const pending = c.status === 'pending';
+    const fold = hasKids ? (folded ? '▸' : '▾') : ' ';
+    const method = `${'  '.repeat(Math.min(depth, 6))}${depth ? '↳' : ''}${fold}${c.title}`;
+    const text =
+      chalk.dim(clock(c.sent)) + ' ' +
+      fit(`c${c.conn}`, cols.conn) + ' ' +
+      fit(shortThread(view.threadLabel(c.caller)), cols.thread) + ' ' +
+      fit(method, cols.method) + ' ' +
+      (cols.target ? chalk.dim(fit(c.target, cols.target)) + ' ' : '') +
+      fit(shortThread(view.threadLabel(c.executor)), cols.thread) + ' ' +
+      statusColor(c.status)(fit(STATUS_SHORT[c.status], 4)) + ' ' +
+      latencyColor(lat, view.stuckMs)(fit((pending ? '' : '') + duration(lat), 8, true));
+    return index === view.sel ? chalk.inverse(text) : text;
+  });
+}
+
+export function detailPaneLines(view: SessionView, ui: Ui): Line[] {
+  if (view.detailCall === null) return [{ text: chalk.dim('no call selected: pick one in the calls pane (1) and press enter') }];
+  return detailLines(view, view.detailCall, ui.detailToggled, ui.detailHex);
+}
+
+export function threadsLines(view: SessionView): Line[] {
+  const report = view.chains();
+  const stacks = new Map(report.threads.map((t) => [t.thread, t]));
+  const L: Line[] = [];
+  const byProcess = new Map<number, string[]>();
+  for (const t of view.threads.values()) {
+    const l = byProcess.get(t.process) ?? [];
+    l.push(t.label);
+    byProcess.set(t.process, l);
+  }
+  for (const [p, labels] of [...byProcess].sort((a, b) => a[0] - b[0])) {
+    L.push({ text: chalk.bold(view.processLabel(p)) });
+    for (const label of labels.sort()) {
+      const s = stacks.get(label);
+      L.push({ text: `  ${s ? chalk.yellow('●') : chalk.dim('○')} {${label}}${s ? '' : chalk.dim('  idle')}` });
+      for (const e of s?.stack ?? []) {
+        const as = e.as === 'waiting' ? chalk.cyan('waiting on ') : e.as === 'queued' ? chalk.magenta('queued     ') : chalk.green('executing  ');
+        L.push({ text: `      ${as} ${e.title} [call ${e.call}] ${latencyColor(e.ageMs, view.stuckMs)(duration(e.ageMs))}`, call: e.call });
+      }
+    }
+  }
+  if (!L.length) L.push({ text: chalk.dim('no threads yet') });
+  return L;
+}
+
+export function chainsLines(view: SessionView): Line[] {
+  const r = view.chains();
+  const L: Line[] = [];
+  const at = view.mode === 'live' ? 'now' : clock(view.cursor);
+  L.push({ text: `Call chains at ${at}: ${r.outstanding} outstanding call(s)${r.interrupted ? `, ${r.interrupted} interrupted by disconnect` : ''}; stuck after ${r.stuckSeconds}s` });
+  for (const d of r.deadlocks) {
+    L.push({ text: chalk.bgRed.white.bold(` Found IPC deadlock across chain${d.chains.length > 1 ? 's' : ''} ${d.chains.join(', ')} `) });
+    L.push({ text: chalk.red(`  threads: ${d.threads.join(', ')}`) });
+    L.push({ text: chalk.red(`  ${d.description}`) });
+  }
+  const draw = (n: ChainNode, indent: string) => {
+    const flags = [n.interrupted ? 'interrupted' : '', n.stuck ? chalk.red.bold('STUCK') : '', n.cancelRequested ? 'cancel requested' : '', n.queuedBehind !== null ? chalk.magenta(`queued behind call ${n.queuedBehind}`) : '']
+      .filter(Boolean)
+      .join(', ');
+    L.push({
+      text: `${indent}{${shortThread(n.waiter)}} waits ${latencyColor(n.ageMs, view.stuckMs)(duration(n.ageMs))} on ${chalk.bold(n.title)} [call ${n.call}] → {${shortThread(n.executor)}}${flags ? `  (${flags})` : ''}`,
+      call: n.call,
+    });
+    for (const c of n.children) draw(c, indent + '    ');
+  };
+  r.chains.forEach((n, i) => {
+    L.push({ text: chalk.dim(`chain ${i + 1}:`) });
+    draw(n, '  ');
+  });
+  for (const s of r.stuck) L.push({ text: chalk.red(`stuck: ${s.title} [call ${s.call}] ${duration(s.ageMs)}; attach a debugger to ${s.leafProcess}, thread {${s.leafThread}}`), call: s.call });
+  if (!r.chains.length) L.push({ text: chalk.dim('  no outstanding calls') });
+  return L;
+}
+
+export function statsLines(view: SessionView, width: number): Line[] {
+  const rows = view.stats();
+  const keyW = Math.max(20, width - 6 * 7 - 9 - 8);
+  const arrow = (c: string) => (view.statsSort === c ? (view.statsDesc ? '↓' : '↑') : '');
+  const col = (name: string, id: string, w: number) => fit(name + arrow(id), w, true);
+  const L: Line[] = [];
+  L.push({
+    text: chalk.dim.underline(
+      fit(`${view.statsGroup === 'method' ? 'method' : `method @ ${view.statsGroup}`}${arrow('key')}`, keyW) + col('calls', 'calls', 7) + col('errors', 'errors', 7) + col('flight', 'inFlight', 7) + col('p50', 'p50', 9) + col('p90', 'p90', 9) + col('p99', 'p99', 9) + col('max', 'max', 9),
+    ),
+  });
+  const d = (x: number) => (Number.isNaN(x) ? '-' : duration(x));
+  for (const r of rows) {
+    L.push({
+      text:
+        fit(r.key, keyW) +
+        fit(String(r.calls), 7, true) +
+        (r.errors ? chalk.red(fit(String(r.errors), 7, true)) : fit('0', 7, true)) +
+        (r.inFlight ? chalk.yellow(fit(String(r.inFlight), 7, true)) : fit('0', 7, true)) +
+        fit(d(r.p50), 9, true) +
+        fit(d(r.p90), 9, true) +
+        latencyColor(Number.isNaN(r.p99) ? 0 : r.p99, view.stuckMs)(fit(d(r.p99), 9, true)) +
+        latencyColor(Number.isNaN(r.max) ? 0 : r.max, view.stuckMs)(fit(d(r.max), 9, true)),
+    });
+  }
+  if (rows.length === 0) L.push({ text: chalk.dim('no calls') });
+  return L;
+}
+
+export function logLines(view: SessionView): Line[] {
+  const lines = view.logLines();
+  const out: Line[] = lines.map((l) => ({ text: l.length > 2000 ? l.slice(0, 2000) + '…' : l }));
+  if (!view.logComplete) out.push({ text: chalk.dim('… (reading the recording)') });
+  if (!out.length) out.push({ text: chalk.dim('no log lines yet') });
+  return out;
+}

@@ -1,0 +1,33 @@
+// Builds a recording's -debug=ipc-style log for the replay UI's log pane off
+// the UI thread: the recorded stream through the pipeline and the log
+// formatter (as `ipc-trace replay --no-tui` does), posted in batches.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { SessionReader } from '../store/reader.js';
+import { IpcLog } from '../log/ipclog.js';
+import { replayInto } from '../cli/replay.js';
+
+const { path, maxLines } = workerData as { path: string; maxLines: number };
+const reader = SessionReader.open(path);
+const maxChars = Number(reader.metaValue('max_chars') ?? 'Infinity');
+let batch: string[] = [];
+let sent = 0;
+const flush = (done: boolean) => {
+  parentPort!.postMessage({ lines: batch, done });
+  sent += batch.length;
+  batch = [];
+};
+class Enough extends Error {}
+try {
+  replayInto(reader, [
+    new IpcLog((l) => {
+      batch.push(l);
+      if (batch.length >= 2000) flush(false);
+      if (sent + batch.length >= maxLines) throw new Enough();
+    }, maxChars),
+  ]);
+} catch (e) {
+  if (!(e instanceof Enough)) batch.push(`ipc-trace: the log could not be rebuilt: ${(e as Error).message}`);
+}
+flush(true);
+reader.close();
