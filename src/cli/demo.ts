@@ -16,8 +16,9 @@ import { RecordingHandle, recordingOptions } from './recording.js';
 import { untilSignal } from './proxy.js';
 import { UserError, PACKAGE_ROOT } from '../decoder/sources.js';
 import { SCENARIOS } from '../demo/args.js';
+import { openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
 
-export const DEMO_HELP = `usage: ipc-trace demo [--scenario S] [--duration SEC] [--seed N] [--db FILE] [--log FILE|-] [--force] [--max-chars N] [--no-tui]
+export const DEMO_HELP = `usage: ipc-trace demo [--scenario S] [--duration SEC] [--seed N] [--db FILE] [--log FILE|-] [--force] [--max-chars N] [--stuck SEC] [--no-tui]
 
 Runs a simulated Bitcoin Core node/wallet pair and records their IPC. The demo
 bitcoin-node (a regtest chain with blocks every 2 s, mempool traffic, RPC
@@ -42,11 +43,13 @@ Scenarios:
   --seed N         seed of the simulation (default 1)
   --db FILE        session database (default ipc-trace-YYYYMMDD-HHMMSS.sqlite here)
   --log FILE|-     -debug=ipc-style log to FILE, or - for standard output
-                   (the log goes to standard output anyway until the terminal UI exists)
+                   (without the terminal UI the log goes to standard output)
   --force          replace an existing --db or --log file (never a symbolic link;
                    files ipc-trace creates are mode 0600)
   --max-chars N    cut params/results in the log after N characters, like libmultiprocess
-  --no-tui         no terminal UI: print the log
+  --stuck SEC      UI: age after which an outstanding call is shown as stuck, and a
+                   deadlock named (default 5, as 'ipc-trace chains')
+  --no-tui         no terminal UI: print the log (also when standard output is not a terminal)
   --redact         store the wallets' passphrases zeroed (see ipc-trace proxy --help)
 
 Then look at the session with 'npx ipc-trace chains DB' or 'npx ipc-trace replay DB'.
@@ -64,6 +67,7 @@ const DEMO_OPTIONS = {
   force: { kind: 'flag' },
   redact: { kind: 'flag' },
   'redact-field': { kind: 'string', repeat: true },
+  stuck: { kind: 'number' },
   help: { kind: 'flag', short: 'h' },
 } as const;
 
@@ -143,10 +147,19 @@ export async function runDemo(argv: string[]): Promise<number> {
   symlinkSync(process.execPath, join(dir, 'bitcoin-node'));
   symlinkSync(walletScript, join(dir, 'bitcoin-wallet'));
 
+  const tui = wantsTui(options);
+  let ui: LiveUi | null = null;
+  const note = (line: string) => (ui ? ui.note(line) : process.stderr.write(`ipc-trace: ${line}\n`));
   let recording: RecordingHandle;
   try {
     // The demo processes speak the bundled schemas: no --schema here.
-    recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', 'demo', ...argv].join(' ')), schemaFiles: [], importDirs: [] });
+    recording = await RecordingHandle.start({
+      ...recordingOptions(options, ['ipc-trace', 'demo', ...argv].join(' ')),
+      schemaFiles: [],
+      importDirs: [],
+      printLog: !tui,
+      feed: tui,
+    });
   } catch (e) {
     cleanupDir();
     throw e;
@@ -156,7 +169,8 @@ export async function runDemo(argv: string[]): Promise<number> {
     command: join(dir, 'bitcoin-node'),
     args: [nodeMain, `-scenario=${scenario}`, `-seed=${seed}`],
     tap: gate.tap,
-    log: (line) => process.stderr.write(`ipc-trace: ${line}\n`),
+    log: note,
+    stdio: tui ? 'ignore' : 'inherit',
   });
   try {
     await session.start();
@@ -165,19 +179,34 @@ export async function runDemo(argv: string[]): Promise<number> {
     cleanupDir();
     throw e;
   }
-  process.stderr.write(
-    `ipc-trace: demo '${scenario}': bitcoin-node pid ${session.pid}, recording to ${recording.dbPath}` +
-      `${duration !== undefined ? ` for ${duration} s` : ''} (Ctrl-C stops)\n`,
-  );
+  const banner =
+    `demo '${scenario}': bitcoin-node pid ${session.pid}, recording to ${recording.dbPath}` +
+    `${duration !== undefined ? ` for ${duration} s` : ''} (${tui ? 'q' : 'Ctrl-C'} stops)`;
+  if (tui) {
+    try {
+      ui = await openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000);
+    } catch (e) {
+      await session.stop();
+      await recording.finish();
+      cleanupDir();
+      throw e;
+    }
+  }
+  note(banner);
 
   const stopTimer = duration !== undefined ? timer(duration * 1000) : null;
-  const signal = untilSignal();
+  // With the UI, Ctrl-C is a key (and SIGINT/SIGTERM end the UI): both end it like --duration.
+  const signal = ui ? ui.done.then(() => 'quit') : untilSignal();
   const outcome = await Promise.race([
     session.wait().then((code) => ({ kind: 'exit' as const, code })),
     ...(stopTimer ? [stopTimer.done.then(() => ({ kind: 'duration' as const, code: 0 }))] : []),
-    signal.then((sig) => ({ kind: 'signal' as const, code: 0, sig })),
+    signal.then((sig) => (ui ? { kind: 'duration' as const, code: 0 } : { kind: 'signal' as const, code: 0, sig })),
   ]);
   stopTimer?.cancel();
+  // The terminal back first (and the UI's reader closed, so that closing the
+  // database removes its WAL files); what follows is printed as without the UI.
+  ui?.close();
+  ui = null;
 
   let code = 0;
   if (outcome.kind === 'exit') {
@@ -191,7 +220,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     if (outcome.kind === 'duration') await untilDeadlockShows(recording.dbPath, signal);
     // The processes are hung: end the recording as they are, then kill them.
     gate.close();
-    process.stderr.write('ipc-trace: deadlock: recording stopped with both processes hung; killing them\n');
+    note('deadlock: recording stopped with both processes hung; killing them');
     try {
       if (session.pid !== undefined) process.kill(session.pid, 'SIGKILL');
     } catch {
@@ -211,7 +240,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     const t = timer(15000);
     const exited = await Promise.race([session.wait().then(() => true), t.done.then(() => false)]);
     t.cancel();
-    if (!exited) process.stderr.write('ipc-trace: bitcoin-node did not stop within 15 s; killing it\n');
+    if (!exited) note('bitcoin-node did not stop within 15 s; killing it');
   }
   await session.stop();
   await recording.finish();

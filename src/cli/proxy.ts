@@ -6,6 +6,7 @@ import { parseAddress } from '../proxy/address.js';
 import { Relay } from '../proxy/relay.js';
 import { RecordingHandle, recordingOptions, RECORDING_OPTIONS, REDACT_HELP } from './recording.js';
 import { UserError } from '../decoder/sources.js';
+import { openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
 
 export const PROXY_HELP = `usage: ipc-trace --listen ADDR --connect ADDR [--db FILE] [--log FILE|-] [--force] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--redact] [--no-tui]
 
@@ -19,13 +20,14 @@ Example, between bitcoin-node -ipcbind=unix and a mining client:
 
   --db FILE        session database (default ipc-trace-YYYYMMDD-HHMMSS.sqlite here)
   --log FILE|-     -debug=ipc-style log to FILE, or - for standard output
-                   (the log goes to standard output anyway until the terminal UI exists)
+                   (without the terminal UI the log goes to standard output)
   --force          replace an existing --db or --log file (never a symbolic link;
                    files ipc-trace creates are mode 0600)
   --schema FILE    decode with these .capnp files (compiled with capnp), not the bundled ones
   -I, --import DIR import path for --schema
   --max-chars N    cut params/results in the log after N characters, like libmultiprocess
-  --no-tui         no terminal UI: print the log
+  --stuck SECONDS  UI: age after which an outstanding call is shown as stuck (default 5)
+  --no-tui         no terminal UI: print the log (also when standard output is not a terminal)
 ${REDACT_HELP}
 Ctrl-C (SIGINT) or SIGTERM stops accepting, flushes, closes the database and removes
 the listening socket.
@@ -66,13 +68,16 @@ export async function runProxy(argv: string[]): Promise<number> {
   if (!options.listen || !options.connect) throw new UsageError('the proxy needs --listen ADDR and --connect ADDR');
   const listen = addressOption(options.listen as string);
   const connect = addressOption(options.connect as string);
-  const recording = await RecordingHandle.start(recordingOptions(options, ['ipc-trace', ...argv].join(' ')));
+  const tui = wantsTui(options);
+  const recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', ...argv].join(' ')), printLog: !tui, feed: tui });
+  let ui: LiveUi | null = null;
+  const note = (line: string) => (ui ? ui.note(line) : process.stderr.write(`ipc-trace: ${line}\n`));
   const relay = new Relay({
     listen,
     connect,
     // Every connection goes to the same upstream process.
     tap: recording.tap(() => ({ server: `upstream ${options.connect as string}` })),
-    log: (line) => process.stderr.write(`ipc-trace: ${line}\n`),
+    log: note,
   });
   try {
     await relay.listen();
@@ -82,8 +87,26 @@ export async function runProxy(argv: string[]): Promise<number> {
     for (const suffix of ['', '-wal', '-shm']) rmSync(recording.dbPath + suffix, { force: true });
     throw e instanceof UserError ? e : new UserError(`cannot listen on ${options.listen}: ${(e as Error).message}`);
   }
-  process.stderr.write(`ipc-trace: listening on ${options.listen}, relaying to ${options.connect}, recording to ${recording.dbPath}\n`);
-  const sig = await untilSignal();
+  const banner = `listening on ${options.listen}, relaying to ${options.connect}, recording to ${recording.dbPath}`;
+  let sig: string;
+  if (tui) {
+    try {
+      ui = await openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000);
+      ui.note(banner);
+      sig = await ui.done;
+    } finally {
+      // The terminal back (and the UI's reader closed, so that closing the database
+      // removes its WAL files), then stop recording exactly as without the UI.
+      ui?.close();
+      ui = null;
+      await relay.stop();
+      await recording.finish();
+    }
+    process.stderr.write(`ipc-trace: ${banner.replace('recording to', 'recorded in')}\n`);
+    return 0;
+  }
+  process.stderr.write(`ipc-trace: ${banner}\n`);
+  sig = await untilSignal();
   process.stderr.write(`ipc-trace: ${sig}: stopping\n`);
   await relay.stop();
   await recording.finish();

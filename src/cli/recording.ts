@@ -50,6 +50,7 @@ export const RECORDING_OPTIONS = {
   force: { kind: 'flag' },
   redact: { kind: 'flag' },
   'redact-field': { kind: 'string', repeat: true },
+  stuck: { kind: 'number' },
   help: { kind: 'flag', short: 'h' },
 } as const;
 

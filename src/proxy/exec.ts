@@ -70,6 +70,8 @@ export interface ExecOptions {
   shimEntry?: string;
   /** bash used for pass-through shims; null forces the node fallback (default: /bin/bash or /usr/bin/bash if present). */
   bash?: string | null;
+  /** COMMAND's standard streams: the terminal (default), or none while a terminal UI owns it. */
+  stdio?: 'inherit' | 'ignore';
   /** Environment for COMMAND (default process.env); IPC_TRACE_* are added. */
   env?: NodeJS.ProcessEnv;
   /** After COMMAND exits, how long wait() lets interposed connections finish (default 3000 ms). */
@@ -297,7 +299,7 @@ export class ExecSession {
       IPC_TRACE_CONTROL: this.controlPath!,
       IPC_TRACE_SHIM_DIR: binDir,
     };
-    const child = spawn(real, this.opts.args, { argv0: join(binDir, basename(real)), stdio: 'inherit', env });
+    const child = spawn(real, this.opts.args, { argv0: join(binDir, basename(real)), stdio: this.opts.stdio ?? 'inherit', env });
     this.child = child;
     await new Promise<void>((res, rej) => {
       child.once('spawn', () => res());
