@@ -15,11 +15,12 @@ import { filteredLogSinks } from '../filter/log.js';
 import { compileLineFilter } from '../filter/match.js';
 import { tuiPossible } from '../tui/run.js';
 import { SessionView } from '../tui/view.js';
+import { workerIndex } from '../tui/index-client.js';
 import { Worker } from 'node:worker_threads';
 
 /** The recording in the terminal UI, at its end, until the user quits. */
 async function replayTui(reader: SessionReader, filter: string, stuckMs: number): Promise<number> {
-  const view = new SessionView({ mode: 'replay', reader, stuckMs });
+  const view = new SessionView({ mode: 'replay', reader, stuckMs, index: workerIndex(reader.path) });
   if (filter) view.setFilter(filter);
   view.bottom();
   const { startTui } = await import('../tui/run.js');
@@ -33,6 +34,7 @@ async function replayTui(reader: SessionReader, filter: string, stuckMs: number)
     await tui.done;
   } finally {
     tui.close();
+    view.close();
     await worker.terminate();
   }
   return 0;

@@ -66,12 +66,13 @@ export interface SessionRows {
 
 type Raw = Record<string, unknown>;
 
-/** Ids (in id order) of calls, with the call each is nested in (0: none) and when it was sent. */
+/** Ids (in id order) of calls, with the call each is nested in (0: none), when it was sent and returned (NaN: not). */
 export interface CallIndex {
   n: number;
   ids: Int32Array;
   parents: Int32Array;
   sent: Float64Array;
+  returned: Float64Array;
 }
 
 function callFrom(r: Raw): CallRow {
@@ -218,34 +219,42 @@ export class SessionReader {
   }
 
   /**
-   * The index of the calls matching a filter, in id order: ids, the call each
-   * is nested in (0: none) and send times. Typed arrays, so a view of a
-   * million-call session holds a few megabytes, not rows.
+   * The index of all calls after `afterId`, in id order: ids, the call each
+   * is nested in (0: none), send and return times (NaN: not returned).
+   * Typed arrays, so a view of a million-call session holds a few tens of
+   * megabytes, not rows.
    */
-  callIndex(filter?: SqlFilter, afterId = 0): CallIndex {
-    const where = filter ? `AND (${filter.where})` : '';
-    const st = this.db.prepare(`SELECT id, coalesce(parent_call, 0), sent FROM calls WHERE id > ? ${where} ORDER BY id`).raw();
+  callIndex(afterId = 0): CallIndex {
+    const st = this.db.prepare('SELECT id, coalesce(parent_call, 0), sent, returned FROM calls WHERE id > ? ORDER BY id').raw();
+    const cap = Math.max(16, (this.db.prepare('SELECT count(*) FROM calls WHERE id > ?').pluck().get(afterId) as number) + 16);
+    const ids = new Int32Array(cap);
+    const parents = new Int32Array(cap);
+    const sent = new Float64Array(cap);
+    const returned = new Float64Array(cap);
     let n = 0;
-    let ids = new Int32Array(1024);
-    let parents = new Int32Array(1024);
-    let sent = new Float64Array(1024);
-    for (const r of st.iterate(afterId, ...(filter?.args ?? [])) as IterableIterator<[number, number, number]>) {
-      if (n === ids.length) {
-        const grow = <T extends Int32Array | Float64Array>(a: T): T => {
-          const b = new (a.constructor as { new (n: number): T })(a.length * 2);
-          b.set(a);
-          return b;
-        };
-        ids = grow(ids);
-        parents = grow(parents);
-        sent = grow(sent);
-      }
+    for (const r of st.iterate(afterId) as IterableIterator<[number, number, number, number | null]>) {
+      if (n === cap) break;
       ids[n] = r[0];
       parents[n] = r[1];
       sent[n] = r[2];
+      returned[n] = r[3] ?? NaN;
       n++;
     }
-    return { n, ids: ids.subarray(0, n), parents: parents.subarray(0, n), sent: sent.subarray(0, n) };
+    return { n, ids: ids.subarray(0, n), parents: parents.subarray(0, n), sent: sent.subarray(0, n), returned: returned.subarray(0, n) };
+  }
+
+  /** Ids of the calls matching a filter (src/store/filter-sql.ts), in id order, after `afterId`. */
+  callIds(filter?: SqlFilter, afterId = 0): Int32Array {
+    const where = filter ? `AND (${filter.where})` : '';
+    const out: number[] = [];
+    for (const id of this.db.prepare(`SELECT id FROM calls WHERE id > ? ${where} ORDER BY id`).pluck().iterate(afterId, ...(filter?.args ?? [])) as IterableIterator<number>) out.push(id);
+    return Int32Array.from(out);
+  }
+
+  /** The last `n` calls' ids (id order): enough for a first screen before the index is read. */
+  lastCallIds(n: number): Int32Array {
+    const ids = this.db.prepare('SELECT id FROM calls ORDER BY id DESC LIMIT ?').pluck().all(n) as number[];
+    return Int32Array.from(ids.reverse());
   }
 
   /** The calls with these ids (in the order given; missing ids are left out). */

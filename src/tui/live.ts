@@ -8,6 +8,7 @@ import type { RecordingHandle } from '../cli/recording.js';
 import { SessionReader } from '../store/reader.js';
 import { SessionView } from './view.js';
 import { tuiPossible } from './run.js';
+import { workerIndex } from './index-client.js';
 
 export interface LiveUi {
   /** Resolves when the user quits (q, Ctrl-C) or SIGINT/SIGTERM arrives. */
@@ -25,7 +26,7 @@ export function wantsTui(options: Record<string, unknown>): boolean {
 
 export async function openLiveUi(recording: RecordingHandle, stuckMs: number): Promise<LiveUi> {
   const reader = SessionReader.open(recording.dbPath);
-  const view = new SessionView({ mode: 'live', reader, stuckMs, dropped: () => recording.client.droppedBytes });
+  const view = new SessionView({ mode: 'live', reader, stuckMs, index: workerIndex(recording.dbPath), dropped: () => recording.client.droppedBytes });
   recording.onFeed((batch) => view.ingest(batch));
   const { startTui } = await import('./run.js');
   const tui = await startTui(view);
@@ -37,6 +38,7 @@ export async function openLiveUi(recording: RecordingHandle, stuckMs: number): P
       if (closed) return;
       closed = true;
       tui.close();
+      view.close();
       reader.close();
     },
   };

@@ -55,7 +55,8 @@ export function tabLine(view: SessionView, ui: Ui): string {
   const tabs = PANES.map((p) => (p.id === view.pane ? chalk.inverse(` ${p.key} ${p.title} `) : ` ${chalk.dim(p.key)} ${p.title} `)).join('');
   const filter = view.filterSrc ? chalk.cyan(` filter: ${view.filterSrc}`) : chalk.dim(' no filter (f)');
   const follow = view.pane === 'calls' ? (view.follow ? chalk.green(' follow') : chalk.dim(' paused')) : '';
-  return `${tabs}${filter}${follow}${ui.message ? chalk.yellow(`  ${ui.message}`) : ''}`;
+  const busy = !view.complete ? chalk.yellow(' reading the index…') : view.filtering ? chalk.yellow(' filtering…') : '';
+  return `${tabs}${filter}${follow}${busy}${ui.message ? chalk.yellow(`  ${ui.message}`) : ''}`;
 }
 
 export function footerLine(view: SessionView, ui: Ui): string {
@@ -188,7 +189,7 @@ export function statsLines(view: SessionView, width: number): Line[] {
         latencyColor(Number.isNaN(r.max) ? 0 : r.max, view.stuckMs)(fit(d(r.max), 9, true)),
     });
   }
-  if (rows.length === 0) L.push({ text: chalk.dim('no calls') });
+  if (rows.length === 0) L.push({ text: chalk.dim(view.statsLoading ? 'computing…' : 'no calls') });
   return L;
 }
 

@@ -132,7 +132,13 @@ export class Ui {
       this.message = `no match for ${this.searchText}`;
       return;
     }
-    if (v.search(this.searchText, forward) === null) this.message = `no match for ${this.searchText}`;
+    const what = this.searchText;
+    void v.search(what, forward).then((found) => {
+      if (!found) {
+        this.message = `no match for ${what}`;
+        v.changed();
+      }
+    });
   }
 
   /** Runs a named command (see BINDINGS). */

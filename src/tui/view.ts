@@ -4,17 +4,24 @@
 // state the panes read. Live, it is fed by the recording worker's change
 // feed; for a recording, by the session reader. Either way rows outside the
 // window are fetched by id through the reader, never held decoded.
-// Panes never run SQL: they call the view, which calls SessionReader.
+//
+// The call index (ids, parents, send and return times, in typed arrays) and
+// filter and statistics scans come from an IndexSource: a worker thread in
+// the UI, so a million-call recording shows its last calls at once and the
+// full list when the scan is done. Panes never run SQL: they call the view.
 
 import { statSync } from 'node:fs';
 import type { SessionReader, CallIndex } from '../store/reader.js';
-import { filterSql } from '../store/filter-sql.js';
+import { filterSql, SqlFilter } from '../store/filter-sql.js';
 import type { CallRow, ConnRow, Delta, FeedBatch, ProcessRow, ThreadRow } from '../session/rows.js';
 import { parseFilter, FilterExpr } from '../filter/parse.js';
-import { compileFilter, compileLineFilter, CallPredicate, FilterContext, latencyOf } from '../filter/match.js';
+import { compileFilter, compileLineFilter, CallPredicate, FilterContext } from '../filter/match.js';
 import { analyzeChains, ChainReport } from '../chains/chains.js';
 import { PANES, PaneId } from './keys.js';
+import { directIndex, IndexSource } from './index-client.js';
+import type { StatsGroup, StatsRow } from './stats.js';
 
+export type { StatsGroup, StatsRow } from './stats.js';
 export type Mode = 'live' | 'replay';
 
 export interface ViewOptions {
@@ -22,27 +29,18 @@ export interface ViewOptions {
   reader: SessionReader;
   /** Age after which an outstanding call counts as stuck (--stuck). */
   stuckMs: number;
+  /** Where index scans run (default: directly on the reader). */
+  index?: IndexSource;
   /** Bytes the recorder dropped so far (live). */
   dropped?: () => number;
   now?: () => number;
 }
 
-export interface StatsRow {
-  key: string;
-  calls: number;
-  errors: number;
-  inFlight: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-}
-
-export type StatsGroup = 'method' | 'process' | 'thread';
 export const STATS_COLUMNS = ['calls', 'errors', 'inFlight', 'p50', 'p90', 'p99', 'max', 'key'] as const;
 export type StatsColumn = (typeof STATS_COLUMNS)[number];
 
-const EMPTY_INDEX: CallIndex = { n: 0, ids: new Int32Array(0), parents: new Int32Array(0), sent: new Float64Array(0) };
+/** Calls shown before the index of a large recording has been read. */
+const FIRST_SCREEN = 2000;
 
 /** A call row as shown at the view's time: a call that returned after the replay cursor is still pending there. */
 export function rowAt(c: CallRow, at: number): CallRow {
@@ -51,7 +49,7 @@ export function rowAt(c: CallRow, at: number): CallRow {
   return c;
 }
 
-function lowerBound(a: ArrayLike<number>, n: number, x: number): number {
+export function lowerBound(a: ArrayLike<number>, n: number, x: number): number {
   let lo = 0;
   let hi = n;
   while (lo < hi) {
@@ -62,6 +60,54 @@ function lowerBound(a: ArrayLike<number>, n: number, x: number): number {
   return lo;
 }
 
+/** A growable CallIndex (live calls are appended). */
+class Index {
+  n = 0;
+  ids: Int32Array = new Int32Array(0);
+  parents: Int32Array = new Int32Array(0);
+  sent: Float64Array = new Float64Array(0);
+  returned: Float64Array = new Float64Array(0);
+
+  static from(ix: CallIndex): Index {
+    const x = new Index();
+    x.n = ix.n;
+    x.ids = ix.ids;
+    x.parents = ix.parents;
+    x.sent = ix.sent;
+    x.returned = ix.returned;
+    return x;
+  }
+
+  push(id: number, parent: number, sent: number, returned: number): void {
+    if (this.n >= this.ids.length) {
+      const cap = Math.max(1024, this.n * 2);
+      const grow = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+        const b = make(cap);
+        b.set(a.subarray(0, this.n));
+        return b;
+      };
+      this.ids = grow(this.ids, (k) => new Int32Array(k));
+      this.parents = grow(this.parents, (k) => new Int32Array(k));
+      this.sent = grow(this.sent, (k) => new Float64Array(k));
+      this.returned = grow(this.returned, (k) => new Float64Array(k));
+    }
+    this.ids[this.n] = id;
+    this.parents[this.n] = parent;
+    this.sent[this.n] = sent;
+    this.returned[this.n] = returned;
+    this.n++;
+  }
+
+  pos(id: number): number {
+    const i = lowerBound(this.ids, this.n, id);
+    return i < this.n && this.ids[i] === id ? i : -1;
+  }
+
+  last(): number {
+    return this.n ? this.ids[this.n - 1]! : 0;
+  }
+}
+
 export class SessionView {
   readonly mode: Mode;
   readonly reader: SessionReader;
@@ -69,11 +115,13 @@ export class SessionView {
   stuckMs: number;
   private readonly now: () => number;
   private readonly dropped: () => number;
+  private readonly index: IndexSource;
 
   // Subscribers (useSyncExternalStore) and a version bumped on every change.
   private listeners = new Set<() => void>();
   version = 0;
   private notifyScheduled = false;
+  private inFlight = new Set<Promise<unknown>>();
 
   processes = new Map<number, ProcessRow>();
   threads = new Map<number, ThreadRow>();
@@ -83,19 +131,21 @@ export class SessionView {
   filterSrc = '';
   filterExpr: FilterExpr = { k: 'all' };
   private predicate: CallPredicate = () => true;
+  /** A filter scan is running. */
+  filtering = false;
+  private filterGen = 0;
 
-  // The matching calls (id order) and the display order (tree order, folds applied).
-  private matched: CallIndex = EMPTY_INDEX;
-  private matchedCap = 0;
-  private display = new Int32Array(0);
-  private depth = new Uint8Array(0);
-  private hasKids = new Uint8Array(0);
+  /** Every call (id order); while `complete` is false only the last ones (a large recording's index is being read). */
+  private all = new Index();
+  complete = false;
+  /** Positions in `all` of the calls the filter matches (null: no filter). */
+  private matched: Int32Array | null = null;
+  private matchedN = 0;
+  // The list as shown: tree order, folds applied.
+  private display: Int32Array = new Int32Array(0);
+  private depth: Uint8Array = new Uint8Array(0);
   private displayDirty = true;
-  private indexDirty = true;
   readonly folded = new Set<number>();
-  /** All calls' send times in id order (replay: the time cursor steps through them). */
-  private allSent: Float64Array = new Float64Array(0);
-  private allIds: Int32Array = new Int32Array(0);
 
   pane: PaneId = 'calls';
   sel = 0;
@@ -115,7 +165,6 @@ export class SessionView {
   private interrupted = new Map<number, CallRow>();
   private recentSends: number[] = [];
   totalCalls = 0;
-  private maxCallId = 0;
   log: string[] = [];
   logComplete = true;
   static readonly LOG_MAX = 50000;
@@ -130,24 +179,42 @@ export class SessionView {
     this.stuckMs = opts.stuckMs;
     this.now = opts.now ?? Date.now;
     this.dropped = opts.dropped ?? (() => 0);
+    this.index = opts.index ?? directIndex(opts.reader);
     this.loadLabels();
     const span = this.reader.span();
     this.start = span.start;
     this.end = span.last;
+    const maxId = this.reader.maxCallId();
+    this.totalCalls = this.reader.callCount();
+    // The last calls at once (a primary-key range); all of them when the scan is done.
+    this.all = Index.from(this.reader.callIndex(Math.max(0, maxId - FIRST_SCREEN)));
+    this.complete = this.all.n >= this.totalCalls;
     if (this.mode === 'replay') {
-      const all = this.reader.callIndex();
-      this.allIds = all.ids;
-      this.allSent = all.sent;
-      this.totalCalls = all.n;
-      this.cursor = this.end ?? (all.n ? all.sent[all.n - 1]! : 0);
-      this.matched = all;
-      this.indexDirty = false;
+      this.cursor = this.end ?? (this.all.n ? this.all.sent[this.all.n - 1]! : 0);
     } else {
       this.cursor = this.now();
-      this.totalCalls = this.reader.callCount();
-      this.maxCallId = this.reader.maxCallId();
       for (const c of this.reader.callsOutstandingAt(this.now())) this.pending.set(c.id, c);
     }
+    if (!this.complete) {
+      this.track(
+        this.index.all(0).then((ix) => {
+          // Live calls that arrived meanwhile are already in `all` past the scan's end.
+          const full = Index.from(ix);
+          for (let i = lowerBound(this.all.ids, this.all.n, full.last() + 1); i < this.all.n; i++) {
+            full.push(this.all.ids[i]!, this.all.parents[i]!, this.all.sent[i]!, this.all.returned[i]!);
+          }
+          this.all = full;
+          this.complete = true;
+          if (this.filterExpr.k !== 'all') this.refilter();
+          this.treeDirty = true;
+          this.changed();
+        }),
+      );
+    }
+  }
+
+  close(): void {
+    this.index.close();
   }
 
   // ---- subscription ----
@@ -170,6 +237,18 @@ export class SessionView {
     });
   }
 
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p);
+    const done = () => this.inFlight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** Resolves when every scan started so far has been applied (tests, benchmarks). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
   private loadLabels(): void {
     for (const p of this.reader.processes()) this.processes.set(p.id, p);
     for (const t of this.reader.threads()) this.threads.set(t.id, t);
@@ -190,7 +269,14 @@ export class SessionView {
   }
 
   filterContext(): FilterContext {
-    return { threadLabel: (id) => this.threads.get(id)?.label, processLabel: (id) => this.processes.get(id)?.label, now: this.at() };
+    const view = this;
+    return {
+      threadLabel: (id) => this.threads.get(id)?.label,
+      processLabel: (id) => this.processes.get(id)?.label,
+      get now() {
+        return view.at();
+      },
+    };
   }
 
   // ---- the live feed ----
@@ -198,10 +284,7 @@ export class SessionView {
   /** One batch of the recording's change feed. */
   ingest(batch: FeedBatch): void {
     this.apply(batch.delta);
-    if (batch.lines.length) {
-      for (const l of batch.lines) this.log.push(l);
-      if (this.log.length > SessionView.LOG_MAX) this.log.splice(0, this.log.length - SessionView.LOG_MAX);
-    }
+    if (batch.lines.length) this.pushLog(batch.lines);
     this.changed();
   }
 
@@ -210,7 +293,7 @@ export class SessionView {
     for (const p of d.processes) this.processes.set(p.id, p);
     for (const t of d.threads) this.threads.set(t.id, t);
     for (const c of d.connections) this.connections.set(c.id, c);
-    let statusSensitive = false;
+    let updated = false;
     for (const c of d.calls) {
       this.cacheRow(c);
       if (c.status === 'pending') this.pending.set(c.id, c);
@@ -221,17 +304,35 @@ export class SessionView {
           if (this.interrupted.size > 200) this.interrupted.delete(this.interrupted.keys().next().value!);
         }
       }
-      if (c.id > this.maxCallId) {
-        this.maxCallId = c.id;
+      if (c.id > this.all.last()) {
         this.totalCalls++;
         this.recentSends.push(c.sent);
-      } else statusSensitive = true;
-      const lastMatched = this.matched.n ? this.matched.ids[this.matched.n - 1]! : 0;
-      if (!this.indexDirty && c.id > lastMatched && this.predicate(c)) this.append(c);
+        this.all.push(c.id, c.parent ?? 0, c.sent, c.returned ?? NaN);
+        if (!this.matched) this.treeInsert(c.id, c.parent ?? 0, c.sent);
+        else if (!this.filtering && this.predicate(c)) {
+          this.pushMatched(this.all.n - 1);
+          this.treeInsert(c.id, c.parent ?? 0, c.sent);
+        }
+      } else {
+        updated = true;
+        const i = this.all.pos(c.id);
+        if (i >= 0) this.all.returned[i] = c.returned ?? NaN;
+      }
     }
-    if (statusSensitive && this.filterDependsOnState()) this.indexDirty = true;
+    // A filter on status, latency or text can change its mind about a call already listed.
+    if (updated && this.filterDependsOnState()) this.refilterSoon();
     const cut = this.now() - 5000;
     while (this.recentSends.length && this.recentSends[0]! < cut) this.recentSends.shift();
+  }
+
+  private refilterTimer: NodeJS.Timeout | null = null;
+  private refilterSoon(): void {
+    if (this.refilterTimer) return;
+    this.refilterTimer = setTimeout(() => {
+      this.refilterTimer = null;
+      this.refilter();
+    }, 1000);
+    this.refilterTimer.unref();
   }
 
   private filterDependsOnState(): boolean {
@@ -239,25 +340,14 @@ export class SessionView {
     return /"k":"(status|slow|text)"/.test(s);
   }
 
-  private append(c: CallRow): void {
-    const m = this.matched;
-    if (m.n >= this.matchedCap) {
-      const cap = Math.max(1024, m.n * 2);
-      const ids = new Int32Array(cap);
-      ids.set(m.ids.subarray(0, m.n));
-      const parents = new Int32Array(cap);
-      parents.set(m.parents.subarray(0, m.n));
-      const sent = new Float64Array(cap);
-      sent.set(m.sent.subarray(0, m.n));
-      this.matched = { n: m.n, ids, parents, sent };
-      this.matchedCap = cap;
+  private pushMatched(pos: number): void {
+    if (!this.matched) return;
+    if (this.matchedN >= this.matched.length) {
+      const b = new Int32Array(Math.max(1024, this.matchedN * 2));
+      b.set(this.matched.subarray(0, this.matchedN));
+      this.matched = b;
     }
-    const x = this.matched;
-    x.ids[x.n] = c.id;
-    x.parents[x.n] = c.parent ?? 0;
-    x.sent[x.n] = c.sent;
-    x.n++;
-    this.displayDirty = true;
+    this.matched[this.matchedN++] = pos;
   }
 
   private cacheRow(c: CallRow): void {
@@ -275,82 +365,187 @@ export class SessionView {
     this.filterSrc = src;
     this.filterExpr = r.expr;
     this.predicate = compileFilter(r.expr, this.filterContext());
-    this.indexDirty = true;
     this.sel = 0;
     this.follow = true;
     this.statsCache = null;
+    this.refilter();
     this.changed();
     return null;
   }
 
-  private sqlFilter() {
-    if (this.filterExpr.k === 'all') return undefined;
-    return filterSql(this.filterExpr, { threads: [...this.threads.values()], processes: [...this.processes.values()], now: this.at() });
+  sqlFilter(expr: FilterExpr = this.filterExpr): SqlFilter | undefined {
+    if (expr.k === 'all') return undefined;
+    return filterSql(expr, { threads: [...this.threads.values()], processes: [...this.processes.values()], now: this.at() });
   }
 
-  private refreshIndex(): void {
-    if (!this.indexDirty) return;
-    this.indexDirty = false;
-    this.predicate = compileFilter(this.filterExpr, this.filterContext());
-    this.matched = this.reader.callIndex(this.sqlFilter());
-    this.matchedCap = this.matched.n;
-    this.displayDirty = true;
+  /** Runs the filter over every call (in the index source), then shows the result. */
+  private refilter(): void {
+    const gen = ++this.filterGen;
+    if (this.filterExpr.k === 'all') {
+      this.matched = null;
+      this.filtering = false;
+      this.treeDirty = true;
+      return;
+    }
+    this.filtering = true;
+    const sql = this.sqlFilter()!;
+    this.track(
+      this.index.ids(sql, 0).then((ids) => {
+        if (gen !== this.filterGen) return;
+        // Calls recorded since the scan's snapshot (live): match them here.
+        const caught = ids.length ? this.reader.callIds(sql, ids[ids.length - 1]!) : new Int32Array(0);
+        const pos = new Int32Array(ids.length + caught.length);
+        let k = 0;
+        for (const list of [ids, caught]) {
+          for (const id of list) {
+            const p = this.all.pos(id);
+            if (p >= 0) pos[k++] = p;
+          }
+        }
+        this.matched = pos;
+        this.matchedN = k;
+        this.filtering = false;
+        this.treeDirty = true;
+        this.changed();
+      }),
+    );
   }
 
   // ---- the display order ----
 
-  private refreshDisplay(): void {
-    this.refreshIndex();
-    if (!this.displayDirty) return;
-    this.displayDirty = false;
+  /**
+   * The tree order of every listed call (roots in id order, each followed by
+   * the callbacks nested in it), folds applied; rebuilt when the filter, the
+   * folds or the index change, extended in place by live calls.
+   */
+  private tree = { n: 0, ids: new Int32Array(0), depth: new Uint8Array(0), sent: new Float64Array(0) };
+  private treeDirty = true;
+
+  private buildTree(): void {
+    this.treeDirty = false;
+    this.displayDirty = true;
+    const a = this.all;
     const m = this.matched;
-    const at = this.mode === 'replay' ? this.cursor : Infinity;
-    const n = this.mode === 'replay' ? this.countSentBy(m, at) : m.n;
-    // Callbacks whose parent is shown go under it; the rest are roots in id order.
+    const n = m ? this.matchedN : a.n;
+    const posAt = m ? (i: number) => m[i]! : (i: number) => i;
+    const listed = m ? new Uint8Array(a.n) : null;
+    if (listed) for (let i = 0; i < n; i++) listed[m![i]!] = 1;
+    // Callbacks whose parent is listed go under it; the rest are roots.
     const kids = new Map<number, number[]>();
+    const hasKids = new Uint8Array(a.n);
     const isKid = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
-      const p = m.parents[i]!;
+      const pos = posAt(i);
+      const p = a.parents[pos]!;
       if (p === 0) continue;
-      const pi = lowerBound(m.ids, n, p);
-      if (pi < n && m.ids[pi] === p) {
-        let l = kids.get(p);
-        if (!l) kids.set(p, (l = []));
-        l.push(i);
-        isKid[i] = 1;
-      }
+      const pp = a.pos(p);
+      if (pp < 0 || (listed && !listed[pp])) continue;
+      let l = kids.get(pp);
+      if (!l) kids.set(pp, (l = []));
+      l.push(pos);
+      hasKids[pp] = 1;
+      isKid[i] = 1;
     }
-    const ids = new Int32Array(n);
-    const depth = new Uint8Array(n);
-    const hasKids = new Uint8Array(n);
+    const cap = n + 1024;
+    const ids = new Int32Array(cap);
+    const depth = new Uint8Array(cap);
+    const sent = new Float64Array(cap);
     let k = 0;
-    const emit = (i: number, d: number) => {
-      const id = m.ids[i]!;
+    const emit = (pos: number, d: number) => {
+      const id = a.ids[pos]!;
       ids[k] = id;
       depth[k] = Math.min(d, 255);
-      const l = kids.get(id);
-      hasKids[k] = l ? 1 : 0;
+      sent[k] = a.sent[pos]!;
       k++;
-      if (l && !this.folded.has(id)) for (const j of l) emit(j, d + 1);
+      if (hasKids[pos] && !this.folded.has(id)) for (const j of kids.get(pos)!) emit(j, d + 1);
     };
-    for (let i = 0; i < n; i++) if (!isKid[i]) emit(i, 0);
-    this.display = ids.subarray(0, k);
-    this.depth = depth.subarray(0, k);
-    this.hasKids = hasKids.subarray(0, k);
+    for (let i = 0; i < n; i++) if (!isKid[i]) emit(posAt(i), 0);
+    this.tree = { n: k, ids, depth, sent };
+  }
+
+  /** A live call joins the tree: at the end, or after the callbacks already under the call it is nested in. */
+  private treeInsert(id: number, parent: number, sent: number): void {
+    if (this.treeDirty) return;
+    const t = this.tree;
+    let at = t.n;
+    let d = 0;
+    if (parent !== 0) {
+      // The parent is recent: look for it from the end.
+      let p = -1;
+      for (let i = t.n - 1; i >= 0 && i >= t.n - 5000; i--) {
+        if (t.ids[i] === parent) {
+          p = i;
+          break;
+        }
+      }
+      if (p < 0) {
+        // Not listed (filtered out), folded away, or far back: rebuild.
+        this.treeDirty = true;
+        return;
+      }
+      if (this.folded.has(parent)) return;
+      d = t.depth[p]! + 1;
+      at = p + 1;
+      while (at < t.n && t.depth[at]! >= d) at++;
+    }
+    if (t.n >= t.ids.length) {
+      const cap = Math.max(1024, t.n * 2);
+      const ids = new Int32Array(cap);
+      ids.set(t.ids.subarray(0, t.n));
+      const depth = new Uint8Array(cap);
+      depth.set(t.depth.subarray(0, t.n));
+      const s = new Float64Array(cap);
+      s.set(t.sent.subarray(0, t.n));
+      this.tree = { n: t.n, ids, depth, sent: s };
+    }
+    const x = this.tree;
+    if (at < x.n) {
+      x.ids.copyWithin(at + 1, at, x.n);
+      x.depth.copyWithin(at + 1, at, x.n);
+      x.sent.copyWithin(at + 1, at, x.n);
+    }
+    x.ids[at] = id;
+    x.depth[at] = Math.min(d, 255);
+    x.sent[at] = sent;
+    x.n++;
+    this.displayDirty = true;
+  }
+
+  /** The list as shown: the tree up to the replay cursor (callbacks are sent after the call they are nested in). */
+  private refreshDisplay(): void {
+    if (this.treeDirty) this.buildTree();
+    if (!this.displayDirty) return;
+    this.displayDirty = false;
+    const t = this.tree;
+    let ids: Int32Array;
+    let depth: Uint8Array;
+    if (this.mode === 'replay' && t.n && t.sent.subarray(0, t.n).some((x) => x > this.cursor)) {
+      ids = new Int32Array(t.n);
+      depth = new Uint8Array(t.n);
+      let k = 0;
+      const at = this.cursor;
+      for (let i = 0; i < t.n; i++) {
+        if (t.sent[i]! > at) continue;
+        ids[k] = t.ids[i]!;
+        depth[k] = t.depth[i]!;
+        k++;
+      }
+      ids = ids.subarray(0, k);
+      depth = depth.subarray(0, k);
+    } else {
+      ids = t.ids.subarray(0, t.n);
+      depth = t.depth.subarray(0, t.n);
+    }
+    this.display = ids;
+    this.depth = depth;
+    const k = ids.length;
     if (this.follow) this.sel = Math.max(0, k - 1);
     else this.sel = Math.min(this.sel, Math.max(0, k - 1));
   }
 
-  /** How many of the index's calls were sent by `at` (ids are in send order). */
-  private countSentBy(m: CallIndex, at: number): number {
-    let lo = 0;
-    let hi = m.n;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (m.sent[mid]! <= at) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+  /** Whether the listed call at `i` shows callbacks under it (the next row is deeper). */
+  private hasKidsAt(i: number): boolean {
+    return i + 1 < this.depth.length && this.depth[i + 1]! > this.depth[i]!;
   }
 
   /** Number of rows in the calls list. */
@@ -362,8 +557,9 @@ export class SessionView {
   /** Rows [start, start+n) of the calls list, as of the view's time, with their nesting depth. */
   window(start: number, n: number): { row: CallRow; depth: number; hasKids: boolean; folded: boolean; index: number }[] {
     this.refreshDisplay();
+    start = Math.max(0, start);
     const end = Math.min(this.display.length, start + n);
-    const ids = Array.from(this.display.subarray(Math.max(0, start), end));
+    const ids = Array.from(this.display.subarray(start, end));
     const rows = this.rowsByIds(ids);
     const at = this.at();
     const out = [];
@@ -371,7 +567,7 @@ export class SessionView {
       const r = rows.get(ids[i]!);
       if (!r) continue;
       const idx = start + i;
-      out.push({ row: this.mode === 'replay' ? rowAt(r, at) : r, depth: this.depth[idx]!, hasKids: this.hasKids[idx] === 1, folded: this.folded.has(r.id), index: idx });
+      out.push({ row: this.mode === 'replay' ? rowAt(r, at) : r, depth: this.depth[idx]!, hasKids: this.hasKidsAt(idx) || this.folded.has(r.id), folded: this.folded.has(r.id), index: idx });
     }
     return out;
   }
@@ -381,11 +577,12 @@ export class SessionView {
     const missing: number[] = [];
     for (const id of ids) {
       const r = this.rows.get(id);
-      if (r && (this.mode === 'replay' || r.status !== 'pending' || !this.pending.has(id) || this.pending.get(id) === r)) out.set(id, r);
+      if (r) out.set(id, r);
       else missing.push(id);
     }
     if (missing.length) {
       for (const r of this.reader.callsByIds(missing)) {
+        // Live rows still changing are refreshed by the feed; a finished one never changes again.
         this.cacheRow(r);
         out.set(r.id, r);
       }
@@ -436,23 +633,17 @@ export class SessionView {
     this.changed();
   }
 
-  /** Puts the selection on a call (clearing the filter if it hides it). */
+  /** Puts the selection on a call (unfolding the calls it is nested in). */
   focusCall(id: number): void {
     this.refreshDisplay();
     let i = this.display.indexOf(id);
-    if (i < 0 && this.filterExpr.k !== 'all') {
-      this.setFilter('');
-      this.refreshDisplay();
-      i = this.display.indexOf(id);
-    }
     if (i < 0) {
-      // Inside a folded call: unfold its ancestors.
       let c = this.call(id);
       while (c && c.parent !== null) {
         this.folded.delete(c.parent);
         c = this.call(c.parent);
       }
-      this.displayDirty = true;
+      this.treeDirty = true;
       this.refreshDisplay();
       i = this.display.indexOf(id);
     }
@@ -467,10 +658,10 @@ export class SessionView {
   toggleFold(): void {
     const id = this.selectedId();
     if (id === undefined) return;
-    if (!this.hasKids[this.sel] && !this.folded.has(id)) return;
+    if (!this.hasKidsAt(this.sel) && !this.folded.has(id)) return;
     if (this.folded.has(id)) this.folded.delete(id);
     else this.folded.add(id);
-    this.displayDirty = true;
+    this.treeDirty = true;
     this.follow = false;
     this.changed();
   }
@@ -495,13 +686,13 @@ export class SessionView {
 
   // ---- search ----
 
-  /** The next list position after (or before) the selection whose call matches `expr`; null if none or invalid. */
-  search(src: string, forward: boolean): number | null {
+  /** Moves the selection to the next (or previous) listed call matching `src`; false if none (or invalid). */
+  async search(src: string, forward: boolean): Promise<boolean> {
     const r = parseFilter(src);
-    if (!r.ok || r.expr.k === 'all') return null;
+    if (!r.ok || r.expr.k === 'all') return false;
+    const hits = await this.track(this.index.ids(this.sqlFilter(r.expr), 0));
+    const hit = new Set(hits);
     this.refreshDisplay();
-    const hits = this.reader.callIndex(filterSql(r.expr, { threads: [...this.threads.values()], processes: [...this.processes.values()], now: this.at() }));
-    const hit = new Set(hits.ids.subarray(0, hits.n));
     const n = this.display.length;
     for (let k = 1; k <= n; k++) {
       const i = (this.sel + (forward ? k : -k) + n * 2) % n;
@@ -509,24 +700,35 @@ export class SessionView {
         this.sel = i;
         this.follow = false;
         this.changed();
-        return i;
+        return true;
       }
     }
-    return null;
+    return false;
   }
 
   // ---- header facts ----
 
-  /** Outstanding calls at the view's time (live: from the feed; replay: from the reader at the cursor). */
+  /** Outstanding calls at the view's time (live: from the feed; replay: from the index at the cursor). */
   outstanding(): CallRow[] {
     if (this.mode === 'live') return [...this.pending.values()];
     return this.outstandingAtCursor();
   }
 
-  private outstandingCache: { at: number; rows: CallRow[] } | null = null;
+  private outstandingCache: { at: number; complete: boolean; rows: CallRow[] } | null = null;
   private outstandingAtCursor(): CallRow[] {
-    if (this.outstandingCache?.at !== this.cursor) this.outstandingCache = { at: this.cursor, rows: this.reader.callsOutstandingAt(this.cursor) };
-    return this.outstandingCache.rows;
+    const c = this.outstandingCache;
+    if (c && c.at === this.cursor && c.complete === this.complete) return c.rows;
+    const a = this.all;
+    const at = this.cursor;
+    const ids: number[] = [];
+    for (let i = 0; i < a.n; i++) {
+      if (a.sent[i]! > at) break;
+      const r = a.returned[i]!;
+      if (Number.isNaN(r) || r > at) ids.push(a.ids[i]!);
+    }
+    const rows = this.reader.callsByIds(ids);
+    this.outstandingCache = { at, complete: this.complete, rows };
+    return rows;
   }
 
   /** Calls per second over the last five seconds (live) or the five seconds before the cursor. */
@@ -535,8 +737,8 @@ export class SessionView {
       const cut = this.now() - 5000;
       return this.recentSends.filter((t) => t >= cut).length / 5;
     }
-    const lo = lowerBound(this.allSent, this.allSent.length, this.cursor - 5000);
-    const hi = lowerBound(this.allSent, this.allSent.length, this.cursor + 1e-9);
+    const lo = lowerBound(this.all.sent, this.all.n, this.cursor - 5000);
+    const hi = lowerBound(this.all.sent, this.all.n, this.cursor + 1e-9);
     return (hi - lo) / 5;
   }
 
@@ -560,7 +762,7 @@ export class SessionView {
   /** The chains report at the view's time (what `ipc-trace chains --at` computes). */
   chains(): ChainReport {
     const at = this.at();
-    const key = `${this.version}:${this.mode === 'live' ? Math.floor(at / 250) : at}:${this.stuckMs}`;
+    const key = `${this.version}:${this.mode === 'live' ? Math.floor(at / 250) : at}:${this.stuckMs}:${this.complete}`;
     if (this.chainsCache?.key === key) return this.chainsCache.report;
     const calls = this.mode === 'live' ? [...this.pending.values(), ...this.interrupted.values()] : this.outstandingAtCursor();
     const closed = new Map<number, number>();
@@ -583,41 +785,47 @@ export class SessionView {
   statsSort: StatsColumn = 'calls';
   statsDesc = true;
   private statsCache: { key: string; rows: StatsRow[] } | null = null;
+  private statsAsked: string | null = null;
+  /** Statistics are being computed for the current settings. */
+  statsLoading = false;
 
+  /** Per-method statistics (as last computed: a new scan starts when the settings or the data changed). */
   stats(): StatsRow[] {
-    const bucket = this.mode === 'live' ? Math.floor(this.now() / 1000) : this.cursor;
-    const key = `${bucket}:${this.filterSrc}:${this.statsGroup}:${this.statsSort}:${this.statsDesc}`;
-    if (this.statsCache?.key === key) return this.statsCache.rows;
-    const at = this.at();
-    const groups = new Map<string, { lat: number[]; calls: number; errors: number; inFlight: number }>();
-    for (const [title, status, sent, returned, proc, exec] of this.reader.callTimings(this.sqlFilter())) {
-      if (sent > at) continue;
-      const key =
-        this.statsGroup === 'method' ? title : this.statsGroup === 'process' ? `${title}  @${this.processLabel(proc)}` : `${title}  @${this.threadLabel(exec)}`;
-      let g = groups.get(key);
-      if (!g) groups.set(key, (g = { lat: [], calls: 0, errors: 0, inFlight: 0 }));
-      g.calls++;
-      const done = returned !== null && returned <= at;
-      if (!done && status !== 'disconnected') g.inFlight++;
-      else if (done) g.lat.push(returned - sent);
-      if (status === 'exception' || status === 'disconnected') g.errors++;
+    const bucket = this.mode === 'live' ? Math.floor(this.now() / 2000) : this.cursor;
+    const key = `${bucket}:${this.filterSrc}:${this.statsGroup}:${this.complete}`;
+    if (this.statsCache?.key !== key && this.statsAsked !== key) {
+      this.statsAsked = key;
+      this.statsLoading = true;
+      const at = this.at();
+      this.track(
+        this.index
+          .stats({
+            filter: this.sqlFilter(),
+            group: this.statsGroup,
+            at,
+            processLabels: [...this.processes.values()].map((p) => [p.id, p.label]),
+            threadLabels: [...this.threads.values()].map((t) => [t.id, t.label]),
+          })
+          .then((rows) => {
+            if (this.statsAsked !== key) return;
+            this.statsCache = { key, rows };
+            this.statsLoading = false;
+            this.changed();
+          }),
+      );
     }
-    const pct = (s: number[], p: number) => (s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! : NaN);
-    const rows: StatsRow[] = [...groups].map(([key, g]) => {
-      const s = Float64Array.from(g.lat).sort();
-      const a = Array.from(s);
-      return { key, calls: g.calls, errors: g.errors, inFlight: g.inFlight, p50: pct(a, 50), p90: pct(a, 90), p99: pct(a, 99), max: a.length ? a[a.length - 1]! : NaN };
-    });
+    return this.sortStats(this.statsCache?.rows ?? []);
+  }
+
+  private sortStats(rows: StatsRow[]): StatsRow[] {
     const col = this.statsSort;
     const dir = this.statsDesc ? -1 : 1;
-    rows.sort((x, y) => {
+    return [...rows].sort((x, y) => {
       if (col === 'key') return dir * x.key.localeCompare(y.key);
       const a = Number.isNaN(x[col]) ? -1 : x[col];
       const b = Number.isNaN(y[col]) ? -1 : y[col];
       return dir * (a - b) || x.key.localeCompare(y.key);
     });
-    this.statsCache = { key, rows };
-    return rows;
   }
 
   cycleStatsSort(): void {
@@ -640,9 +848,13 @@ export class SessionView {
   }
   private logFilterCache: { src: string; len: number; lines: string[] } | null = null;
 
-  addLog(lines: string[], complete: boolean): void {
+  private pushLog(lines: string[]): void {
     for (const l of lines) this.log.push(l);
     if (this.log.length > SessionView.LOG_MAX) this.log.splice(0, this.log.length - SessionView.LOG_MAX);
+  }
+
+  addLog(lines: string[], complete: boolean): void {
+    this.pushLog(lines);
     this.logComplete = complete;
     this.changed();
   }
@@ -655,31 +867,23 @@ export class SessionView {
     const hi = this.end ?? t;
     this.cursor = Math.max(lo, Math.min(hi, t));
     this.displayDirty = true;
-    if (this.filterDependsOnState()) this.indexDirty = true;
+    if (this.filterDependsOnState()) this.refilter();
     this.changed();
   }
 
   /** Moves the cursor to the next (or previous) call's send time. */
   step(forward: boolean): void {
-    const n = this.allSent.length;
-    if (!n) return;
+    const a = this.all;
+    if (!a.n) return;
     let i: number;
     if (forward) {
-      i = lowerBound(this.allSent, n, this.cursor + 1e-6);
-      if (i >= n) return this.setCursor(this.end ?? this.cursor);
+      i = lowerBound(a.sent, a.n, this.cursor + 1e-6);
+      if (i >= a.n) return this.setCursor(this.end ?? this.cursor);
     } else {
-      i = lowerBound(this.allSent, n, this.cursor) - 1;
-      if (i < 0) return this.setCursor(this.start ?? this.allSent[0]!);
+      i = lowerBound(a.sent, a.n, this.cursor) - 1;
+      if (i < 0) return this.setCursor(this.start ?? a.sent[0]!);
     }
-    this.setCursor(this.allSent[i]!);
+    this.setCursor(a.sent[i]!);
     this.follow = true;
   }
-
-  /** The id of the last call sent by the cursor (replay). */
-  latestAtCursor(): number | undefined {
-    const i = lowerBound(this.allSent, this.allSent.length, this.cursor + 1e-9) - 1;
-    return i >= 0 ? this.allIds[i] : undefined;
-  }
 }
-
-export { latencyOf };
