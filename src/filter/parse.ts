@@ -51,7 +51,7 @@ type Tok = { t: 'op'; v: '!' | '&' | '|' | '(' | ')'; pos: number } | { t: 'term
 function tokenize(src: string): Tok[] {
   const toks: Tok[] = [];
   let i = 0;
-  const readValue = (): string => {
+  const readValue = (regex = false): string => {
     if (src[i] === '"') {
       const start = i;
       i++;
@@ -65,8 +65,28 @@ function tokenize(src: string): Tok[] {
       return v;
     }
     let v = '';
+    if (regex) {
+      // A regular expression keeps its own groups and alternatives: it ends at
+      // white space, or at a `)`, `&` or `|` outside its parentheses.
+      let depth = 0;
+      while (i < src.length && !/\s/.test(src[i]!)) {
+        const c = src[i]!;
+        if (c === '\\' && i + 1 < src.length) {
+          v += c + src[i + 1];
+          i += 2;
+          continue;
+        }
+        if (c === '(') depth++;
+        else if (c === ')') {
+          if (depth === 0) break;
+          depth--;
+        } else if ((c === '&' || c === '|') && depth === 0) break;
+        v += c;
+        i++;
+      }
+      return v;
+    }
     while (i < src.length && !/[\s()&|!]/.test(src[i]!)) v += src[i++];
-    // status:a|b lists statuses; any other `|` is the or operator.
     return v;
   };
   while (i < src.length) {
@@ -85,7 +105,7 @@ function tokenize(src: string): Tok[] {
     if (m) {
       i += m[0].length;
       const vpos = i;
-      let value = readValue();
+      let value = readValue(m[1] === 'text');
       if (m[1] === 'status') {
         // status:pending|exception: keep consuming `|status` alternatives.
         while (src[i] === '|') {

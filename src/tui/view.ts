@@ -60,6 +60,18 @@ export function lowerBound(a: ArrayLike<number>, n: number, x: number): number {
   return lo;
 }
 
+/** The first index whose value is greater than x (a sorted array). */
+export function upperBound(a: ArrayLike<number>, n: number, x: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const m = (lo + hi) >> 1;
+    if (a[m]! <= x) lo = m + 1;
+    else hi = m;
+  }
+  return lo;
+}
+
 /** A growable CallIndex (live calls are appended). */
 class Index {
   n = 0;
@@ -738,7 +750,7 @@ export class SessionView {
       return this.recentSends.filter((t) => t >= cut).length / 5;
     }
     const lo = lowerBound(this.all.sent, this.all.n, this.cursor - 5000);
-    const hi = lowerBound(this.all.sent, this.all.n, this.cursor + 1e-9);
+    const hi = upperBound(this.all.sent, this.all.n, this.cursor);
     return (hi - lo) / 5;
   }
 
@@ -877,7 +889,7 @@ export class SessionView {
     if (!a.n) return;
     let i: number;
     if (forward) {
-      i = lowerBound(a.sent, a.n, this.cursor + 1e-6);
+      i = upperBound(a.sent, a.n, this.cursor);
       if (i >= a.n) return this.setCursor(this.end ?? this.cursor);
     } else {
       i = lowerBound(a.sent, a.n, this.cursor) - 1;

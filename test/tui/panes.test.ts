@@ -1,0 +1,130 @@
+// The panes rendered with ink-testing-library over a view of a synthetic
+// session (no terminal): what a user would read in each.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import React from 'react';
+import { render } from 'ink-testing-library';
+import { SessionReader } from '../../src/store/reader.js';
+import { SessionView } from '../../src/tui/view.js';
+import { Ui } from '../../src/tui/ui.js';
+import { App, Screen } from '../../src/tui/app.js';
+import { writeSyntheticSession } from '../../src/bench/synthetic-session.js';
+
+let dir: string;
+let reader: SessionReader;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ipc-trace-panes-'));
+  writeSyntheticSession(join(dir, 's.sqlite'), { calls: 400, seed: 11 });
+  reader = SessionReader.open(join(dir, 's.sqlite'));
+});
+afterAll(() => {
+  reader.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
+
+function screen(width = 120, height = 30) {
+  const view = new SessionView({ mode: 'replay', reader, stuckMs: 5000 });
+  const ui = new Ui(view, () => {});
+  const r = render(React.createElement(Screen, { view, ui, width, height }));
+  const frame = () => {
+    r.rerender(React.createElement(Screen, { view, ui, width, height }));
+    return strip(r.lastFrame() ?? '');
+  };
+  return { view, ui, frame, r };
+}
+
+describe('panes', () => {
+  it('calls pane: header, column titles, the last calls, the footer', () => {
+    const { frame, view } = screen();
+    const f = frame();
+    const lines = f.split('\n');
+    expect(lines.length).toBe(30);
+    expect(lines[0]).toContain('REPLAY');
+    expect(lines[0]).toContain('node[1000] ⇄ wallet[2000]');
+    expect(lines[0]).toContain('400 calls');
+    expect(lines[3]).toMatch(/time +c# +caller +method +target +executor +stat +latency/);
+    const last = view.call(view.selectedId()!)!;
+    expect(f).toContain(last.title);
+    expect(lines[29]).toContain('q quit');
+    expect(lines[29]).toContain('? help');
+  });
+
+  it('shows the minimum size instead of a broken layout', () => {
+    const { frame } = screen(60, 20);
+    expect(frame()).toContain('needs a terminal of at least 80x24');
+  });
+
+  it('detail pane: params as a tree with the hash as hex and in display order; hex dump key', () => {
+    const { frame, ui, view } = screen(120, 60);
+    ui.key('enter');
+    expect(view.pane).toBe('detail');
+    const f = frame();
+    const c = view.call(view.detailCall!)!;
+    expect(f).toContain(`call ${c.id}`);
+    expect(f).toContain('params');
+    expect(f).toMatch(/▾ context/);
+    expect(f).toMatch(/blockHash = <32 bytes> [0-9a-f]{32}…/);
+    expect(f).toMatch(/display order = [0-9a-f]{64}/);
+    expect(f).toContain('height = ');
+    expect(f).toContain('sent');
+  });
+
+  it('threads, chains, stats and log panes', () => {
+    const { frame, ui, view } = screen(120, 40);
+    ui.key('3');
+    let f = frame();
+    expect(f).toContain('bitcoin-node-1000');
+    expect(f).toContain('{bitcoin-wallet-2000 (from bitcoin-node-1000/b-httpworker.0-1001)}');
+    ui.key('4');
+    f = frame();
+    expect(f).toMatch(/Call chains at \d\d:\d\d:\d\d\.\d{3}: \d+ outstanding call/);
+    ui.key('5');
+    f = frame();
+    expect(f).toMatch(/method +calls↓ +errors +flight +p50 +p90 +p99 +max/);
+    ui.key('6');
+    view.addLog(['2026-11-30T12:00:00.000000Z c1 - IPC wire connect synthetic'], true);
+    f = frame();
+    expect(f).toContain('IPC wire connect synthetic');
+    ui.key('?');
+    f = frame();
+    expect(f).toContain('Keys (any key closes this help)');
+    expect(f).toContain('fold/unfold the callbacks nested in the selected call');
+  });
+
+  it('filter bar: invalid input shown as typed, never a crash', () => {
+    const { frame, ui } = screen();
+    ui.key('f');
+    for (const k of 'status:nope'.split('')) ui.key(k);
+    expect(frame().split('\n').at(-1)).toContain('filter: status:nope');
+    expect(frame().split('\n').at(-1)).toContain('✗ status: one of pending');
+    ui.key('escape');
+    expect(frame().split('\n').at(-1)).toContain('q quit');
+  });
+});
+
+describe('app', () => {
+  it('reads keys from stdin, several at once', async () => {
+    const view = new SessionView({ mode: 'replay', reader, stuckMs: 5000 });
+    let quit = 0;
+    const ui = new Ui(view, () => quit++);
+    const r = render(React.createElement(App, { view, ui, tickMs: 50 }));
+    await new Promise((res) => setTimeout(res, 50));
+    const before = view.sel;
+    r.stdin.write('kkk');
+    await new Promise((res) => setTimeout(res, 50));
+    expect(view.sel).toBe(before - 3);
+    r.stdin.write('5');
+    await new Promise((res) => setTimeout(res, 50));
+    expect(view.pane).toBe('stats');
+    r.stdin.write('q');
+    await new Promise((res) => setTimeout(res, 50));
+    expect(quit).toBe(1);
+    r.unmount();
+  });
+});
