@@ -4,7 +4,7 @@
 # Extra arguments go to vitest.
 set -u
 cd "$(dirname "$0")/.."
-for tool in capnp g++ pkg-config; do
-  command -v "$tool" >/dev/null || { echo "test-system: $tool not found (apt-get install capnproto libcapnp-dev g++ pkg-config)" >&2; exit 1; }
+for tool in capnp g++ pkg-config tmux; do
+  command -v "$tool" >/dev/null || { echo "test-system: $tool not found (apt-get install capnproto libcapnp-dev g++ pkg-config tmux)" >&2; exit 1; }
 done
 exec npx vitest run --config vitest.system.config.ts "$@"

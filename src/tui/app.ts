@@ -33,6 +33,7 @@ export function scrollTop(sel: number, count: number, height: number): number {
 
 function CallsPane({ view, height, width }: { view: SessionView; height: number; width: number }) {
   const rows = height - 1;
+  if (view.filtering) return h(Lines, { lines: [callsHeader(width), chalk.yellow(`  filtering: ${view.filterSrc} …`)] });
   const count = view.count;
   const top = scrollTop(view.sel, count, rows);
   const lines = [callsHeader(width), ...callsLines(view, top, rows, width)];
