@@ -10,6 +10,7 @@ import type { Ui } from './ui.js';
 import { keyNames, helpLines, PaneId } from './keys.js';
 import { callsHeader, callsLines, footerLine, headerLines, Line, tabLine } from './panes.js';
 import chalk from 'chalk';
+import { selected } from './format.js';
 
 const h = React.createElement;
 
@@ -47,7 +48,7 @@ function LinesPane({ ui, pane, height }: { ui: Ui; pane: Exclude<PaneId, 'calls'
   const sel = Math.min(ui.sel[pane], Math.max(0, all.length - 1));
   ui.sel[pane] = sel;
   const top = scrollTop(sel, all.length, height);
-  const lines = all.slice(top, top + height).map((l, i) => (top + i === sel && pane !== 'stats' ? chalk.inverse(l.text) : top + i === sel ? chalk.inverse(l.text) : l.text));
+  const lines = all.slice(top, top + height).map((l, i) => selected(l.text, top + i === sel));
   return h(Lines, { lines });
 }
 

@@ -83,3 +83,8 @@ export function latencyColor(ms: number, stuckMs: number): (t: string) => string
   if (ms >= 10) return (t: string) => t;
   return chalk.dim;
 }
+
+/** The selected row: reversed, and marked in the gutter (visible without colour, NO_COLOR). */
+export function selected(text: string, isSelected: boolean): string {
+  return isSelected ? chalk.inverse('›' + text) : ' ' + text;
+}

@@ -6,7 +6,7 @@ import chalk from 'chalk';
 import type { SessionView } from './view.js';
 import type { Ui } from './ui.js';
 import { PANES, footerKeys } from './keys.js';
-import { bytes, clock, duration, fit, latencyColor, shortProcess, shortThread, STATUS_SHORT, statusColor } from './format.js';
+import { bytes, clock, duration, fit, latencyColor, selected, shortProcess, shortThread, STATUS_SHORT, statusColor } from './format.js';
 import { detailLines } from './detail.js';
 import type { ChainNode } from '../chains/chains.js';
 
@@ -52,7 +52,7 @@ export function headerLines(view: SessionView, width: number): string[] {
 }
 
 export function tabLine(view: SessionView, ui: Ui): string {
-  const tabs = PANES.map((p) => (p.id === view.pane ? chalk.inverse(` ${p.key} ${p.title} `) : ` ${chalk.dim(p.key)} ${p.title} `)).join('');
+  const tabs = PANES.map((p) => (p.id === view.pane ? chalk.inverse(`[${p.key} ${p.title}]`) : ` ${chalk.dim(p.key)} ${p.title} `)).join('');
   const filter = view.filterSrc ? chalk.cyan(` filter: ${view.filterSrc}`) : chalk.dim(' no filter (f)');
   const follow = view.pane === 'calls' ? (view.follow ? chalk.green(' follow') : chalk.dim(' paused')) : '';
   const busy = !view.complete ? chalk.yellow(' reading the index…') : view.filtering ? chalk.yellow(' filtering…') : '';
@@ -71,7 +71,7 @@ export function footerLine(view: SessionView, ui: Ui): string {
 
 export function callsHeader(width: number): string {
   const c = callColumns(width);
-  return chalk.dim.underline(
+  return ' ' + chalk.dim.underline(
     fit('time', 12) + ' ' + fit('c#', c.conn) + ' ' + fit('caller', c.thread) + ' ' + fit('method', c.method) + ' ' + (c.target ? fit('target', c.target) + ' ' : '') + fit('executor', c.thread) + ' ' + fit('stat', 4) + ' ' + fit('latency', 8, true),
   );
 }
@@ -80,7 +80,7 @@ function callColumns(width: number) {
   const conn = 3;
   const thread = width >= 120 ? 24 : width >= 100 ? 20 : 16;
   const target = width >= 110 ? 12 : 0;
-  const method = Math.max(12, width - 12 - conn - thread * 2 - (target ? target + 1 : 0) - 4 - 8 - 6);
+  const method = Math.max(12, width - 1 - 12 - conn - thread * 2 - (target ? target + 1 : 0) - 4 - 8 - 6);
   return { conn, thread, target, method };
 }
 
@@ -101,7 +101,7 @@ export function callsLines(view: SessionView, start: number, height: number, wid
       fit(shortThread(view.threadLabel(c.executor)), cols.thread) + ' ' +
       statusColor(c.status)(fit(STATUS_SHORT[c.status], 4)) + ' ' +
       latencyColor(lat, view.stuckMs)(fit((pending ? '' : '') + duration(lat), 8, true));
-    return index === view.sel ? chalk.inverse(text) : text;
+    return selected(text, index === view.sel);
   });
 }
 

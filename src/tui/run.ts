@@ -1,6 +1,6 @@
 // The terminal around the UI: alternate screen, hidden cursor, raw keys
 // (ink), and the terminal restored on every way out: q, Ctrl-C (a key in
-// raw mode), SIGINT/SIGTERM, an uncaught error. React runs in production
+// raw mode), SIGINT/SIGTERM/SIGHUP, an uncaught error. React runs in production
 // mode (set before it loads). NO_COLOR turns colour off.
 
 import chalk from 'chalk';
@@ -38,6 +38,8 @@ export async function startTui(view: SessionView): Promise<TuiHandle> {
   const onSignal = (sig: string) => quit(sig);
   const onInt = () => onSignal('SIGINT');
   const onTerm = () => onSignal('SIGTERM');
+  // The terminal went away (window closed): stop as for SIGTERM, so the database is still closed properly.
+  const onHup = () => onSignal('SIGHUP');
   const restore = () => {
     if (closed) return;
     closed = true;
@@ -51,9 +53,14 @@ export async function startTui(view: SessionView): Promise<TuiHandle> {
     } catch {
       // not a terminal any more
     }
-    out.write(LEAVE);
+    try {
+      out.write(LEAVE);
+    } catch {
+      // no terminal any more
+    }
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
+    process.off('SIGHUP', onHup);
     process.off('exit', restore);
     process.off('uncaughtException', onCrash);
   };
@@ -64,6 +71,7 @@ export async function startTui(view: SessionView): Promise<TuiHandle> {
   };
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  process.on('SIGHUP', onHup);
   process.on('exit', restore);
   process.on('uncaughtException', onCrash);
   const instance = render(React.createElement(App, { view, ui }), { exitOnCtrlC: false, patchConsole: true, maxFps: 20 } as Parameters<typeof render>[1]);

@@ -121,7 +121,7 @@ describe('terminal UI in tmux', () => {
     // s cycles the sort column: calls → errors → flight → p50 → p90 → p99 → max.
     for (let i = 0; i < 6; i++) keys(s, 's');
     const stats = await waitFor(s, /max↓/);
-    const rows = stats.split('\n').filter((l) => /^\S+\.\S+ +\d+ +\d+ +\d+ /.test(l));
+    const rows = stats.split('\n').filter((l) => /^[ ›]\S+\.\S+ +\d+ +\d+ +\d+ /.test(l));
     expect(rows.length).toBeGreaterThan(3);
     const maxes = rows.map((l) => l.trim().split(/ +/).at(-1)!).map((x) => (x.endsWith('us') ? Number(x.slice(0, -2)) / 1000 : x.endsWith('ms') ? Number(x.slice(0, -2)) : Number(x.slice(0, -1)) * 1000));
     expect(maxes).toEqual([...maxes].sort((a, b) => b - a));
@@ -129,7 +129,7 @@ describe('terminal UI in tmux', () => {
     keys(s, '-l', 'thread:b-httpworker.1');
     keys(s, 'Enter');
     const list = await waitFor(s, /filter: thread:b-httpworker\.1 (follow|paused)\n/);
-    const callRows = list.split('\n').filter((l) => /^\d\d:\d\d:\d\d\.\d{3} c\d/.test(l));
+    const callRows = list.split('\n').filter((l) => /^[ ›]\d\d:\d\d:\d\d\.\d{3} c\d/.test(l));
     expect(callRows.length).toBeGreaterThan(0);
     for (const l of callRows) expect(l).toContain('b-httpworker.1');
     keys(s, 'q');
