@@ -6,83 +6,16 @@
 // real Cap'n Proto frames (from the bundled captures) one at a time for
 // latency, and back to back for throughput.
 
-import { spawn, spawnSync, ChildProcess } from 'node:child_process';
+import { spawnSync, ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseHexlog } from '../decoder/hexlog.js';
-import { Framer } from '../decoder/framer.js';
 import { PACKAGE_ROOT } from '../decoder/sources.js';
+import { ECHO_SERVER, frames, pct, roundTrips, startChild } from './relay-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ipc-trace-bench-'));
 const main = join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
-
-/** Whole frames of a real capture, client to server. */
-function frames(): Buffer[] {
-  const h = parseHexlog(readFileSync(join(PACKAGE_ROOT, 'test/fixtures/captures/template-01.hexlog'), 'latin1'));
-  const f = new Framer();
-  const out: Buffer[] = [];
-  for (const c of h.chunks) if (c.dir === '>') for (const e of f.push(c.bytes)) if (e.kind === 'frame') out.push(Buffer.from(e.frame.bytes));
-  return out;
-}
-
-const ECHO_SERVER = `
-const net = require('net');
-const s = net.createServer((c) => c.pipe(c));
-s.listen(process.argv[1], () => process.send('ready'));
-`;
-
-function startChild(cmd: string, args: string[], readyOn: 'ipc' | 'stderr' | 'socket', sock?: string): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe', ...(readyOn === 'ipc' ? (['ipc'] as const) : [])] });
-    p.once('error', reject);
-    if (readyOn === 'ipc') p.once('message', () => resolve(p));
-    else if (readyOn === 'stderr') {
-      let err = '';
-      p.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-        if (err.includes('listening on')) resolve(p);
-      });
-    } else {
-      const poll = () => {
-        const c = net.createConnection(sock!);
-        c.once('connect', () => {
-          c.destroy();
-          resolve(p);
-        });
-        c.once('error', () => setTimeout(poll, 20));
-      };
-      poll();
-    }
-    p.once('exit', (code) => reject(new Error(`${cmd} exited (${code})`)));
-  });
-}
-
-async function roundTrips(path: string, msgs: Buffer[], n: number): Promise<number[]> {
-  const sock = net.createConnection(path);
-  await new Promise<void>((r) => sock.once('connect', () => r()));
-  sock.setNoDelay(true);
-  const lat: number[] = [];
-  let pending = 0;
-  let waiting: (() => void) | null = null;
-  sock.on('data', (d: Buffer) => {
-    pending -= d.length;
-    if (pending <= 0 && waiting) waiting();
-  });
-  for (let i = 0; i < n; i++) {
-    const m = msgs[i % msgs.length]!;
-    const t0 = process.hrtime.bigint();
-    pending = m.length;
-    await new Promise<void>((r) => {
-      waiting = r;
-      sock.write(m);
-    });
-    lat.push(Number(process.hrtime.bigint() - t0) / 1e3);
-  }
-  sock.destroy();
-  return lat;
-}
 
 async function throughput(path: string, msgs: Buffer[], totalBytes: number): Promise<number> {
   const sock = net.createConnection(path);
@@ -106,11 +39,6 @@ async function throughput(path: string, msgs: Buffer[], totalBytes: number): Pro
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   sock.destroy();
   return received / secs / 1e6;
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
 function rssKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {

@@ -16,7 +16,7 @@ import { RecordingHandle, recordingOptions } from './recording.js';
 import { untilSignal } from './proxy.js';
 import { UserError, PACKAGE_ROOT } from '../decoder/sources.js';
 import { SCENARIOS } from '../demo/args.js';
-import { openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
+import { feedChannel, openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
 
 export const DEMO_HELP = `usage: ipc-trace demo [--scenario S] [--duration SEC] [--seed N] [--db FILE] [--log FILE|-] [--force] [--max-chars N] [--stuck SEC] [--no-tui]
 
@@ -148,6 +148,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   symlinkSync(walletScript, join(dir, 'bitcoin-wallet'));
 
   const tui = wantsTui(options);
+  const feed = tui ? feedChannel() : null;
   let ui: LiveUi | null = null;
   const note = (line: string) => (ui ? ui.note(line) : process.stderr.write(`ipc-trace: ${line}\n`));
   let recording: RecordingHandle;
@@ -158,7 +159,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       schemaFiles: [],
       importDirs: [],
       printLog: !tui,
-      feed: tui,
+      feedPort: feed?.recorder,
     });
   } catch (e) {
     cleanupDir();
@@ -184,7 +185,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     `${duration !== undefined ? ` for ${duration} s` : ''} (${tui ? 'q' : 'Ctrl-C'} stops)`;
   if (tui) {
     try {
-      ui = await openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000);
+      ui = openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000, feed!);
     } catch (e) {
       await session.stop();
       await recording.finish();

@@ -5,7 +5,7 @@
 import { parseArgs, UsageError } from './args.js';
 import { ExecSession } from '../proxy/exec.js';
 import { RecordingHandle, recordingOptions, RECORDING_OPTIONS } from './recording.js';
-import { openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
+import { feedChannel, openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
 
 export const EXEC_HELP = `usage: ipc-trace exec [--db FILE] [--log FILE|-] [--force] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--redact] [--no-tui] -- COMMAND [ARGS]...
 
@@ -33,7 +33,8 @@ export async function runExec(argv: string[]): Promise<number> {
   }
   if (rest.length === 0) throw new UsageError('exec needs a command after --: ipc-trace exec -- COMMAND [ARGS]...');
   const tui = wantsTui(options);
-  const recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', 'exec', ...argv].join(' ')), printLog: !tui, feed: tui });
+  const feed = tui ? feedChannel() : null;
+  const recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', 'exec', ...argv].join(' ')), printLog: !tui, feedPort: feed?.recorder });
   const tap = recording.tap((c) => ({ client: c.listen, server: c.upstream }));
   let ui: LiveUi | null = null;
   const session = new ExecSession({
@@ -69,7 +70,7 @@ export async function runExec(argv: string[]): Promise<number> {
   }
   let code = 0;
   try {
-    ui = await openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000);
+    ui = openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000, feed!);
     ui.note(banner + ' (q stops it)');
     const outcome = await Promise.race([session.wait().then((c) => ({ exit: c })), ui.done.then(() => ({ exit: null }))]);
     if (outcome.exit !== null) {

@@ -6,7 +6,7 @@ import { parseAddress } from '../proxy/address.js';
 import { Relay } from '../proxy/relay.js';
 import { RecordingHandle, recordingOptions, RECORDING_OPTIONS, REDACT_HELP } from './recording.js';
 import { UserError } from '../decoder/sources.js';
-import { openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
+import { feedChannel, openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
 
 export const PROXY_HELP = `usage: ipc-trace --listen ADDR --connect ADDR [--db FILE] [--log FILE|-] [--force] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--redact] [--no-tui]
 
@@ -69,7 +69,8 @@ export async function runProxy(argv: string[]): Promise<number> {
   const listen = addressOption(options.listen as string);
   const connect = addressOption(options.connect as string);
   const tui = wantsTui(options);
-  const recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', ...argv].join(' ')), printLog: !tui, feed: tui });
+  const feed = tui ? feedChannel() : null;
+  const recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', ...argv].join(' ')), printLog: !tui, feedPort: feed?.recorder });
   let ui: LiveUi | null = null;
   const note = (line: string) => (ui ? ui.note(line) : process.stderr.write(`ipc-trace: ${line}\n`));
   const relay = new Relay({
@@ -91,7 +92,7 @@ export async function runProxy(argv: string[]): Promise<number> {
   let sig: string;
   if (tui) {
     try {
-      ui = await openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000);
+      ui = openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000, feed!);
       ui.note(banner);
       sig = await ui.done;
     } finally {

@@ -34,8 +34,10 @@ const BATCH_MS = 40;
 let recording: Recording;
 let reserve: SpaceReserve | null = null;
 try {
-  // The change feed beyond the store goes to the starting thread (the terminal UI) when asked for.
-  recording = new Recording(options, options.feed ? [(batch) => reply({ k: 'feed', batch })] : []);
+  // The change feed beyond the store goes to the terminal UI when asked for: to its
+  // own thread through feedPort (the relay's thread never handles it), or to the starting thread.
+  const feedPort = options.feedPort;
+  recording = new Recording(options, feedPort ? [(batch) => feedPort.postMessage(batch)] : options.feed ? [(batch) => reply({ k: 'feed', batch })] : []);
   reserve = SpaceReserve.create(recording.dbPath);
   reply({ k: 'ready', dbPath: recording.dbPath });
 } catch (e) {

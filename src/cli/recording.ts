@@ -4,7 +4,7 @@
 // thread talks to it through RecorderClient (startRecording below).
 
 import { closeSync, existsSync, rmSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { Worker, MessagePort } from 'node:worker_threads';
 import { ByteWriter, checkOutputFile, createOutputFile } from './output.js';
 import { loadSchemaBundle, rpcSchemaSet, UserError } from '../decoder/sources.js';
 import { Pipeline, ConnOpen } from '../session/pipeline.js';
@@ -34,6 +34,8 @@ export interface RecordingOptions {
   feed?: boolean;
   /** --redact: the fields besides the default secret fields to store zeroed (null/undefined: no redaction). */
   redact?: string[] | null;
+  /** Post each batch's change feed (and log lines) to this port instead (the terminal UI's thread). */
+  feedPort?: MessagePort;
 }
 
 /** A consumer of the change feed. One that throws is counted and reported, and never stops the others. */
@@ -259,7 +261,10 @@ export class RecordingHandle {
   /** Starts the worker; rejects (UserError) if the recording cannot start (bad schemas, existing DB…). */
   static async start(opts: RecordingOptions, clientOpts: RecorderClientOptions = {}): Promise<RecordingHandle> {
     const client = new RecorderClient(clientOpts);
-    const worker = new Worker(new URL('./record-worker.js', import.meta.url), { workerData: { options: opts, ring: client.ring } });
+    const worker = new Worker(new URL('./record-worker.js', import.meta.url), {
+      workerData: { options: opts, ring: client.ring },
+      transferList: opts.feedPort ? [opts.feedPort] : [],
+    });
     const first = await new Promise<WorkerReply>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);

@@ -13,32 +13,7 @@ import { redactOption } from './export.js';
 import { parseFilter } from '../filter/parse.js';
 import { filteredLogSinks } from '../filter/log.js';
 import { compileLineFilter } from '../filter/match.js';
-import { tuiPossible } from '../tui/run.js';
-import { SessionView } from '../tui/view.js';
-import { workerIndex } from '../tui/index-client.js';
-import { Worker } from 'node:worker_threads';
-
-/** The recording in the terminal UI, at its end, until the user quits. */
-async function replayTui(reader: SessionReader, filter: string, stuckMs: number): Promise<number> {
-  const view = new SessionView({ mode: 'replay', reader, stuckMs, index: workerIndex(reader.path) });
-  if (filter) view.setFilter(filter);
-  view.bottom();
-  const { startTui } = await import('../tui/run.js');
-  const tui = await startTui(view);
-  // The log pane's lines, rebuilt off this thread.
-  view.logComplete = false;
-  const worker = new Worker(new URL('../tui/replay-log-worker.js', import.meta.url), { workerData: { path: reader.path, maxLines: 200000 } });
-  worker.on('message', (m: { lines: string[]; done: boolean }) => view.addLog(m.lines, m.done));
-  worker.on('error', (e) => view.addLog([`ipc-trace: the log could not be rebuilt: ${e.message}`], true));
-  try {
-    await tui.done;
-  } finally {
-    tui.close();
-    view.close();
-    await worker.terminate();
-  }
-  return 0;
-}
+import { startTui, tuiPossible } from '../tui/run.js';
 
 export const REPLAY_HELP = `usage: ipc-trace replay DB [--no-tui] [--filter EXPR] [--max-chars N] [--stuck SECONDS] [--redact] [--redact-field NAME]...
 
@@ -60,6 +35,17 @@ calls' lines from its rows.
   --redact-field NAME  mask this field too (repeatable; implies --redact)
   --no-tui          print the log
 `;
+
+/** The recording in the terminal UI, at its end, until the user quits. */
+async function replayTui(reader: SessionReader, filter: string, stuckMs: number): Promise<number> {
+  const tui = startTui({ mode: 'replay', dbPath: reader.path, stuckMs, filter });
+  try {
+    await tui.done;
+  } finally {
+    tui.close();
+  }
+  return 0;
+}
 
 /** Replays a recorded session into the given sinks, in recorded order (the model keeps only what is live). */
 export function replayInto(reader: SessionReader, sinks: Sink[]): Pipeline {

@@ -10,19 +10,16 @@ import type { Ui } from './ui.js';
 import { keyNames, helpLines, PaneId } from './keys.js';
 import { callsHeader, callsLines, footerLine, headerLines, Line, tabLine } from './panes.js';
 import chalk from 'chalk';
-import { selected } from './format.js';
+import { clip, selected } from './format.js';
 
 const h = React.createElement;
 
 export const MIN_WIDTH = 80;
 export const MIN_HEIGHT = 24;
 
-function Lines({ lines }: { lines: string[] }) {
-  return h(
-    Box,
-    { flexDirection: 'column' },
-    lines.map((l, i) => h(Text, { key: i, wrap: 'truncate-end' }, l || ' ')),
-  );
+/** Lines as one text block, each cut to the width beforehand (one ink node, nothing for ink to wrap). */
+function Lines({ lines, width }: { lines: string[]; width: number }) {
+  return h(Text, null, lines.map((l) => clip(l, width) || ' ').join('\n'));
 }
 
 /** The first row to show so that `sel` stays visible in `height` rows. */
@@ -34,22 +31,22 @@ export function scrollTop(sel: number, count: number, height: number): number {
 
 function CallsPane({ view, height, width }: { view: SessionView; height: number; width: number }) {
   const rows = height - 1;
-  if (view.filtering) return h(Lines, { lines: [callsHeader(width), chalk.yellow(`  filtering: ${view.filterSrc} …`)] });
+  if (view.filtering) return h(Lines, { lines: [callsHeader(width), chalk.yellow(`  filtering: ${view.filterSrc} …`)], width });
   const count = view.count;
   const top = scrollTop(view.sel, count, rows);
   const lines = [callsHeader(width), ...callsLines(view, top, rows, width)];
   if (count === 0) lines.push(chalk.dim(view.filterSrc ? '  no calls match the filter' : '  no calls yet'));
-  return h(Lines, { lines });
+  return h(Lines, { lines, width });
 }
 
-function LinesPane({ ui, pane, height }: { ui: Ui; pane: Exclude<PaneId, 'calls'>; height: number }) {
+function LinesPane({ ui, pane, height, width }: { ui: Ui; pane: Exclude<PaneId, 'calls'>; height: number; width: number }) {
   const all: Line[] = ui.lines(pane);
   if (pane === 'log' && ui.logFollow) ui.sel.log = Math.max(0, all.length - 1);
   const sel = Math.min(ui.sel[pane], Math.max(0, all.length - 1));
   ui.sel[pane] = sel;
   const top = scrollTop(sel, all.length, height);
   const lines = all.slice(top, top + height).map((l, i) => selected(l.text, top + i === sel));
-  return h(Lines, { lines });
+  return h(Lines, { lines, width });
 }
 
 export function Screen({ view, ui, width, height }: { view: SessionView; ui: Ui; width: number; height: number }) {
@@ -64,15 +61,15 @@ export function Screen({ view, ui, width, height }: { view: SessionView; ui: Ui;
   let pane: React.ReactElement;
   if (ui.help) {
     const lines = [chalk.bold('Keys (any key closes this help)'), ...helpLines(view.mode)];
-    pane = h(Lines, { lines: lines.slice(0, body) });
+    pane = h(Lines, { lines: lines.slice(0, body), width });
   } else if (view.pane === 'calls') pane = h(CallsPane, { view, height: body, width });
-  else pane = h(LinesPane, { ui, pane: view.pane, height: body });
+  else pane = h(LinesPane, { ui, pane: view.pane, height: body, width });
   return h(
     Box,
     { flexDirection: 'column', width, height },
-    h(Lines, { lines: [...header, tabLine(view, ui)] }),
+    h(Lines, { lines: [...header, tabLine(view, ui)], width }),
     h(Box, { flexDirection: 'column', height: body, overflow: 'hidden' }, pane),
-    h(Lines, { lines: [footerLine(view, ui)] }),
+    h(Lines, { lines: [footerLine(view, ui)], width }),
   );
 }
 

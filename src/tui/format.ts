@@ -88,3 +88,35 @@ export function latencyColor(ms: number, stuckMs: number): (t: string) => string
 export function selected(text: string, isSelected: boolean): string {
   return isSelected ? chalk.inverse('›' + text) : ' ' + text;
 }
+
+/**
+ * A line cut to `width` visible columns, escapes kept (a cut line ends with a
+ * reset and `…`). The panes' lines are cut here so that ink never has to
+ * wrap or truncate them (its per-line truncation is the slowest part of a frame).
+ */
+export function clip(line: string, width: number): string {
+  let visible = 0;
+  let i = 0;
+  const n = line.length;
+  while (i < n) {
+    if (line.charCodeAt(i) === 0x1b) {
+      const m = line.indexOf('m', i);
+      if (m < 0) break;
+      i = m + 1;
+      continue;
+    }
+    if (visible === width - 1) {
+      // Does anything visible follow?
+      let j = i + 1;
+      while (j < n && line.charCodeAt(j) === 0x1b) {
+        const m = line.indexOf('m', j);
+        j = m < 0 ? n : m + 1;
+      }
+      if (j >= n) return line;
+      return line.slice(0, i) + '…\x1b[0m';
+    }
+    visible++;
+    i++;
+  }
+  return line;
+}

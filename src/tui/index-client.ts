@@ -6,16 +6,37 @@ import { Worker } from 'node:worker_threads';
 import type { CallIndex, SessionReader } from '../store/reader.js';
 import type { SqlFilter } from '../store/filter-sql.js';
 import { computeStats, StatsRequest, StatsRow } from './stats.js';
+import { analyzeChains, ChainReport, ChainThread } from '../chains/chains.js';
+import type { CallRow } from '../session/rows.js';
+
+/** What the chains analysis needs: the outstanding calls (rows live, ids of a recording) and the names. */
+export interface ChainsRequest {
+  at: number;
+  stuckMs: number;
+  calls?: CallRow[];
+  ids?: number[];
+  threads: ChainThread[];
+  processes: { id: number; label: string }[];
+  closed: [number, number][];
+}
+
+/** The chains report (the same analysis as `ipc-trace chains`). */
+export function chainsAt(reader: SessionReader, q: ChainsRequest): ChainReport {
+  const calls = q.calls ?? reader.callsByIds(q.ids ?? []);
+  return analyzeChains({ calls, threads: q.threads, processes: q.processes, closed: new Map(q.closed), at: q.at, stuckMs: q.stuckMs });
+}
 
 export type IndexRequest =
   | { k: 'all'; seq: number; afterId: number }
   | { k: 'ids'; seq: number; filter?: SqlFilter; afterId: number }
-  | { k: 'stats'; seq: number; q: StatsRequest };
+  | { k: 'stats'; seq: number; q: StatsRequest }
+  | { k: 'chains'; seq: number; q: ChainsRequest };
 
 export type IndexReply =
   | { k: 'all'; seq: number; index: CallIndex }
   | { k: 'ids'; seq: number; ids: Int32Array }
   | { k: 'stats'; seq: number; rows: StatsRow[] }
+  | { k: 'chains'; seq: number; report: ChainReport }
   | { k: 'error'; seq: number; message: string };
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -24,6 +45,7 @@ export interface IndexSource {
   all(afterId: number): Promise<CallIndex>;
   ids(filter: SqlFilter | undefined, afterId: number): Promise<Int32Array>;
   stats(q: StatsRequest): Promise<StatsRow[]>;
+  chains(q: ChainsRequest): Promise<ChainReport>;
   close(): void;
 }
 
@@ -33,6 +55,7 @@ export function directIndex(reader: SessionReader): IndexSource {
     all: async (afterId) => reader.callIndex(afterId),
     ids: async (filter, afterId) => reader.callIds(filter, afterId),
     stats: async (q) => computeStats(reader, q),
+    chains: async (q) => chainsAt(reader, q),
     close: () => {},
   };
 }
@@ -64,6 +87,7 @@ export function workerIndex(path: string): IndexSource {
     all: async (afterId) => ((await ask({ k: 'all', afterId })) as Extract<IndexReply, { k: 'all' }>).index,
     ids: async (filter, afterId) => ((await ask({ k: 'ids', filter, afterId })) as Extract<IndexReply, { k: 'ids' }>).ids,
     stats: async (q) => ((await ask({ k: 'stats', q })) as Extract<IndexReply, { k: 'stats' }>).rows,
+    chains: async (q) => ((await ask({ k: 'chains', q })) as Extract<IndexReply, { k: 'chains' }>).report,
     close: () => void worker.terminate(),
   };
 }

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SessionReader } from '../store/reader.js';
 import { computeStats } from './stats.js';
-import type { IndexRequest, IndexReply } from './index-client.js';
+import { chainsAt, IndexRequest, IndexReply } from './index-client.js';
 
 const reader = SessionReader.open((workerData as { path: string }).path);
 const port = parentPort!;
@@ -27,6 +27,10 @@ port.on('message', (m: IndexRequest) => {
         port.postMessage(reply, [ids.buffer] as ArrayBuffer[]);
         return;
       }
+      case 'chains':
+        reply = { k: 'chains', seq: m.seq, report: chainsAt(reader, m.q) };
+        port.postMessage(reply);
+        return;
       case 'stats':
         reply = { k: 'stats', seq: m.seq, rows: computeStats(reader, m.q) };
         port.postMessage(reply);

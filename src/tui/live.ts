@@ -1,45 +1,32 @@
-// A live recording in the terminal UI: the view reads the session database
-// the recording worker writes (rows by id, through the reader) and follows
-// the worker's change feed (new and changed rows, log lines). The commands
-// (demo, proxy, exec) race `done` with their own ways of ending, then stop
-// recording exactly as without the UI, then close the UI.
+// A live recording in the terminal UI. The UI runs in its own thread
+// (run.ts, ui-worker.ts); the recording worker posts its change feed there
+// through a MessageChannel made before the recording starts. The commands
+// (demo, proxy, exec) race `done` with their own ways of ending, close the
+// UI, and stop recording exactly as without it.
 
+import { MessageChannel, MessagePort } from 'node:worker_threads';
 import type { RecordingHandle } from '../cli/recording.js';
-import { SessionReader } from '../store/reader.js';
-import { SessionView } from './view.js';
-import { tuiPossible } from './run.js';
-import { workerIndex } from './index-client.js';
+import { startTui, tuiPossible, TuiHandle } from './run.js';
 
-export interface LiveUi {
-  /** Resolves when the user quits (q, Ctrl-C) or SIGINT/SIGTERM arrives. */
-  done: Promise<string>;
-  /** A line for the log pane (what the command would print on stderr). */
-  note(line: string): void;
-  /** Restores the terminal and closes the reader (idempotent). */
-  close(): void;
-}
+export type LiveUi = TuiHandle;
 
 /** Whether a recording command opens the UI: a terminal, no --no-tui, no --log - (the log on stdout). */
 export function wantsTui(options: Record<string, unknown>): boolean {
   return !options['no-tui'] && options.log !== '-' && tuiPossible();
 }
 
-export async function openLiveUi(recording: RecordingHandle, stuckMs: number): Promise<LiveUi> {
-  const reader = SessionReader.open(recording.dbPath);
-  const view = new SessionView({ mode: 'live', reader, stuckMs, index: workerIndex(recording.dbPath), dropped: () => recording.client.droppedBytes });
-  recording.onFeed((batch) => view.ingest(batch));
-  const { startTui } = await import('./run.js');
-  const tui = await startTui(view);
-  let closed = false;
-  return {
-    done: tui.done,
-    note: (line) => view.addLog([`ipc-trace: ${line}`], true),
-    close: () => {
-      if (closed) return;
-      closed = true;
-      tui.close();
-      view.close();
-      reader.close();
-    },
-  };
+/** The channel the recording worker posts its change feed to, and the UI reads it from. */
+export interface FeedChannel {
+  /** For RecordingOptions.feedPort. */
+  recorder: MessagePort;
+  ui: MessagePort;
+}
+
+export function feedChannel(): FeedChannel {
+  const c = new MessageChannel();
+  return { recorder: c.port1, ui: c.port2 };
+}
+
+export function openLiveUi(recording: RecordingHandle, stuckMs: number, feed: FeedChannel): LiveUi {
+  return startTui({ mode: 'live', dbPath: recording.dbPath, stuckMs }, { feedPort: feed.ui, dropped: () => recording.client.droppedBytes });
 }

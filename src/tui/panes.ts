@@ -20,12 +20,25 @@ export function headerLines(view: SessionView, width: number): string[] {
   const procs = [...view.processes.values()].map((p) => shortProcess(p.label) + (p.pid ? `[${p.pid}]` : ''));
   const conns = [...view.connections.values()];
   const open = conns.filter((c) => c.closed === null).length;
-  const out = view.outstanding().filter((c) => c.status === 'pending');
   const at = view.at();
-  const oldest = out.reduce((m, c) => Math.max(m, at - c.sent), 0);
   const report = view.chains();
+  let count: number;
+  let oldest = 0;
+  if (view.mode === 'live') {
+    const o = view.outstanding();
+    count = o.count;
+    oldest = o.oldestSent !== null ? at - o.oldestSent : 0;
+  } else {
+    // At the cursor: the chains report (calls a disconnect interrupted are not outstanding).
+    count = report.outstanding;
+    const walk = (n: ChainNode) => {
+      if (!n.interrupted) oldest = Math.max(oldest, n.ageMs);
+      n.children.forEach(walk);
+    };
+    report.chains.forEach(walk);
+  }
   const mode = view.mode === 'live' ? chalk.bgGreen.black(' LIVE ') : chalk.bgBlue.white(' REPLAY ');
-  const outstanding = `${out.length} outstanding${out.length ? `, oldest ${duration(oldest)}` : ''}`;
+  const outstanding = `${count} outstanding${count ? `, oldest ${duration(oldest)}` : ''}`;
   const gaps = view.gapBytes();
   const l1 = [
     `${mode} ${chalk.bold('ipc-trace')}`,
@@ -33,7 +46,7 @@ export function headerLines(view: SessionView, width: number): string[] {
     `${conns.length} conn${conns.length === 1 ? '' : 's'}${open !== conns.length ? ` (${open} open)` : ''}`,
     `${view.callsPerSecond().toFixed(1)} calls/s`,
     `${view.totalCalls} calls`,
-    oldest >= view.stuckMs ? chalk.red.bold(outstanding) : out.length ? chalk.yellow(outstanding) : outstanding,
+    oldest >= view.stuckMs ? chalk.red.bold(outstanding) : count ? chalk.yellow(outstanding) : outstanding,
   ].join(chalk.dim(' │ '));
   const db = `${view.dbPath} ${bytes(view.dbSize())}`;
   let l2: string;
@@ -88,7 +101,8 @@ export function callsLines(view: SessionView, start: number, height: number, wid
   const cols = callColumns(width);
   const at = view.at();
   return view.window(start, height).map(({ row: c, depth, hasKids, folded, index }) => {
-    const lat = c.returned !== null ? c.returned - c.sent : at - c.sent;
+    const closed = c.status === 'disconnected' ? view.connections.get(c.conn)?.closed : undefined;
+    const lat = c.returned !== null ? c.returned - c.sent : (closed ?? at) - c.sent;
     const pending = c.status === 'pending';
     const fold = hasKids ? (folded ? '▸' : '▾') : ' ';
     const method = `${'  '.repeat(Math.min(depth, 6))}${depth ? '↳' : ''}${fold}${c.title}`;

@@ -1,16 +1,43 @@
-// The terminal around the UI: alternate screen, hidden cursor, raw keys
-// (ink), and the terminal restored on every way out: q, Ctrl-C (a key in
-// raw mode), SIGINT/SIGTERM/SIGHUP, an uncaught error. React runs in production
-// mode (set before it loads). NO_COLOR turns colour off.
+// The terminal around the UI, on the command's own thread: alternate screen,
+// hidden cursor, raw keys, and the terminal restored on every way out (q,
+// Ctrl-C as a key, SIGINT/SIGTERM/SIGHUP, an error in the UI, exit).
+//
+// The UI itself (the session view, ink, React) runs in a worker thread
+// (ui-worker.ts): drawing a frame takes tens of milliseconds, and the
+// command's thread runs the relay, which must never wait for it. This thread
+// only passes keys and the terminal size in and writes the frames out; a live
+// recording's change feed goes from the recording worker to the UI worker
+// directly (a MessagePort), never through here.
 
+import { Worker, MessagePort } from 'node:worker_threads';
 import chalk from 'chalk';
-import type { SessionView } from './view.js';
-import { Ui } from './ui.js';
+import type { Mode } from './view.js';
+
+export interface UiSpec {
+  mode: Mode;
+  dbPath: string;
+  /** Age after which an outstanding call counts as stuck (--stuck). */
+  stuckMs: number;
+  /** An initial filter (replay --filter). */
+  filter?: string;
+}
+
+/** Messages to the UI worker. */
+export type ToUi =
+  | { k: 'keys'; data: string }
+  | { k: 'resize'; columns: number; rows: number }
+  | { k: 'note'; line: string }
+  | { k: 'dropped'; bytes: number };
+
+/** Messages from the UI worker. */
+export type FromUi = { k: 'out'; data: string } | { k: 'quit' } | { k: 'error'; message: string };
 
 export interface TuiHandle {
-  /** Resolves when the user quits (q, Ctrl-C) or a signal arrives. */
+  /** Resolves when the user quits (q, Ctrl-C), a signal arrives, or the UI fails. */
   done: Promise<string>;
-  /** Puts the terminal back (idempotent). */
+  /** A line for the log pane (what the command would print on stderr). */
+  note(line: string): void;
+  /** Puts the terminal back and stops the UI (idempotent). */
   close(): void;
 }
 
@@ -22,34 +49,58 @@ export function tuiPossible(): boolean {
   return process.stdout.isTTY === true && process.stdin.isTTY === true;
 }
 
-export async function startTui(view: SessionView): Promise<TuiHandle> {
-  process.env.NODE_ENV ??= 'production';
+export function startTui(spec: UiSpec, opts: { feedPort?: MessagePort; dropped?: () => number } = {}): TuiHandle {
   if ('NO_COLOR' in process.env && process.env.NO_COLOR !== '') chalk.level = 0;
-  const React = await import('react');
-  const { render } = await import('ink');
-  const { App } = await import('./app.js');
-
+  const out = process.stdout;
+  const stdin = process.stdin;
   let quit!: (why: string) => void;
   const done = new Promise<string>((r) => (quit = r));
-  const ui = new Ui(view, () => quit('quit'));
-  const out = process.stdout;
-  out.write(ENTER);
+  const worker = new Worker(new URL('./ui-worker.js', import.meta.url), {
+    workerData: { spec, columns: out.columns || 80, rows: out.rows || 24, colorLevel: chalk.level, feedPort: opts.feedPort },
+    transferList: opts.feedPort ? [opts.feedPort] : [],
+    env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'production' },
+  });
+  const post = (m: ToUi) => worker.postMessage(m);
   let closed = false;
-  const onSignal = (sig: string) => quit(sig);
-  const onInt = () => onSignal('SIGINT');
-  const onTerm = () => onSignal('SIGTERM');
+  worker.on('message', (m: FromUi) => {
+    if (closed) return;
+    if (m.k === 'out') out.write(m.data);
+    else if (m.k === 'quit') quit('quit');
+    else if (m.k === 'error') {
+      restore();
+      process.stderr.write(`ipc-trace: terminal UI failed: ${m.message}\n`);
+      quit('error');
+    }
+  });
+  worker.on('error', (e) => {
+    restore();
+    process.stderr.write(`ipc-trace: terminal UI failed: ${e.message.split('\n')[0]}\n`);
+    quit('error');
+  });
+  const onKeys = (d: Buffer | string) => post({ k: 'keys', data: d.toString() });
+  const onResize = () => post({ k: 'resize', columns: out.columns || 80, rows: out.rows || 24 });
+  const onInt = () => quit('SIGINT');
+  const onTerm = () => quit('SIGTERM');
   // The terminal went away (window closed): stop as for SIGTERM, so the database is still closed properly.
-  const onHup = () => onSignal('SIGHUP');
-  const restore = () => {
+  const onHup = () => quit('SIGHUP');
+  const onCrash = (e: Error) => {
+    restore();
+    process.stderr.write(`ipc-trace: internal error: ${e.message.split('\n')[0]}\n`);
+    process.exit(1);
+  };
+  const dropTimer = opts.dropped ? setInterval(() => post({ k: 'dropped', bytes: opts.dropped!() }), 1000) : null;
+  dropTimer?.unref();
+
+  function restore(): void {
     if (closed) return;
     closed = true;
+    if (dropTimer) clearInterval(dropTimer);
+    void worker.terminate();
+    stdin.off('data', onKeys);
+    out.off('resize', onResize);
     try {
-      instance.unmount();
-    } catch {
-      // already unmounted
-    }
-    try {
-      if (process.stdin.isTTY) process.stdin.setRawMode(false);
+      if (stdin.isTTY) stdin.setRawMode(false);
+      stdin.pause();
     } catch {
       // not a terminal any more
     }
@@ -63,17 +114,17 @@ export async function startTui(view: SessionView): Promise<TuiHandle> {
     process.off('SIGHUP', onHup);
     process.off('exit', restore);
     process.off('uncaughtException', onCrash);
-  };
-  const onCrash = (e: Error) => {
-    restore();
-    process.stderr.write(`ipc-trace: internal error: ${e.message.split('\n')[0]}\n`);
-    process.exit(1);
-  };
+  }
+
+  out.write(ENTER);
+  if (stdin.isTTY) stdin.setRawMode(true);
+  stdin.on('data', onKeys);
+  stdin.resume();
+  out.on('resize', onResize);
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   process.on('SIGHUP', onHup);
   process.on('exit', restore);
   process.on('uncaughtException', onCrash);
-  const instance = render(React.createElement(App, { view, ui }), { exitOnCtrlC: false, patchConsole: true, maxFps: 20 } as Parameters<typeof render>[1]);
-  return { done, close: restore };
+  return { done, note: (line) => post({ k: 'note', line }), close: restore };
 }

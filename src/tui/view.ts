@@ -16,7 +16,7 @@ import { filterSql, SqlFilter } from '../store/filter-sql.js';
 import type { CallRow, ConnRow, Delta, FeedBatch, ProcessRow, ThreadRow } from '../session/rows.js';
 import { parseFilter, FilterExpr } from '../filter/parse.js';
 import { compileFilter, compileLineFilter, CallPredicate, FilterContext } from '../filter/match.js';
-import { analyzeChains, ChainReport } from '../chains/chains.js';
+import type { ChainReport } from '../chains/chains.js';
 import { PANES, PaneId } from './keys.js';
 import { directIndex, IndexSource } from './index-client.js';
 import type { StatsGroup, StatsRow } from './stats.js';
@@ -720,16 +720,30 @@ export class SessionView {
 
   // ---- header facts ----
 
-  /** Outstanding calls at the view's time (live: from the feed; replay: from the index at the cursor). */
-  outstanding(): CallRow[] {
-    if (this.mode === 'live') return [...this.pending.values()];
-    return this.outstandingAtCursor();
+  /** Outstanding calls at the view's time: how many, and when the oldest was sent (live: from the feed; replay: from the index). */
+  outstanding(): { count: number; oldestSent: number | null } {
+    let count = 0;
+    let oldest = Infinity;
+    if (this.mode === 'live') {
+      for (const c of this.pending.values()) {
+        count++;
+        oldest = Math.min(oldest, c.sent);
+      }
+    } else {
+      for (const id of this.outstandingIds()) {
+        const i = this.all.pos(id);
+        count++;
+        oldest = Math.min(oldest, this.all.sent[i]!);
+      }
+    }
+    return { count, oldestSent: count ? oldest : null };
   }
 
-  private outstandingCache: { at: number; complete: boolean; rows: CallRow[] } | null = null;
-  private outstandingAtCursor(): CallRow[] {
+  private outstandingCache: { at: number; complete: boolean; ids: number[] } | null = null;
+  /** Replay: the calls sent by the cursor and not returned by then (a disconnect's calls never return). */
+  private outstandingIds(): number[] {
     const c = this.outstandingCache;
-    if (c && c.at === this.cursor && c.complete === this.complete) return c.rows;
+    if (c && c.at === this.cursor && c.complete === this.complete) return c.ids;
     const a = this.all;
     const at = this.cursor;
     const ids: number[] = [];
@@ -738,9 +752,8 @@ export class SessionView {
       const r = a.returned[i]!;
       if (Number.isNaN(r) || r > at) ids.push(a.ids[i]!);
     }
-    const rows = this.reader.callsByIds(ids);
-    this.outstandingCache = { at, complete: this.complete, rows };
-    return rows;
+    this.outstandingCache = { at, complete: this.complete, ids };
+    return ids;
   }
 
   /** Calls per second over the last five seconds (live) or the five seconds before the cursor. */
@@ -770,25 +783,42 @@ export class SessionView {
     return this.mode === 'live' ? this.dropped() : this.reader.gapBytes();
   }
 
-  private chainsCache: { key: string; report: ChainReport } | null = null;
-  /** The chains report at the view's time (what `ipc-trace chains --at` computes). */
+  private chainsReport: ChainReport | null = null;
+  private chainsKey: string | null = null;
+  private chainsAsked: string | null = null;
+  /**
+   * The chains report at the view's time (what `ipc-trace chains --at`
+   * computes), as last computed: the analysis runs in the index source (a
+   * worker), at most every half second live and once per cursor position.
+   */
   chains(): ChainReport {
     const at = this.at();
-    const key = `${this.version}:${this.mode === 'live' ? Math.floor(at / 250) : at}:${this.stuckMs}:${this.complete}`;
-    if (this.chainsCache?.key === key) return this.chainsCache.report;
-    const calls = this.mode === 'live' ? [...this.pending.values(), ...this.interrupted.values()] : this.outstandingAtCursor();
-    const closed = new Map<number, number>();
-    for (const c of this.connections.values()) if (c.closed !== null) closed.set(c.id, c.closed);
-    const report = analyzeChains({
-      calls,
-      threads: [...this.threads.values()].map((t) => ({ id: t.id, label: t.label, process: t.process, processLabel: this.processLabel(t.process), role: t.role })),
-      processes: [...this.processes.values()].map((p) => ({ id: p.id, label: p.label })),
-      closed,
-      at,
-      stuckMs: this.stuckMs,
-    });
-    this.chainsCache = { key, report };
-    return report;
+    const key = `${this.mode === 'live' ? Math.floor(at / 500) : at}:${this.stuckMs}:${this.complete}`;
+    if (key !== this.chainsKey && this.chainsAsked === null) {
+      this.chainsAsked = key;
+      const strip = (c: CallRow): CallRow => ({ ...c, params: null, results: null });
+      const closed: [number, number][] = [];
+      for (const c of this.connections.values()) if (c.closed !== null) closed.push([c.id, c.closed]);
+      const p = this.index.chains({
+        at,
+        stuckMs: this.stuckMs,
+        calls: this.mode === 'live' ? [...this.pending.values(), ...this.interrupted.values()].map(strip) : undefined,
+        ids: this.mode === 'replay' ? this.outstandingIds() : undefined,
+        threads: [...this.threads.values()].map((t) => ({ id: t.id, label: t.label, process: t.process, processLabel: this.processLabel(t.process), role: t.role })),
+        processes: [...this.processes.values()].map((x) => ({ id: x.id, label: x.label })),
+        closed,
+      });
+      const done = (r: ChainReport | null) => {
+        this.chainsAsked = null;
+        if (r) {
+          this.chainsReport = r;
+          this.chainsKey = key;
+        }
+        this.changed();
+      };
+      this.track(p.then(done, () => done(null)));
+    }
+    return this.chainsReport ?? { at, stuckSeconds: this.stuckMs / 1000, outstanding: 0, interrupted: 0, chains: [], deadlocks: [], stuck: [], threads: [] };
   }
 
   // ---- stats ----

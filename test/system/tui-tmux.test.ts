@@ -75,8 +75,9 @@ describe('terminal UI in tmux', () => {
     screen = await waitFor(s, /call \d+ +\S+\.\S+ +(returned|pending|exception)/);
     expect(screen).toContain('caller    {');
     expect(screen).toContain('params');
-    keys(s, 'x');
-    screen = await waitFor(s, /messages +\(x hides the hex\)/);
+    // The hex dump of the Call and Return messages, at the end of the detail (G goes there).
+    keys(s, 'x', 'G');
+    screen = await waitFor(s, /000000 +([0-9a-f]{2} ){16}/);
     expect(screen).toMatch(/000000 +([0-9a-f]{2} ){16}/);
     keys(s, 'q');
     screen = await waitFor(s, /EXIT=\d+/, 30000);

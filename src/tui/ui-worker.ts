@@ -1,0 +1,106 @@
+// The terminal UI's thread (started by run.ts): the session view over the
+// database, fed by the recording worker's change feed when live, and the
+// ink app drawing it. Keys and the terminal size come in as messages, frames
+// go out as messages; the command's thread writes them to the terminal.
+
+import { parentPort, workerData, MessagePort, Worker } from 'node:worker_threads';
+import { EventEmitter } from 'node:events';
+import chalk from 'chalk';
+import type { UiSpec, ToUi, FromUi } from './run.js';
+import type { FeedBatch } from '../session/rows.js';
+
+const { spec, columns, rows, colorLevel, feedPort } = workerData as { spec: UiSpec; columns: number; rows: number; colorLevel: 0 | 1 | 2 | 3; feedPort?: MessagePort };
+const port = parentPort!;
+const send = (m: FromUi) => port.postMessage(m);
+chalk.level = colorLevel;
+
+/** The terminal as ink sees it: writes become messages to the command's thread. */
+class Stdout extends EventEmitter {
+  isTTY = true;
+  columns = columns;
+  rows = rows;
+  write(data: string | Uint8Array): boolean {
+    send({ k: 'out', data: typeof data === 'string' ? data : Buffer.from(data).toString() });
+    return true;
+  }
+}
+
+/** Keys from the command's thread, as ink reads a raw-mode stdin. */
+class Stdin extends EventEmitter {
+  isTTY = true;
+  private data: string | null = null;
+  push(data: string): void {
+    this.data = data;
+    this.emit('readable');
+    this.emit('data', data);
+  }
+  read(): string | null {
+    const d = this.data;
+    this.data = null;
+    return d;
+  }
+  setEncoding(): void {}
+  setRawMode(): void {}
+  resume(): void {}
+  pause(): void {}
+  ref(): void {}
+  unref(): void {}
+}
+
+async function main(): Promise<void> {
+  // React in production mode: set before it loads.
+  process.env.NODE_ENV ??= 'production';
+  const React = await import('react');
+  const { render } = await import('ink');
+  const { App } = await import('./app.js');
+  const { SessionReader } = await import('../store/reader.js');
+  const { SessionView } = await import('./view.js');
+  const { Ui } = await import('./ui.js');
+  const { workerIndex } = await import('./index-client.js');
+
+  const reader = SessionReader.open(spec.dbPath);
+  let dropped = 0;
+  const view = new SessionView({ mode: spec.mode, reader, stuckMs: spec.stuckMs, index: workerIndex(spec.dbPath), dropped: () => dropped });
+  if (spec.filter) view.setFilter(spec.filter);
+  view.bottom();
+  feedPort?.on('message', (b: FeedBatch) => view.ingest(b));
+  if (spec.mode === 'replay') {
+    // The log pane's lines, rebuilt from the recorded stream off this thread too.
+    view.logComplete = false;
+    const log = new Worker(new URL('./replay-log-worker.js', import.meta.url), { workerData: { path: spec.dbPath, maxLines: 200000 } });
+    log.on('message', (m: { lines: string[]; done: boolean }) => view.addLog(m.lines, m.done));
+    log.on('error', (e) => view.addLog([`ipc-trace: the log could not be rebuilt: ${e.message}`], true));
+    log.unref();
+  }
+  const stdout = new Stdout();
+  const stdin = new Stdin();
+  const ui = new Ui(view, () => send({ k: 'quit' }));
+  port.on('message', (m: ToUi) => {
+    switch (m.k) {
+      case 'keys':
+        stdin.push(m.data);
+        break;
+      case 'resize':
+        stdout.columns = m.columns;
+        stdout.rows = m.rows;
+        stdout.emit('resize');
+        break;
+      case 'note':
+        view.addLog([`ipc-trace: ${m.line}`], view.logComplete);
+        break;
+      case 'dropped':
+        dropped = m.bytes;
+        break;
+    }
+  });
+  render(React.createElement(App, { view, ui }), {
+    stdout: stdout as unknown as NodeJS.WriteStream,
+    stdin: stdin as unknown as NodeJS.ReadStream,
+    stderr: stdout as unknown as NodeJS.WriteStream,
+    exitOnCtrlC: false,
+    patchConsole: false,
+    maxFps: 20,
+  });
+}
+
+main().catch((e: Error) => send({ k: 'error', message: e.message }));
