@@ -80,7 +80,7 @@ describe('session view over a recording', () => {
     expect(v.count).toBe(reader.callCount());
   });
 
-  it('moves a time cursor: calls after it vanish, calls returning after it are pending', () => {
+  it('moves a time cursor: calls after it vanish, calls returning after it are pending', async () => {
     const v = replay();
     const total = v.count;
     const all = [...reader.calls()];
@@ -92,8 +92,15 @@ describe('session view over a recording', () => {
       const c = all.find((x) => x.id === r.row.id)!;
       expect(r.row.status).toBe(c.returned !== null && c.returned > mid.sent ? 'pending' : c.status);
     }
-    const outstanding = v.outstanding().map((c) => c.id).sort((a, b) => a - b);
-    expect(outstanding).toEqual(reader.callsOutstandingAt(mid.sent).map((c) => c.id).sort((a, b) => a - b));
+    const want = reader.callsOutstandingAt(mid.sent);
+    expect(v.outstanding().count).toBe(want.length);
+    expect(v.outstanding().oldestSent).toBe(Math.min(...want.map((c) => c.sent)));
+    // The chains pane's report at the cursor: the same analysis as `ipc-trace chains --at`.
+    v.chains();
+    await v.settled();
+    const report = v.chains();
+    expect(report.at).toBe(mid.sent);
+    expect(report.outstanding).toBe(want.length);
     v.step(true);
     expect(v.cursor).toBe(all.find((c) => c.sent > mid.sent)!.sent);
     v.step(false);
@@ -132,7 +139,7 @@ describe('session view over a recording', () => {
 });
 
 describe('session view of a live session', () => {
-  it('follows the change feed: new calls, callbacks under their call, outstanding calls, log lines', () => {
+  it('follows the change feed: new calls, callbacks under their call, outstanding calls, log lines', async () => {
     const live = join(dir, 'live.sqlite');
     writeSyntheticSession(live, { calls: 0 });
     const r = SessionReader.open(live);
@@ -153,8 +160,11 @@ describe('session view of a live session', () => {
     const rows = listed(v);
     for (const [i, x] of rows.entries()) if (x.row.parent !== null) expect(rows.slice(0, i).some((y) => y.row.id === x.row.parent)).toBe(true);
     expect(rows.filter((x) => x.depth > 0).length).toBe(calls.filter((c) => c.parent !== null).length);
-    expect(v.outstanding().map((c) => c.id).sort()).toEqual(calls.filter((c) => c.status === 'pending').map((c) => c.id).sort());
-    expect(v.chains().outstanding).toBe(calls.filter((c) => c.status === 'pending').length);
+    const pending = calls.filter((c) => c.status === 'pending');
+    expect(v.outstanding()).toEqual({ count: pending.length, oldestSent: Math.min(...pending.map((c) => c.sent)) });
+    v.chains();
+    await v.settled();
+    expect(v.chains().outstanding).toBe(pending.length);
     expect(v.log.length).toBe(201);
     expect(v.follow).toBe(true);
     expect(v.sel).toBe(199);
