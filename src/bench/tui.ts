@@ -51,22 +51,28 @@ async function feedBench(): Promise<void> {
   const start = Date.now();
   const labels = syntheticLabels(start);
   view.ingest({ delta: { ...emptyDelta(), processes: labels.processes, threads: labels.threads, connections: [labels.conn] }, lines: [] });
-  const gen = syntheticCalls({ calls: seconds * 5000 + 100, rate: 5000, start, seed: 2 });
+  const gen = syntheticCalls({ calls: seconds * 5000 + 5000, rate: 5000, start, seed: 2 });
   let queue: CallRow[] = [];
   let waiting: CallRow[] = [];
   let messages = 0;
+  let calls = 0;
   const ingestTimes: number[] = [];
+  const feedStart = Date.now();
+  // Every 10 ms, the calls due by then at 5,000 calls/s (each a Call and a Return message):
+  // when a frame held the thread up, the next batch is bigger, as the feed queues up behind it.
   const feed = setInterval(() => {
-    // Every 10 ms: 50 calls sent, and the previous 50 returned.
-    while (queue.length < 50) {
+    const due = Math.floor(((Date.now() - feedStart) / 1000) * 5000) - calls;
+    if (due <= 0) return;
+    while (queue.length < due) {
       const n = gen.next();
       if (n.done) break;
       queue.push(...n.value);
     }
     const now = Date.now();
-    const sent = queue.splice(0, 50).map((c) => ({ ...c, sent: now, returned: null, status: 'pending' as const, results: null, finished: null }));
+    const sent = queue.splice(0, due).map((c) => ({ ...c, sent: now, returned: null, status: 'pending' as const, results: null, finished: null }));
     const back = waiting.map((c) => ({ ...c, returned: now, finished: now, status: 'returned' as const }));
     waiting = sent;
+    calls += sent.length;
     const t0 = performance.now();
     view.ingest({ delta: { ...emptyDelta(), calls: [...back, ...sent] }, lines: sent.map((c) => `${c.title} sent`) });
     ingestTimes.push(performance.now() - t0);
@@ -182,8 +188,8 @@ async function relayBench(): Promise<void> {
 
 async function main_(): Promise<void> {
   console.log(`ipc-trace terminal UI benchmark — Node ${process.version}`);
-  await feedBench();
   await bigBench();
+  await feedBench();
   await relayBench();
   rmSync(dir, { recursive: true, force: true });
 }

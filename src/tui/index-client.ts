@@ -62,7 +62,8 @@ export function directIndex(reader: SessionReader): IndexSource {
 
 /** Runs the reads in a worker thread with its own connection to the database. */
 export function workerIndex(path: string): IndexSource {
-  const worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { path } });
+  // A small heap: the index is in typed arrays (outside it); scans only make short-lived garbage.
+  const worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { path }, resourceLimits: { maxOldGenerationSizeMb: 96 } });
   worker.unref();
   let seq = 0;
   const waiting = new Map<number, { resolve: (r: IndexReply) => void; reject: (e: Error) => void }>();

@@ -60,17 +60,20 @@ async function main(): Promise<void> {
 
   const reader = SessionReader.open(spec.dbPath);
   let dropped = 0;
-  const view = new SessionView({ mode: spec.mode, reader, stuckMs: spec.stuckMs, index: workerIndex(spec.dbPath), dropped: () => dropped });
+  const view = new SessionView({ mode: spec.mode, reader, stuckMs: spec.stuckMs, index: workerIndex(spec.dbPath), dropped: () => dropped, indexDelayMs: 300 });
   if (spec.filter) view.setFilter(spec.filter);
   view.bottom();
   feedPort?.on('message', (b: FeedBatch) => view.ingest(b));
   if (spec.mode === 'replay') {
     // The log pane's lines, rebuilt from the recorded stream off this thread too.
+    // Started after the first frame is drawn.
     view.logComplete = false;
-    const log = new Worker(new URL('./replay-log-worker.js', import.meta.url), { workerData: { path: spec.dbPath, maxLines: 200000 } });
-    log.on('message', (m: { lines: string[]; done: boolean }) => view.addLog(m.lines, m.done));
-    log.on('error', (e) => view.addLog([`ipc-trace: the log could not be rebuilt: ${e.message}`], true));
-    log.unref();
+    setTimeout(() => {
+      const log = new Worker(new URL('./replay-log-worker.js', import.meta.url), { workerData: { path: spec.dbPath, maxLines: 200000 } });
+      log.on('message', (m: { lines: string[]; done: boolean }) => view.addLog(m.lines, m.done));
+      log.on('error', (e) => view.addLog([`ipc-trace: the log could not be rebuilt: ${e.message}`], true));
+      log.unref();
+    }, 500);
   }
   const stdout = new Stdout();
   const stdin = new Stdin();
@@ -99,7 +102,8 @@ async function main(): Promise<void> {
     stderr: stdout as unknown as NodeJS.WriteStream,
     exitOnCtrlC: false,
     patchConsole: false,
-    maxFps: 20,
+    // Live, a frame every 100 ms is enough to read and leaves the CPU to the relay; a replay plays smoother.
+    maxFps: spec.mode === 'live' ? 10 : 20,
   });
 }
 

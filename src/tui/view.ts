@@ -34,6 +34,8 @@ export interface ViewOptions {
   /** Bytes the recorder dropped so far (live). */
   dropped?: () => number;
   now?: () => number;
+  /** Wait this long before reading a large recording's whole index (the UI: let the first frame go first). */
+  indexDelayMs?: number;
 }
 
 export const STATS_COLUMNS = ['calls', 'errors', 'inFlight', 'p50', 'p90', 'p99', 'max', 'key'] as const;
@@ -208,8 +210,10 @@ export class SessionView {
       for (const c of this.reader.callsOutstandingAt(this.now())) this.pending.set(c.id, c);
     }
     if (!this.complete) {
+      // After the first frame: the scan would only slow drawing it down.
+      const later = <T>(f: () => Promise<T>) => new Promise<T>((resolve, reject) => setTimeout(() => f().then(resolve, reject), opts.indexDelayMs ?? 0));
       this.track(
-        this.index.all(0).then((ix) => {
+        later(() => this.index.all(0)).then((ix) => {
           // Live calls that arrived meanwhile are already in `all` past the scan's end.
           const full = Index.from(ix);
           for (let i = lowerBound(this.all.ids, this.all.n, full.last() + 1); i < this.all.n; i++) {
@@ -238,15 +242,23 @@ export class SessionView {
 
   getVersion = (): number => this.version;
 
-  /** Marks the view changed; listeners hear about it at most once per tick. */
+  private lastNotify = 0;
+  /** Least time between two notifications: a busy feed changes the view far more often than a frame is drawn. */
+  static readonly NOTIFY_MS = 40;
+
+  /** Marks the view changed; listeners hear about it soon, at most once per NOTIFY_MS. */
   changed(): void {
     this.version++;
     if (this.notifyScheduled) return;
     this.notifyScheduled = true;
-    setImmediate(() => {
+    const fire = () => {
       this.notifyScheduled = false;
+      this.lastNotify = performance.now();
       for (const l of this.listeners) l();
-    });
+    };
+    const wait = this.lastNotify + SessionView.NOTIFY_MS - performance.now();
+    if (wait <= 0) setImmediate(fire);
+    else setTimeout(fire, wait);
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
