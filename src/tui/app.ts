@@ -60,8 +60,11 @@ export function Screen({ view, ui, width, height }: { view: SessionView; ui: Ui;
   const header = headerLines(view, width);
   let pane: React.ReactElement;
   if (ui.help) {
-    const lines = [chalk.bold('Keys (any key closes this help)'), ...helpLines(view.mode)];
-    pane = h(Lines, { lines: lines.slice(0, body), width });
+    const all = helpLines(view.mode);
+    ui.helpTop = Math.min(ui.helpTop, Math.max(0, all.length - (body - 1)));
+    const more = all.length > body - 1 ? ` — j/k scroll, ${ui.helpTop + 1}-${Math.min(all.length, ui.helpTop + body - 1)} of ${all.length}` : '';
+    const lines = [chalk.bold(`Keys (any other key closes this help)${more}`), ...all.slice(ui.helpTop, ui.helpTop + body - 1)];
+    pane = h(Lines, { lines, width });
   } else if (view.pane === 'calls') pane = h(CallsPane, { view, height: body, width });
   else pane = h(LinesPane, { ui, pane: view.pane, height: body, width });
   return h(

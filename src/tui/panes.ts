@@ -40,27 +40,33 @@ export function headerLines(view: SessionView, width: number): string[] {
   const mode = view.mode === 'live' ? chalk.bgGreen.black(' LIVE ') : chalk.bgBlue.white(' REPLAY ');
   const outstanding = `${count} outstanding${count ? `, oldest ${duration(oldest)}` : ''}`;
   const gaps = view.gapBytes();
+  // Most important first: a narrow terminal cuts the end of the line.
   const l1 = [
     `${mode} ${chalk.bold('ipc-trace')}`,
     `${procs.join(' ⇄ ') || 'no processes yet'}`,
-    `${conns.length} conn${conns.length === 1 ? '' : 's'}${open !== conns.length ? ` (${open} open)` : ''}`,
+    oldest >= view.stuckMs ? chalk.red.bold(outstanding) : count ? chalk.yellow(outstanding) : outstanding,
     `${view.callsPerSecond().toFixed(1)} calls/s`,
     `${view.totalCalls} calls`,
-    oldest >= view.stuckMs ? chalk.red.bold(outstanding) : count ? chalk.yellow(outstanding) : outstanding,
+    `${conns.length} conn${conns.length === 1 ? '' : 's'}${open !== conns.length ? ` (${open} open)` : ''}`,
   ].join(chalk.dim(' │ '));
-  const db = `${view.dbPath} ${bytes(view.dbSize())}`;
-  let l2: string;
+  const parts: string[] = [];
+  if (view.mode === 'replay') {
+    const rel = view.start !== null ? ` +${((view.cursor - view.start) / 1000).toFixed(3)}s/${(((view.end ?? view.cursor) - view.start) / 1000).toFixed(3)}s` : '';
+    parts.push(`${view.playing ? chalk.green('▶') : '⏸'} ${view.speed}x ${clock(view.cursor)}${rel}`);
+  }
   if (report.deadlocks.length) {
     const d = report.deadlocks[0]!;
-    l2 = chalk.bgRed.white.bold(' DEADLOCK ') + ' ' + chalk.red(`threads ${d.threads.map(shortThread).join(', ')} (chains ${d.chains.join(', ')}; 4: Chains)`);
+    const threads = d.threads.map(shortThread);
+    parts.push(
+      chalk.bgRed.white.bold(' DEADLOCK ') +
+        chalk.red(` ${threads.slice(0, 3).join(', ')}${threads.length > 3 ? ` +${threads.length - 3} threads` : ''} wait on each other (chains ${d.chains.join(', ')}: 4)`),
+    );
   } else if (report.stuck.length) {
-    const s = report.stuck[0]!;
-    l2 = chalk.red(`STUCK ${s.title} [call ${s.call}] ${duration(s.ageMs)}: attach a debugger to ${s.leafProcess} {${shortThread(s.leafThread)}}`);
-  } else l2 = chalk.dim(`db ${db}`) + (gaps ? chalk.red(` │ ${bytes(gaps)} not recorded (gaps)`) : chalk.dim(' │ no gaps'));
-  if (view.mode === 'replay') {
-    const rel = view.start !== null ? `+${((view.cursor - view.start) / 1000).toFixed(3)}s of ${(((view.end ?? view.cursor) - view.start) / 1000).toFixed(3)}s` : '';
-    l2 += chalk.dim(' │ ') + `${view.playing ? chalk.green('▶') : '⏸'} ${view.speed}x ${clock(view.cursor)} ${rel}`;
+    const st = report.stuck[0]!;
+    parts.push(chalk.red(`STUCK ${st.title} [call ${st.call}] ${duration(st.ageMs)}: attach a debugger to ${st.leafProcess} {${shortThread(st.leafThread)}}`));
   }
+  parts.push(chalk.dim(`db ${view.dbPath} ${bytes(view.dbSize())}`), gaps ? chalk.red(`${bytes(gaps)} not recorded (gaps)`) : chalk.dim('no gaps'));
+  const l2 = parts.join(chalk.dim(' │ '));
   return [l1, l2].map((l) => l.slice(0, width * 4));
 }
 
@@ -84,17 +90,25 @@ export function footerLine(view: SessionView, ui: Ui): string {
 
 export function callsHeader(width: number): string {
   const c = callColumns(width);
-  return ' ' + chalk.dim.underline(
-    fit('time', 12) + ' ' + fit('c#', c.conn) + ' ' + fit('caller', c.thread) + ' ' + fit('method', c.method) + ' ' + (c.target ? fit('target', c.target) + ' ' : '') + fit('executor', c.thread) + ' ' + fit('stat', 4) + ' ' + fit('latency', 8, true),
+  return (
+    ' ' +
+    chalk.dim.underline(
+      fit('time', c.time) + ' ' + fit('c#', c.conn) + ' ' + fit('caller', c.thread) + ' ' + fit('method', c.method) + ' ' + (c.target ? fit('target', c.target) + ' ' : '') +
+        fit('executor', c.thread) + ' ' + fit('stat', 4) + ' ' + fit('latency', c.latency, true),
+    )
   );
 }
 
+/** Column widths: narrow terminals drop the target and the hour, and give the method what is left. */
 function callColumns(width: number) {
-  const conn = 3;
-  const thread = width >= 120 ? 24 : width >= 100 ? 20 : 16;
+  const narrow = width < 100;
+  const time = narrow ? 9 : 12;
+  const conn = narrow ? 2 : 3;
+  const latency = narrow ? 7 : 8;
+  const thread = width >= 120 ? 24 : width >= 100 ? 20 : 14;
   const target = width >= 110 ? 12 : 0;
-  const method = Math.max(12, width - 1 - 12 - conn - thread * 2 - (target ? target + 1 : 0) - 4 - 8 - 6);
-  return { conn, thread, target, method };
+  const method = Math.max(12, width - 1 - time - conn - thread * 2 - (target ? target + 1 : 0) - 4 - latency - 6);
+  return { time, conn, thread, target, method, latency };
 }
 
 export function callsLines(view: SessionView, start: number, height: number, width: number): string[] {
@@ -103,18 +117,17 @@ export function callsLines(view: SessionView, start: number, height: number, wid
   return view.window(start, height).map(({ row: c, depth, hasKids, folded, index }) => {
     const closed = c.status === 'disconnected' ? view.connections.get(c.conn)?.closed : undefined;
     const lat = c.returned !== null ? c.returned - c.sent : (closed ?? at) - c.sent;
-    const pending = c.status === 'pending';
     const fold = hasKids ? (folded ? '▸' : '▾') : ' ';
     const method = `${'  '.repeat(Math.min(depth, 6))}${depth ? '↳' : ''}${fold}${c.title}`;
     const text =
-      chalk.dim(clock(c.sent)) + ' ' +
+      chalk.dim(clock(c.sent).slice(12 - cols.time)) + ' ' +
       fit(`c${c.conn}`, cols.conn) + ' ' +
       fit(shortThread(view.threadLabel(c.caller)), cols.thread) + ' ' +
       fit(method, cols.method) + ' ' +
       (cols.target ? chalk.dim(fit(c.target, cols.target)) + ' ' : '') +
       fit(shortThread(view.threadLabel(c.executor)), cols.thread) + ' ' +
       statusColor(c.status)(fit(STATUS_SHORT[c.status], 4)) + ' ' +
-      latencyColor(lat, view.stuckMs)(fit((pending ? '' : '') + duration(lat), 8, true));
+      latencyColor(lat, view.stuckMs)(fit(duration(lat), cols.latency, true));
     return selected(text, index === view.sel);
   });
 }

@@ -13,6 +13,8 @@ export type InputKind = 'filter' | 'search' | 'time';
 
 export class Ui {
   help = false;
+  /** First help line shown (the help scrolls on small terminals). */
+  helpTop = 0;
   input: { kind: InputKind; text: string; error?: { error: string; pos: number } } | null = null;
   searchText = '';
   message = '';
@@ -52,8 +54,11 @@ export class Ui {
     if (this.input) return this.inputKey(k);
     this.message = '';
     if (this.help) {
+      // The help scrolls with the movement keys; any other key closes it.
+      const step: Record<string, number> = { j: 1, down: 1, k: -1, up: -1, space: this.bodyHeight - 2, pagedown: this.bodyHeight - 2, pageup: 2 - this.bodyHeight };
       if (k === 'q' || k === 'ctrl-c') return this.onQuit();
-      this.help = false;
+      if (step[k] !== undefined) this.helpTop = Math.max(0, this.helpTop + step[k]);
+      else this.help = false;
       v.changed();
       return;
     }
@@ -166,6 +171,7 @@ export class Ui {
         return this.onQuit();
       case 'app.help':
         this.help = true;
+        this.helpTop = 0;
         break;
       case 'pane.next':
         v.cyclePane(1);

@@ -93,7 +93,7 @@ describe('panes', () => {
     expect(f).toContain('IPC wire connect synthetic');
     ui.key('?');
     f = frame();
-    expect(f).toContain('Keys (any key closes this help)');
+    expect(f).toContain('Keys (any other key closes this help)');
     expect(f).toContain('fold/unfold the callbacks nested in the selected call');
   });
 

@@ -195,6 +195,9 @@ describe('ui commands', () => {
     ui.key('?');
     expect(ui.help).toBe(true);
     ui.key('j');
+    expect(ui.help).toBe(true);
+    expect(ui.helpTop).toBe(1);
+    ui.key('x');
     expect(ui.help).toBe(false);
     ui.key('5');
     expect(v.pane).toBe('stats');
