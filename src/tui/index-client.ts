@@ -6,24 +6,41 @@ import { Worker } from 'node:worker_threads';
 import type { CallIndex, SessionReader } from '../store/reader.js';
 import type { SqlFilter } from '../store/filter-sql.js';
 import { computeStats, StatsRequest, StatsRow } from './stats.js';
-import { analyzeChains, ChainReport, ChainThread } from '../chains/chains.js';
-import type { CallRow } from '../session/rows.js';
+import { analyzeChains, chainInput, ChainReport } from '../chains/chains.js';
+import type { ChainCallRow, ChainConnRow, ChainProcessRow, ChainThreadRow } from '../chains/chains.js';
+import { UNSEEN_LIMIT_MS } from '../chains/chains.js';
 
-/** What the chains analysis needs: the outstanding calls (rows live, ids of a recording) and the names. */
+/**
+ * What the chains analysis needs. A recording: just the time (and --stuck):
+ * the input is read as `ipc-trace chains --at` reads it. Live: the
+ * outstanding calls and the names from the change feed, and each method's
+ * hang limit so far (MethodTimings in the view).
+ */
 export interface ChainsRequest {
   at: number;
   stuckMs: number;
-  calls?: CallRow[];
-  ids?: number[];
-  threads: ChainThread[];
-  processes: { id: number; label: string }[];
-  closed: [number, number][];
+  live?: {
+    calls: ChainCallRow[];
+    threads: ChainThreadRow[];
+    processes: ChainProcessRow[];
+    connections: ChainConnRow[];
+    limits: [string, number][];
+  };
 }
 
 /** The chains report (the same analysis as `ipc-trace chains`). */
 export function chainsAt(reader: SessionReader, q: ChainsRequest): ChainReport {
-  const calls = q.calls ?? reader.callsByIds(q.ids ?? []);
-  return analyzeChains({ calls, threads: q.threads, processes: q.processes, closed: new Map(q.closed), at: q.at, stuckMs: q.stuckMs });
+  if (!q.live) return analyzeChains(chainInput(reader, q.at, q.stuckMs));
+  const limits = new Map(q.live.limits);
+  return analyzeChains({
+    calls: q.live.calls,
+    threads: q.live.threads,
+    processes: q.live.processes,
+    connections: q.live.connections,
+    at: q.at,
+    stuckMs: q.stuckMs,
+    limits: { limitFor: (title) => limits.get(title) ?? UNSEEN_LIMIT_MS },
+  });
 }
 
 export type IndexRequest =

@@ -8,7 +8,8 @@ import type { Ui } from './ui.js';
 import { PANES, footerKeys } from './keys.js';
 import { bytes, clock, duration, fit, latencyColor, selected, shortProcess, shortThread, STATUS_SHORT, statusColor } from './format.js';
 import { detailLines } from './detail.js';
-import type { ChainNode } from '../chains/chains.js';
+import { formatChains, verdict, ChainNode } from '../chains/chains.js';
+import { isoTime } from '../log/ipclog.js';
 
 export interface Line {
   text: string;
@@ -55,15 +56,13 @@ export function headerLines(view: SessionView, width: number): string[] {
     parts.push(`${view.playing ? chalk.green('▶') : '⏸'} ${view.speed}x ${clock(view.cursor)}${rel}`);
   }
   if (report.deadlocks.length) {
+    // "Found 1 IPC deadlock", and the threads of its cycle, waiter by waiter.
     const d = report.deadlocks[0]!;
-    const threads = d.threads.map(shortThread);
-    parts.push(
-      chalk.bgRed.white.bold(' DEADLOCK ') +
-        chalk.red(` ${threads.slice(0, 3).join(', ')}${threads.length > 3 ? ` +${threads.length - 3} threads` : ''} wait on each other (chains ${d.chains.join(', ')}: 4)`),
-    );
+    const cycle = d.steps.map((st) => shortThread(st.waiter.label));
+    parts.push(chalk.bgRed.white.bold(` ${verdict(report)} `) + chalk.red(` ${cycle.join(' → ')} → ${cycle[0]}${d.behind.length ? `, ${d.behind.length} more blocked behind` : ''} (4: Chains)`));
   } else if (report.stuck.length) {
     const st = report.stuck[0]!;
-    parts.push(chalk.red(`STUCK ${st.title} [call ${st.call}] ${duration(st.ageMs)}: attach a debugger to ${st.leafProcess} {${shortThread(st.leafThread)}}`));
+    parts.push(chalk.red(`STUCK ${st.title} [call ${st.call}] ${duration(st.ageMs)}: ${st.blocked.thread.processLabel} {${shortThread(st.blocked.thread.label)}}`));
   }
   parts.push(chalk.dim(`db ${view.dbPath} ${bytes(view.dbSize())}`), gaps ? chalk.red(`${bytes(gaps)} not recorded (gaps)`) : chalk.dim('no gaps'));
   const l2 = parts.join(chalk.dim(' │ '));
@@ -139,56 +138,44 @@ export function detailPaneLines(view: SessionView, ui: Ui): Line[] {
 
 export function threadsLines(view: SessionView): Line[] {
   const report = view.chains();
-  const stacks = new Map(report.threads.map((t) => [t.thread, t]));
+  const stacks = new Map(report.threads.filter((t) => t.thread.thread !== null).map((t) => [t.thread.thread!, t]));
   const L: Line[] = [];
-  const byProcess = new Map<number, string[]>();
+  const byProcess = new Map<number, { id: number; label: string }[]>();
   for (const t of view.threads.values()) {
     const l = byProcess.get(t.process) ?? [];
-    l.push(t.label);
+    l.push({ id: t.id, label: t.label });
     byProcess.set(t.process, l);
   }
-  for (const [p, labels] of [...byProcess].sort((a, b) => a[0] - b[0])) {
-    L.push({ text: chalk.bold(view.processLabel(p)) });
-    for (const label of labels.sort()) {
-      const s = stacks.get(label);
-      L.push({ text: `  ${s ? chalk.yellow('●') : chalk.dim('○')} {${label}}${s ? '' : chalk.dim('  idle')}` });
-      for (const e of s?.stack ?? []) {
-        const as = e.as === 'waiting' ? chalk.cyan('waiting on ') : e.as === 'queued' ? chalk.magenta('queued     ') : chalk.green('executing  ');
-        L.push({ text: `      ${as} ${e.title} [call ${e.call}] ${latencyColor(e.ageMs, view.stuckMs)(duration(e.ageMs))}`, call: e.call });
-      }
+  const line = (label: string, s: (typeof report.threads)[number] | undefined) => {
+    L.push({ text: `  ${s ? chalk.yellow('●') : chalk.dim('○')} {${label}}${s ? '' : chalk.dim('  idle')}` });
+    for (const e of s?.stack ?? []) {
+      const as = e.as === 'waiting' ? chalk.cyan('waiting on ') : e.as === 'queued' ? chalk.magenta('queued     ') : chalk.green('executing  ');
+      L.push({ text: `      ${as} ${e.title} [call ${e.call}] ${latencyColor(e.ageMs, view.stuckMs)(duration(e.ageMs))}`, call: e.call });
     }
+  };
+  for (const [p, threads] of [...byProcess].sort((a, b) => a[0] - b[0])) {
+    L.push({ text: chalk.bold(view.processLabel(p)) });
+    for (const t of threads.sort((a, b) => a.label.localeCompare(b.label))) line(t.label, stacks.get(t.id));
   }
+  // Threads the session never named (calls without a Context).
+  for (const t of report.threads) if (t.thread.thread === null) line(t.thread.label, t);
   if (!L.length) L.push({ text: chalk.dim('no threads yet') });
   return L;
 }
 
+/**
+ * The `ipc-trace chains` report, from the same formatter (with every chain and
+ * thread stack); each line naming a call opens it.
+ */
 export function chainsLines(view: SessionView): Line[] {
   const r = view.chains();
-  const L: Line[] = [];
-  const at = view.mode === 'live' ? 'now' : clock(view.cursor);
-  L.push({ text: `Call chains at ${at}: ${r.outstanding} outstanding call(s)${r.interrupted ? `, ${r.interrupted} interrupted by disconnect` : ''}; stuck after ${r.stuckSeconds}s` });
-  for (const d of r.deadlocks) {
-    L.push({ text: chalk.bgRed.white.bold(` Found IPC deadlock across chain${d.chains.length > 1 ? 's' : ''} ${d.chains.join(', ')} `) });
-    L.push({ text: chalk.red(`  threads: ${d.threads.join(', ')}`) });
-    L.push({ text: chalk.red(`  ${d.description}`) });
-  }
-  const draw = (n: ChainNode, indent: string) => {
-    const flags = [n.interrupted ? 'interrupted' : '', n.stuck ? chalk.red.bold('STUCK') : '', n.cancelRequested ? 'cancel requested' : '', n.queuedBehind !== null ? chalk.magenta(`queued behind call ${n.queuedBehind}`) : '']
-      .filter(Boolean)
-      .join(', ');
-    L.push({
-      text: `${indent}{${shortThread(n.waiter)}} waits ${latencyColor(n.ageMs, view.stuckMs)(duration(n.ageMs))} on ${chalk.bold(n.title)} [call ${n.call}] → {${shortThread(n.executor)}}${flags ? `  (${flags})` : ''}`,
-      call: n.call,
-    });
-    for (const c of n.children) draw(c, indent + '    ');
-  };
-  r.chains.forEach((n, i) => {
-    L.push({ text: chalk.dim(`chain ${i + 1}:`) });
-    draw(n, '  ');
+  const when = view.mode === 'live' ? `${isoTime(r.at)} (now)` : `${isoTime(r.at)} (the time cursor)`;
+  const text = formatChains(r, { when, threads: true }).replace(/\n$/, '').split('\n');
+  return text.map((t, i) => {
+    const m = /\[call (\d+)/.exec(t);
+    const styled = i === 0 && r.deadlocks.length ? chalk.bgRed.white.bold(` ${t} `) : /^(Deadlock|  Attach)/.test(t) ? chalk.red(t) : /STUCK/.test(t) ? chalk.red(t) : t;
+    return { text: styled, call: m ? Number(m[1]) : undefined };
   });
-  for (const s of r.stuck) L.push({ text: chalk.red(`stuck: ${s.title} [call ${s.call}] ${duration(s.ageMs)}; attach a debugger to ${s.leafProcess}, thread {${s.leafThread}}`), call: s.call });
-  if (!r.chains.length) L.push({ text: chalk.dim('  no outstanding calls') });
-  return L;
 }
 
 export function statsLines(view: SessionView, width: number): Line[] {

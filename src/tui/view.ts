@@ -16,9 +16,9 @@ import { filterSql, SqlFilter } from '../store/filter-sql.js';
 import type { CallRow, ConnRow, Delta, FeedBatch, ProcessRow, ThreadRow } from '../session/rows.js';
 import { parseFilter, FilterExpr } from '../filter/parse.js';
 import { compileFilter, compileLineFilter, CallPredicate, FilterContext } from '../filter/match.js';
-import type { ChainReport } from '../chains/chains.js';
+import { MethodTimings, ChainReport } from '../chains/chains.js';
 import { PANES, PaneId } from './keys.js';
-import { directIndex, IndexSource } from './index-client.js';
+import { directIndex, IndexSource, ChainsRequest } from './index-client.js';
 import type { StatsGroup, StatsRow } from './stats.js';
 
 export type { StatsGroup, StatsRow } from './stats.js';
@@ -176,6 +176,8 @@ export class SessionView {
 
   // Live: outstanding calls from the feed; throughput.
   private pending = new Map<number, CallRow>();
+  /** Live: each method's completed durations so far (the chains analysis's hang limits). */
+  private readonly timings = new MethodTimings();
   private interrupted = new Map<number, CallRow>();
   private recentSends: number[] = [];
   totalCalls = 0;
@@ -320,6 +322,7 @@ export class SessionView {
     let updated = false;
     for (const c of d.calls) {
       this.cacheRow(c);
+      this.timings.add(c);
       if (c.status === 'pending') this.pending.set(c.id, c);
       else {
         this.pending.delete(c.id);
@@ -808,18 +811,18 @@ export class SessionView {
     const key = `${this.mode === 'live' ? Math.floor(at / 500) : at}:${this.stuckMs}:${this.complete}`;
     if (key !== this.chainsKey && this.chainsAsked === null) {
       this.chainsAsked = key;
-      const strip = (c: CallRow): CallRow => ({ ...c, params: null, results: null });
-      const closed: [number, number][] = [];
-      for (const c of this.connections.values()) if (c.closed !== null) closed.push([c.id, c.closed]);
-      const p = this.index.chains({
-        at,
-        stuckMs: this.stuckMs,
-        calls: this.mode === 'live' ? [...this.pending.values(), ...this.interrupted.values()].map(strip) : undefined,
-        ids: this.mode === 'replay' ? this.outstandingIds() : undefined,
-        threads: [...this.threads.values()].map((t) => ({ id: t.id, label: t.label, process: t.process, processLabel: this.processLabel(t.process), role: t.role })),
-        processes: [...this.processes.values()].map((x) => ({ id: x.id, label: x.label })),
-        closed,
-      });
+      let live: ChainsRequest['live'];
+      if (this.mode === 'live') {
+        const calls = [...this.pending.values(), ...this.interrupted.values()].map((c): CallRow => ({ ...c, params: null, results: null }));
+        live = {
+          calls,
+          threads: [...this.threads.values()],
+          processes: [...this.processes.values()],
+          connections: [...this.connections.values()],
+          limits: [...new Set(calls.map((c) => c.title))].map((t) => [t, this.timings.limitFor(t)]),
+        };
+      }
+      const p = this.index.chains({ at, stuckMs: this.stuckMs, live });
       const done = (r: ChainReport | null) => {
         this.chainsAsked = null;
         if (r) {
@@ -830,7 +833,7 @@ export class SessionView {
       };
       this.track(p.then(done, () => done(null)));
     }
-    return this.chainsReport ?? { at, stuckSeconds: this.stuckMs / 1000, outstanding: 0, interrupted: 0, chains: [], deadlocks: [], stuck: [], threads: [] };
+    return this.chainsReport ?? { at, stuckMs: this.stuckMs, outstanding: 0, interrupted: 0, chains: [], deadlocks: [], stuck: [], threads: [] };
   }
 
   // ---- stats ----
