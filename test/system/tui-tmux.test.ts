@@ -96,7 +96,7 @@ describe('terminal UI in tmux', () => {
     const db = join(dir, 'deadlock.sqlite');
     const s = start(['demo', '--scenario', 'deadlock', '--stuck', '1', '--db', db]);
     const screen = await waitFor(s, /Found 1 IPC deadlock/, 40000);
-    // The hang's age when it was named: the oldest outstanding call, past the 1 s --stuck.
+    // The hang's age when it was named: the age of the oldest outstanding call shown with it.
     const oldest = /oldest ([\d.]+)(ms|s)/.exec(screen);
     expect(oldest).not.toBeNull();
     const ageS = oldest![2] === 's' ? Number(oldest![1]) : Number(oldest![1]) / 1000;
