@@ -55,11 +55,60 @@ export function filterSql(e: FilterExpr, labels: FilterLabels): SqlFilter {
       case 'slow':
         args.push(labels.now, e.ms);
         return `(coalesce(returned, ?) - sent) ${e.op} ?`;
-      case 'text':
+      case 'text': {
+        // A text every match must contain lets SQLite skip most rows before the regular expression runs.
+        const lit = requiredLiteral(e.value);
+        const pre = lit ? '(instr(params, ?) > 0 OR instr(results, ?) > 0) AND ' : '';
+        if (lit) args.push(lit, lit);
         args.push(e.value, e.value);
-        return '(coalesce(ipc_regexp(?, params), 0) OR coalesce(ipc_regexp(?, results), 0))';
+        return `(${pre}(coalesce(ipc_regexp(?, params), 0) OR coalesce(ipc_regexp(?, results), 0)))`;
+      }
     }
   };
   const where = go(e);
   return { where, args };
+}
+
+/**
+ * The longest run of plain characters every match of a regular expression
+ * contains (null if there is none worth using, or the expression has an
+ * alternative, which would make any run optional).
+ */
+export function requiredLiteral(re: string): string | null {
+  if (re.includes('|')) return null;
+  let best = '';
+  let run = '';
+  // Runs inside a group are left out: the group may be optional, repeated or a lookaround.
+  let depth = 0;
+  const end = () => {
+    if (run.length > best.length) best = run;
+    run = '';
+  };
+  for (let i = 0; i < re.length; i++) {
+    const c = re[i]!;
+    if (c === '\\') {
+      const n = re[i + 1];
+      i++;
+      if (depth === 0 && n !== undefined && /[^A-Za-z0-9]/.test(n)) run += n;
+      else end();
+    } else if (c === '(') {
+      end();
+      depth++;
+    } else if (c === ')') {
+      depth = Math.max(0, depth - 1);
+    } else if (c === '?' || c === '*' || c === '{') {
+      // The character before is optional (or repeated): not part of a required run.
+      run = run.slice(0, -1);
+      end();
+      if (c === '{') while (i < re.length && re[i] !== '}') i++;
+    } else if (c === '[') {
+      end();
+      while (i < re.length && re[i] !== ']') i += re[i] === '\\' ? 2 : 1;
+    } else if ('.^$+'.includes(c)) {
+      // `+` keeps the character before (one at least), but what follows is not adjacent to it.
+      end();
+    } else if (depth === 0) run += c;
+  }
+  end();
+  return best.length >= 2 ? best : null;
 }

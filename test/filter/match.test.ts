@@ -131,3 +131,23 @@ describe('the log through a filter (replay --filter)', () => {
     expect(ret.some((l) => /IPC client send .*isTestChain/.test(l))).toBe(false);
   });
 });
+
+describe('required literal of a text: regular expression (SQL prefilter)', () => {
+  it('finds a run every match contains, or none', async () => {
+    const { requiredLiteral } = await import('../../src/store/filter-sql.js');
+    expect(requiredLiteral('call 12345\\b')).toBe('call 12345');
+    expect(requiredLiteral('balance = [0-9]{3},')).toBe('balance = ');
+    expect(requiredLiteral('ab?cdef')).toBe('cdef');
+    expect(requiredLiteral('a|bcdef')).toBeNull();
+    expect(requiredLiteral('x.y')).toBeNull();
+    expect(requiredLiteral('\\(height = 19\\d')).toBe('(height = 19');
+    expect(requiredLiteral('(abc)+xyz')).toBe('xyz');
+    expect(requiredLiteral('(abc)?de')).toBe('de');
+    expect(requiredLiteral('(?!abc)d')).toBeNull();
+    // Whatever it finds, every match contains it.
+    for (const [re, text] of [['call 1[0-9]{2}\\b', 'label = "call 123"'], ['ab?cdef', 'acdef'], ['\\(height = 19\\d', '(height = 192']] as const) {
+      expect(new RegExp(re).test(text)).toBe(true);
+      expect(text.includes(requiredLiteral(re)!)).toBe(true);
+    }
+  });
+});
