@@ -69,7 +69,8 @@ async function feedBench(): Promise<void> {
       queue.push(...n.value);
     }
     const now = Date.now();
-    const sent = queue.splice(0, due).map((c) => ({ ...c, sent: now, returned: null, status: 'pending' as const, results: null, finished: null }));
+    // Sent one after the other within the batch; returned in the next one.
+    const sent = queue.splice(0, due).map((c, i) => ({ ...c, sent: now - 10 + (i * 10) / due, returned: null, status: 'pending' as const, results: null, finished: null }));
     const back = waiting.map((c) => ({ ...c, returned: now, finished: now, status: 'returned' as const }));
     waiting = sent;
     calls += sent.length;

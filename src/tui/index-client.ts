@@ -78,9 +78,9 @@ export function directIndex(reader: SessionReader): IndexSource {
 }
 
 /** Runs the reads in a worker thread with its own connection to the database. */
-export function workerIndex(path: string): IndexSource {
-  // A small heap: the index is in typed arrays (outside it); scans only make short-lived garbage.
-  const worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { path }, resourceLimits: { maxOldGenerationSizeMb: 96 } });
+/** One worker thread answering requests in order. */
+function indexWorker(path: string): { ask: (m: DistributiveOmit<IndexRequest, 'seq'>) => Promise<IndexReply>; close: () => void } {
+  const worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { path } });
   worker.unref();
   let seq = 0;
   const waiting = new Map<number, { resolve: (r: IndexReply) => void; reject: (e: Error) => void }>();
@@ -95,17 +95,33 @@ export function workerIndex(path: string): IndexSource {
     for (const w of waiting.values()) w.reject(e);
     waiting.clear();
   });
-  const ask = (m: DistributiveOmit<IndexRequest, 'seq'>): Promise<IndexReply> =>
-    new Promise((resolve, reject) => {
-      const s = ++seq;
-      waiting.set(s, { resolve, reject });
-      worker.postMessage({ ...m, seq: s });
-    });
   return {
-    all: async (afterId) => ((await ask({ k: 'all', afterId })) as Extract<IndexReply, { k: 'all' }>).index,
-    ids: async (filter, afterId) => ((await ask({ k: 'ids', filter, afterId })) as Extract<IndexReply, { k: 'ids' }>).ids,
-    stats: async (q) => ((await ask({ k: 'stats', q })) as Extract<IndexReply, { k: 'stats' }>).rows,
-    chains: async (q) => ((await ask({ k: 'chains', q })) as Extract<IndexReply, { k: 'chains' }>).report,
+    ask: (m) =>
+      new Promise((resolve, reject) => {
+        const s = ++seq;
+        waiting.set(s, { resolve, reject });
+        worker.postMessage({ ...m, seq: s });
+      }),
     close: () => void worker.terminate(),
+  };
+}
+
+/**
+ * Runs the reads in worker threads with their own connections to the
+ * database: one for the index, filters and statistics, one for the chains
+ * analysis (so that a slow analysis never holds up a filter).
+ */
+export function workerIndex(path: string): IndexSource {
+  const scans = indexWorker(path);
+  const chains = indexWorker(path);
+  return {
+    all: async (afterId) => ((await scans.ask({ k: 'all', afterId })) as Extract<IndexReply, { k: 'all' }>).index,
+    ids: async (filter, afterId) => ((await scans.ask({ k: 'ids', filter, afterId })) as Extract<IndexReply, { k: 'ids' }>).ids,
+    stats: async (q) => ((await scans.ask({ k: 'stats', q })) as Extract<IndexReply, { k: 'stats' }>).rows,
+    chains: async (q) => ((await chains.ask({ k: 'chains', q })) as Extract<IndexReply, { k: 'chains' }>).report,
+    close: () => {
+      scans.close();
+      chains.close();
+    },
   };
 }

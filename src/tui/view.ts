@@ -801,6 +801,8 @@ export class SessionView {
   private chainsReport: ChainReport | null = null;
   private chainsKey: string | null = null;
   private chainsAsked: string | null = null;
+  /** How long the last chains analysis took (ms). */
+  private chainsMs = 0;
   /**
    * The chains report at the view's time (what `ipc-trace chains --at`
    * computes), as last computed: the analysis runs in the index source (a
@@ -808,7 +810,10 @@ export class SessionView {
    */
   chains(): ChainReport {
     const at = this.at();
-    const key = `${this.mode === 'live' ? Math.floor(at / 500) : at}:${this.stuckMs}:${this.complete}`;
+    // Live, again every half second, or less often when the analysis is slow (a huge number of
+    // outstanding calls): it never takes more than a fifth of its thread.
+    const every = Math.max(500, 5 * this.chainsMs);
+    const key = `${this.mode === 'live' ? Math.floor(at / every) : at}:${this.stuckMs}:${this.complete}`;
     if (key !== this.chainsKey && this.chainsAsked === null) {
       this.chainsAsked = key;
       let live: ChainsRequest['live'];
@@ -823,7 +828,9 @@ export class SessionView {
         };
       }
       const p = this.index.chains({ at, stuckMs: this.stuckMs, live });
+      const asked = performance.now();
       const done = (r: ChainReport | null) => {
+        this.chainsMs = performance.now() - asked;
         this.chainsAsked = null;
         if (r) {
           this.chainsReport = r;
