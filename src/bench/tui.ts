@@ -8,7 +8,7 @@
 //
 // Environment: BENCH_TUI_CALLS (default 1000000), BENCH_TUI_DB (reuse a
 // generated recording), BENCH_TUI_SECONDS (feed duration, default 8),
-// BENCH_ROUNDTRIPS (default 2000).
+// BENCH_ROUNDTRIPS (default 2000), BENCH_TUI_PARTS (default big,feed,relay).
 
 process.env.NODE_ENV ??= 'production';
 
@@ -189,9 +189,10 @@ async function relayBench(): Promise<void> {
 
 async function main_(): Promise<void> {
   console.log(`ipc-trace terminal UI benchmark — Node ${process.version}`);
-  await bigBench();
-  await feedBench();
-  await relayBench();
+  const parts = (process.env.BENCH_TUI_PARTS ?? 'big,feed,relay').split(',');
+  if (parts.includes('big')) await bigBench();
+  if (parts.includes('feed')) await feedBench();
+  if (parts.includes('relay')) await relayBench();
   rmSync(dir, { recursive: true, force: true });
 }
 
