@@ -7,7 +7,6 @@ import { SessionReader } from '../store/reader.js';
 import { loadCodeGeneratorRequest } from '../decoder/schema.js';
 import { rpcSchemaSet } from '../decoder/sources.js';
 import { Pipeline, Sink } from '../session/pipeline.js';
-import { IpcLog } from '../log/ipclog.js';
 import { rowLogLines } from '../log/rowlog.js';
 import { redactOption } from './export.js';
 import { parseFilter } from '../filter/parse.js';

@@ -14,8 +14,8 @@ import type { FilterExpr } from './parse.js';
 import { compileFilter, compileLineFilter } from './match.js';
 
 /** Sinks that write the log's lines that pass `expr` (feed them to a Pipeline in this order). */
-export function filteredLogSinks(expr: FilterExpr, write: (line: string) => void, maxChars = Infinity): Sink[] {
-  if (expr.k === 'all') return [new IpcLog(write, maxChars)];
+export function filteredLogSinks(expr: FilterExpr, write: (line: string) => void, maxChars = Infinity, redact: ((text: string) => string) | null = null): Sink[] {
+  if (expr.k === 'all') return [new IpcLog(write, maxChars, redact)];
   const threads = new Map<number, string>();
   const processes = new Map<number, string>();
   let now = 0;
@@ -52,6 +52,6 @@ export function filteredLogSinks(expr: FilterExpr, write: (line: string) => void
   const log = new IpcLog((line) => {
     const c = current;
     if (c ? matchCall(callRow(c)) : matchLine(line)) write(line);
-  }, maxChars);
+  }, maxChars, redact);
   return [tracker, log];
 }

@@ -52,7 +52,7 @@ export const BINDINGS: Binding[] = [
   { command: 'search.prev', keys: ['N'], panes: ['calls', 'log'], help: 'previous match of the search' },
   { command: 'stats.sort', keys: ['s'], panes: ['stats'], help: 'sort by the next column', footer: 'sort' },
   { command: 'stats.reverse', keys: ['r'], panes: ['stats'], help: 'reverse the sort order' },
-  { command: 'stats.group', keys: ['o'], panes: ['stats'], help: 'per method / per method and process / per method and thread', footer: 'group' },
+  { command: 'stats.group', keys: ['o'], panes: ['stats'], help: 'per method / per executing thread / per serving process (as ipc-trace stats --by)', footer: 'group' },
   { command: 'replay.next', keys: [']'], mode: 'replay', help: 'time cursor: to the next call', footer: 'step' },
   { command: 'replay.prev', keys: ['['], mode: 'replay', help: 'time cursor: to the previous call' },
   { command: 'replay.play', keys: ['p'], mode: 'replay', help: 'play/pause from the time cursor', footer: 'play' },

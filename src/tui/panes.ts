@@ -186,10 +186,10 @@ export function statsLines(view: SessionView, width: number): Line[] {
   const L: Line[] = [];
   L.push({
     text: chalk.dim.underline(
-      fit(`${view.statsGroup === 'method' ? 'method' : `method @ ${view.statsGroup}`}${arrow('key')}`, keyW) + col('calls', 'calls', 7) + col('errors', 'errors', 7) + col('flight', 'inFlight', 7) + col('p50', 'p50', 9) + col('p90', 'p90', 9) + col('p99', 'p99', 9) + col('max', 'max', 9),
+      fit(`${view.statsBy === 'method' ? 'method' : view.statsBy === 'thread' ? 'executing thread' : 'serving process'}${arrow('key')}`, keyW) + col('calls', 'calls', 7) + col('errors', 'errors', 7) + col('flight', 'inFlight', 7) + col('p50', 'p50', 9) + col('p90', 'p90', 9) + col('p99', 'p99', 9) + col('max', 'max', 9),
     ),
   });
-  const d = (x: number) => (Number.isNaN(x) ? '-' : duration(x));
+  const d = (x: number | null) => (x === null ? '-' : duration(x));
   for (const r of rows) {
     L.push({
       text:
@@ -199,8 +199,8 @@ export function statsLines(view: SessionView, width: number): Line[] {
         (r.inFlight ? chalk.yellow(fit(String(r.inFlight), 7, true)) : fit('0', 7, true)) +
         fit(d(r.p50), 9, true) +
         fit(d(r.p90), 9, true) +
-        latencyColor(Number.isNaN(r.p99) ? 0 : r.p99, view.stuckMs)(fit(d(r.p99), 9, true)) +
-        latencyColor(Number.isNaN(r.max) ? 0 : r.max, view.stuckMs)(fit(d(r.max), 9, true)),
+        latencyColor(r.p99 ?? 0, view.stuckMs)(fit(d(r.p99), 9, true)) +
+        latencyColor(r.max ?? 0, view.stuckMs)(fit(d(r.max), 9, true)),
     });
   }
   if (rows.length === 0) L.push({ text: chalk.dim(view.statsLoading ? 'computing…' : 'no calls') });

@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SessionReader } from '../store/reader.js';
 import { IpcLog } from '../log/ipclog.js';
 import { replayInto } from '../cli/replay.js';
+import { rowLogLines } from '../log/rowlog.js';
 
 const { path, maxLines } = workerData as { path: string; maxLines: number };
 const reader = SessionReader.open(path);
@@ -19,7 +20,14 @@ const flush = (done: boolean) => {
 };
 class Enough extends Error {}
 try {
-  replayInto(reader, [
+  if (!reader.hasStream()) {
+    // A session without recorded traffic (imported, merged): its calls' lines from its rows.
+    for (const l of rowLogLines(reader.rows(), { maxChars })) {
+      batch.push(l);
+      if (batch.length >= 2000) flush(false);
+      if (sent + batch.length >= maxLines) throw new Enough();
+    }
+  } else replayInto(reader, [
     new IpcLog((l) => {
       batch.push(l);
       if (batch.length >= 2000) flush(false);

@@ -7,7 +7,7 @@ import type { SessionView } from './view.js';
 import { commandFor, PaneId, PANES } from './keys.js';
 import { parseFilter } from '../filter/parse.js';
 import { chainsLines, detailPaneLines, Line, logLines, statsLines, threadsLines } from './panes.js';
-import type { StatsGroup } from './view.js';
+import { STATS_BY } from '../stats/stats.js';
 
 export type InputKind = 'filter' | 'search' | 'time';
 
@@ -244,8 +244,7 @@ export class Ui {
         v.statsDesc = !v.statsDesc;
         break;
       case 'stats.group': {
-        const order: StatsGroup[] = ['method', 'process', 'thread'];
-        v.statsGroup = order[(order.indexOf(v.statsGroup) + 1) % order.length]!;
+        v.statsBy = STATS_BY[(STATS_BY.indexOf(v.statsBy) + 1) % STATS_BY.length]!;
         break;
       }
       case 'replay.next':

@@ -19,9 +19,9 @@ import { compileFilter, compileLineFilter, CallPredicate, FilterContext } from '
 import { MethodTimings, ChainReport } from '../chains/chains.js';
 import { PANES, PaneId } from './keys.js';
 import { directIndex, IndexSource, ChainsRequest } from './index-client.js';
-import type { StatsGroup, StatsRow } from './stats.js';
+import type { StatsBy, StatsRow } from './stats.js';
 
-export type { StatsGroup, StatsRow } from './stats.js';
+export type { StatsBy, StatsRow } from './stats.js';
 export type Mode = 'live' | 'replay';
 
 export interface ViewOptions {
@@ -845,7 +845,7 @@ export class SessionView {
 
   // ---- stats ----
 
-  statsGroup: StatsGroup = 'method';
+  statsBy: StatsBy = 'method';
   statsSort: StatsColumn = 'calls';
   statsDesc = true;
   private statsCache: { key: string; rows: StatsRow[] } | null = null;
@@ -856,7 +856,7 @@ export class SessionView {
   /** Per-method statistics (as last computed: a new scan starts when the settings or the data changed). */
   stats(): StatsRow[] {
     const bucket = this.mode === 'live' ? Math.floor(this.now() / 2000) : this.cursor;
-    const key = `${bucket}:${this.filterSrc}:${this.statsGroup}:${this.complete}`;
+    const key = `${bucket}:${this.filterSrc}:${this.statsBy}:${this.complete}`;
     if (this.statsCache?.key !== key && this.statsAsked !== key) {
       this.statsAsked = key;
       this.statsLoading = true;
@@ -865,10 +865,10 @@ export class SessionView {
         this.index
           .stats({
             filter: this.sqlFilter(),
-            group: this.statsGroup,
+            by: this.statsBy,
             at,
-            processLabels: [...this.processes.values()].map((p) => [p.id, p.label]),
-            threadLabels: [...this.threads.values()].map((t) => [t.id, t.label]),
+            processes: [...this.processes.values()],
+            threads: [...this.threads.values()],
           })
           .then((rows) => {
             if (this.statsAsked !== key) return;
@@ -886,8 +886,8 @@ export class SessionView {
     const dir = this.statsDesc ? -1 : 1;
     return [...rows].sort((x, y) => {
       if (col === 'key') return dir * x.key.localeCompare(y.key);
-      const a = Number.isNaN(x[col]) ? -1 : x[col];
-      const b = Number.isNaN(y[col]) ? -1 : y[col];
+      const a = x[col] ?? -1;
+      const b = y[col] ?? -1;
       return dir * (a - b) || x.key.localeCompare(y.key);
     });
   }

@@ -7,7 +7,8 @@ import { SessionView } from '../../src/tui/view.js';
 import { Ui } from '../../src/tui/ui.js';
 import { writeSyntheticSession, syntheticCalls, syntheticLabels } from '../../src/bench/synthetic-session.js';
 import { emptyDelta } from '../../src/session/rows.js';
-import { percentile } from '../../src/tui/stats.js';
+import { callStats, percentile } from '../../src/stats/stats.js';
+import { RowIndex } from '../../src/session/row-index.js';
 
 let dir: string;
 let path: string;
@@ -122,6 +123,15 @@ describe('session view over a recording', () => {
     const r = rows.find((x) => x.key === 'Chain.getHeight')!;
     expect(r).toMatchObject({ calls: mine.length, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] });
     expect(r.errors).toBe(mine.filter((c) => c.status === 'exception').length);
+    // At the end of the recording: the numbers of `ipc-trace stats` (the same function of rows).
+    for (const by of ['method', 'thread', 'process'] as const) {
+      v.statsBy = by;
+      v.stats();
+      await v.settled();
+      const want = callStats(reader.calls(), by, new RowIndex(reader.processes(), reader.threads()));
+      expect([...v.stats()].sort((a, b) => a.key.localeCompare(b.key))).toEqual([...want].sort((a, b) => a.key.localeCompare(b.key)));
+    }
+    v.statsBy = 'method';
     // Sorted by calls, most first.
     expect(rows.map((x) => x.calls)).toEqual([...rows.map((x) => x.calls)].sort((a, b) => b - a));
   });
