@@ -36,8 +36,8 @@ calls' lines from its rows.
 `;
 
 /** The recording in the terminal UI, at its end, until the user quits. */
-async function replayTui(reader: SessionReader, filter: string, stuckMs: number): Promise<number> {
-  const tui = startTui({ mode: 'replay', dbPath: reader.path, stuckMs, filter });
+async function replayTui(reader: SessionReader, filter: string, stuckMs: number, redact: string[] | null): Promise<number> {
+  const tui = startTui({ mode: 'replay', dbPath: reader.path, stuckMs, filter, redact });
   try {
     await tui.done;
   } finally {
@@ -97,7 +97,8 @@ export async function runReplay(argv: string[]): Promise<number> {
   const reader = SessionReader.open(positionals[0]!);
   if (!options['no-tui'] && tuiPossible()) {
     try {
-      return await replayTui(reader, (options.filter as string | undefined) ?? '', ((options.stuck as number | undefined) ?? 5) * 1000);
+      const redact = options.redact || (options['redact-field'] as string[]).length ? (options['redact-field'] as string[]) : null;
+      return await replayTui(reader, (options.filter as string | undefined) ?? '', ((options.stuck as number | undefined) ?? 5) * 1000, redact);
     } finally {
       reader.close();
     }

@@ -92,7 +92,8 @@ export function detailLines(view: SessionView, id: number, toggled: ReadonlySet<
   for (const m of view.reader.callMessages(c.id)) {
     if (m.time > at) continue;
     L.push({ text: `  ${m.dir} ${m.type ?? '?'} ${m.name ?? ''}  n=${m.n ?? '-'} offset ${m.offset} ${m.size ?? '?'} bytes  ${clock(m.time)}` });
-    if (showHex && m.size !== null) {
+    if (showHex && view.redact) L.push({ text: chalk.dim('    (bytes not shown: --redact)') });
+    else if (showHex && m.size !== null) {
       const b = view.reader.streamBytes(m.conn, m.dir, m.offset, m.size);
       for (const h of hexDump(b, '    ')) L.push({ text: chalk.dim(h) });
     }

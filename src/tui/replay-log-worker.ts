@@ -7,8 +7,11 @@ import { SessionReader } from '../store/reader.js';
 import { IpcLog } from '../log/ipclog.js';
 import { replayInto } from '../cli/replay.js';
 import { rowLogLines } from '../log/rowlog.js';
+import { redactText, secretFields } from '../redact/redact.js';
 
-const { path, maxLines } = workerData as { path: string; maxLines: number };
+const { path, maxLines, redact: extra } = workerData as { path: string; maxLines: number; redact: string[] | null };
+const fields = extra ? secretFields(extra) : null;
+const redact = fields ? (t: string) => redactText(t, fields) : null;
 const reader = SessionReader.open(path);
 const maxChars = Number(reader.metaValue('max_chars') ?? 'Infinity');
 let batch: string[] = [];
@@ -22,7 +25,7 @@ class Enough extends Error {}
 try {
   if (!reader.hasStream()) {
     // A session without recorded traffic (imported, merged): its calls' lines from its rows.
-    for (const l of rowLogLines(reader.rows(), { maxChars })) {
+    for (const l of rowLogLines(reader.rows(), { maxChars, redact })) {
       batch.push(l);
       if (batch.length >= 2000) flush(false);
       if (sent + batch.length >= maxLines) throw new Enough();
@@ -32,7 +35,7 @@ try {
       batch.push(l);
       if (batch.length >= 2000) flush(false);
       if (sent + batch.length >= maxLines) throw new Enough();
-    }, maxChars),
+    }, maxChars, redact),
   ]);
 } catch (e) {
   if (!(e instanceof Enough)) batch.push(`ipc-trace: the log could not be rebuilt: ${(e as Error).message}`);

@@ -20,6 +20,8 @@ export interface UiSpec {
   stuckMs: number;
   /** An initial filter (replay --filter). */
   filter?: string;
+  /** replay --redact: mask these secret fields besides the default ones (null: no redaction). */
+  redact?: string[] | null;
 }
 
 /** Messages to the UI worker. */

@@ -60,7 +60,9 @@ async function main(): Promise<void> {
 
   const reader = SessionReader.open(spec.dbPath);
   let dropped = 0;
-  const view = new SessionView({ mode: spec.mode, reader, stuckMs: spec.stuckMs, index: workerIndex(spec.dbPath), dropped: () => dropped, indexDelayMs: 300 });
+  const { secretFields } = await import('../redact/redact.js');
+  const redact = spec.redact ? secretFields(spec.redact) : null;
+  const view = new SessionView({ mode: spec.mode, reader, stuckMs: spec.stuckMs, index: workerIndex(spec.dbPath), dropped: () => dropped, indexDelayMs: 300, redact });
   if (spec.filter) view.setFilter(spec.filter);
   view.bottom();
   feedPort?.on('message', (b: FeedBatch) => view.ingest(b));
@@ -69,7 +71,7 @@ async function main(): Promise<void> {
     // Started after the first frame is drawn.
     view.logComplete = false;
     setTimeout(() => {
-      const log = new Worker(new URL('./replay-log-worker.js', import.meta.url), { workerData: { path: spec.dbPath, maxLines: 200000 } });
+      const log = new Worker(new URL('./replay-log-worker.js', import.meta.url), { workerData: { path: spec.dbPath, maxLines: 200000, redact: spec.redact ?? null } });
       log.on('message', (m: { lines: string[]; done: boolean }) => view.addLog(m.lines, m.done));
       log.on('error', (e) => view.addLog([`ipc-trace: the log could not be rebuilt: ${e.message}`], true));
       log.unref();

@@ -19,6 +19,7 @@ import { compileFilter, compileLineFilter, CallPredicate, FilterContext } from '
 import { MethodTimings, ChainReport } from '../chains/chains.js';
 import { PANES, PaneId } from './keys.js';
 import { directIndex, IndexSource, ChainsRequest } from './index-client.js';
+import { redactCall } from '../redact/redact.js';
 import type { StatsBy, StatsRow } from './stats.js';
 
 export type { StatsBy, StatsRow } from './stats.js';
@@ -36,6 +37,8 @@ export interface ViewOptions {
   now?: () => number;
   /** Wait this long before reading a large recording's whole index (the UI: let the first frame go first). */
   indexDelayMs?: number;
+  /** replay --redact: the secret fields whose values are masked in params and results (and no raw bytes are shown). */
+  redact?: ReadonlySet<string> | null;
 }
 
 export const STATS_COLUMNS = ['calls', 'errors', 'inFlight', 'p50', 'p90', 'p99', 'max', 'key'] as const;
@@ -126,6 +129,8 @@ export class SessionView {
   readonly mode: Mode;
   readonly reader: SessionReader;
   readonly dbPath: string;
+  /** Secret fields masked in every row shown (replay --redact); raw message bytes are not shown then. */
+  readonly redact: ReadonlySet<string> | null;
   stuckMs: number;
   private readonly now: () => number;
   private readonly dropped: () => number;
@@ -196,6 +201,7 @@ export class SessionView {
     this.now = opts.now ?? Date.now;
     this.dropped = opts.dropped ?? (() => 0);
     this.index = opts.index ?? directIndex(opts.reader);
+    this.redact = opts.redact ?? null;
     this.loadLabels();
     const span = this.reader.span();
     this.start = span.start;
@@ -608,8 +614,8 @@ export class SessionView {
       else missing.push(id);
     }
     if (missing.length) {
-      for (const r of this.reader.callsByIds(missing)) {
-        // Live rows still changing are refreshed by the feed; a finished one never changes again.
+      for (const row of this.reader.callsByIds(missing)) {
+        const r = this.redact ? redactCall(row, this.redact) : row;
         this.cacheRow(r);
         out.set(r.id, r);
       }

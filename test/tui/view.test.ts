@@ -9,6 +9,8 @@ import { writeSyntheticSession, syntheticCalls, syntheticLabels } from '../../sr
 import { emptyDelta } from '../../src/session/rows.js';
 import { callStats, percentile } from '../../src/stats/stats.js';
 import { RowIndex } from '../../src/session/row-index.js';
+import { secretFields } from '../../src/redact/redact.js';
+import { detailLines } from '../../src/tui/detail.js';
 
 let dir: string;
 let path: string;
@@ -145,6 +147,23 @@ describe('session view over a recording', () => {
     expect(await v.search('method:findBlock', true)).toBe(true);
     expect(v.selectedId()).toBeGreaterThan(first);
     expect(await v.search('method:noSuchMethod', true)).toBe(false);
+  });
+});
+
+describe('replay --redact', () => {
+  it('masks the secret fields in every row shown', () => {
+    const v = new SessionView({ mode: 'replay', reader, stuckMs: 5000, redact: secretFields(['label']) });
+    const rows = v.window(0, 50);
+    expect(rows.length).toBe(50);
+    for (const r of rows) {
+      expect(r.row.params).toContain('label = <redacted>');
+      expect(r.row.params).not.toMatch(/label = "call/);
+    }
+    const id = rows[0]!.row.id;
+    expect(reader.call(id)!.params).toMatch(/label = "call/);
+    // The detail's tree shows the masked value.
+    const lines = detailLines(v, id, new Set(), true).map((l) => l.text.replace(/\x1b\[[0-9;]*m/g, ''));
+    expect(lines.some((l) => /label = "?<redacted>/.test(l))).toBe(true);
   });
 });
 
