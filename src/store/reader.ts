@@ -251,12 +251,6 @@ export class SessionReader {
     return Int32Array.from(out);
   }
 
-  /** The last `n` calls' ids (id order): enough for a first screen before the index is read. */
-  lastCallIds(n: number): Int32Array {
-    const ids = this.db.prepare('SELECT id FROM calls ORDER BY id DESC LIMIT ?').pluck().all(n) as number[];
-    return Int32Array.from(ids.reverse());
-  }
-
   /** The calls with these ids (in the order given; missing ids are left out). */
   callsByIds(ids: ArrayLike<number>): CallRow[] {
     if (ids.length === 0) return [];
