@@ -270,15 +270,6 @@ export class SessionReader {
     return (this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE parent_call = ? ORDER BY id`).all(id) as Raw[]).map(callFrom);
   }
 
-  /**
-   * Calls outstanding at `at` (sent by then, not returned by then), and those
-   * a disconnect left without a return: what the chains analysis needs.
-   */
-  callsOutstandingAt(at: number): CallRow[] {
-    return (
-      this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE sent <= ? AND (returned IS NULL OR returned > ?)`).all(at, at) as Raw[]
-    ).map(callFrom);
-  }
 
   /** Per-call latency facts of the calls matching a filter: for per-method statistics. */
   *callTimings(filter?: SqlFilter): IterableIterator<[title: string, status: string, sent: number, returned: number | null, serverProcess: number, executor: number | null]> {
@@ -291,7 +282,7 @@ export class SessionReader {
 
   /** Bytes relayed but not recorded (recorder gaps), in total. */
   gapBytes(): number {
-    return (this.db.prepare("SELECT coalesce(sum(bytes), 0) FROM stream_events WHERE kind = 'gap'").pluck().get() as number) ?? 0;
+    return (this.db.prepare("SELECT coalesce(sum(bytes), 0) FROM stream_events WHERE kind IN ('gap', 'gap+')").pluck().get() as number) ?? 0;
   }
 
   /** Decoded messages in recorded order, optionally of one connection. */

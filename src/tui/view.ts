@@ -215,7 +215,7 @@ export class SessionView {
       this.cursor = this.end ?? (this.all.n ? this.all.sent[this.all.n - 1]! : 0);
     } else {
       this.cursor = this.now();
-      for (const c of this.reader.callsOutstandingAt(this.now())) this.pending.set(c.id, c);
+      for (const c of this.reader.callsOpenAt(this.now())) this.pending.set(c.id, c);
     }
     if (!this.complete) {
       // After the first frame: the scan would only slow drawing it down.

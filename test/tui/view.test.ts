@@ -95,7 +95,7 @@ describe('session view over a recording', () => {
       const c = all.find((x) => x.id === r.row.id)!;
       expect(r.row.status).toBe(c.returned !== null && c.returned > mid.sent ? 'pending' : c.status);
     }
-    const want = reader.callsOutstandingAt(mid.sent);
+    const want = reader.callsOpenAt(mid.sent);
     expect(v.outstanding().count).toBe(want.length);
     expect(v.outstanding().oldestSent).toBe(Math.min(...want.map((c) => c.sent)));
     // The chains pane's report at the cursor: the same analysis as `ipc-trace chains --at`.
