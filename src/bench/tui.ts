@@ -125,7 +125,8 @@ async function bigBench(): Promise<void> {
   for (const f of ['method:getBalances', 'thread:b-httpworker.0 & !status:returned', 'slow:>100ms', 'proc:wallet & (status:exception | status:canceled)', 'text:"call 12345\\b"']) {
     const t = performance.now();
     view.setFilter(f);
-    await view.settled();
+    // The filter's scan only (settled() would also wait for the chains analysis the frames ask for).
+    while (view.filtering) await sleep(2);
     frame(view, ui);
     console.log(`  filter ${f.padEnd(48)} ${String(view.count).padStart(8)} calls in ${(performance.now() - t).toFixed(0)} ms`);
   }
