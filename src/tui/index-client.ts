@@ -80,7 +80,8 @@ export function directIndex(reader: SessionReader): IndexSource {
 /** Runs the reads in a worker thread with its own connection to the database. */
 /** One worker thread answering requests in order. */
 function indexWorker(path: string): { ask: (m: DistributiveOmit<IndexRequest, 'seq'>) => Promise<IndexReply>; close: () => void } {
-  const worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { path } });
+  // A bounded heap: scans make much short-lived garbage, and the index itself is in typed arrays (outside the heap).
+  const worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { path }, resourceLimits: { maxOldGenerationSizeMb: 192 } });
   worker.unref();
   let seq = 0;
   const waiting = new Map<number, { resolve: (r: IndexReply) => void; reject: (e: Error) => void }>();

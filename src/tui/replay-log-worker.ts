@@ -13,7 +13,8 @@ const { path, maxLines, redact: extra } = workerData as { path: string; maxLines
 const fields = extra ? secretFields(extra) : null;
 const redact = fields ? (t: string) => redactText(t, fields) : null;
 const reader = SessionReader.open(path);
-const maxChars = Number(reader.metaValue('max_chars') ?? 'Infinity');
+// The pane shows a line's start (a terminal's width): params/results cut at 1,000 characters keep its memory small.
+const maxChars = Math.min(1000, Number(reader.metaValue('max_chars') ?? 'Infinity'));
 let batch: string[] = [];
 let sent = 0;
 const flush = (done: boolean) => {
@@ -24,8 +25,18 @@ const flush = (done: boolean) => {
 class Enough extends Error {}
 try {
   if (!reader.hasStream()) {
-    // A session without recorded traffic (imported, merged): its calls' lines from its rows.
-    for (const l of rowLogLines(reader.rows(), { maxChars, redact })) {
+    // A session without recorded traffic (imported, merged): its calls' lines from its rows,
+    // for as many calls as the pane keeps lines (never the whole of a large session in memory).
+    const rows = {
+      meta: reader.meta(),
+      processes: reader.processes(),
+      threads: reader.threads(),
+      caps: reader.caps(),
+      calls: reader.callPage(0, Math.min(2000, Math.ceil(maxLines / 5))),
+      connections: reader.connections(),
+      span: reader.span(),
+    };
+    for (const l of rowLogLines(rows, { maxChars, redact })) {
       batch.push(l);
       if (batch.length >= 2000) flush(false);
       if (sent + batch.length >= maxLines) throw new Enough();
