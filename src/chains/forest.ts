@@ -26,7 +26,9 @@ export function chainForest(open: OpenCall[]): ChainForest {
   // The latest call each thread was running when it made a call: scan in sent order.
   const sorted = open.map((c) => c.row);
   for (const c of sorted) {
-    if (c.parent !== null && byId.has(c.parent)) {
+    // (Guarded like the links below: rows from elsewhere than the model, e.g. a merged or
+    // imported session, may name a parent sent at the same moment or later.)
+    if (c.parent !== null && byId.has(c.parent) && !isAncestor(parent, c.id, c.parent)) {
       link(c.parent, c.id);
       continue;
     }

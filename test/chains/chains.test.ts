@@ -287,6 +287,23 @@ describe('chains', () => {
     return { w, wallet, node, rpc, nodeForRpc, sched, walletForSched };
   }
 
+  it('keeps a tree when rows name parents that would loop (calls sent at the same moment, rows from an import or merge)', () => {
+    const { w, rpc, nodeForRpc, sched, walletForSched } = pair();
+    const a = w.call('Chain.m1', rpc, nodeForRpc, 0);
+    const b = w.call('ChainNotifications.m2', sched, walletForSched, 0);
+    const c = w.call('Chain.m3', walletForSched, sched, 0, { parent: 4 });
+    w.call('ChainNotifications.m4', nodeForRpc, rpc, 0, { parent: c });
+    w.call('Chain.m5', rpc, nodeForRpc, 0, { parent: 5 });
+    const r = analyzeChains(w.input(10_000));
+    const seen: number[] = [];
+    const visit = (n: ChainReport['chains'][number]) => {
+      seen.push(n.call);
+      n.children.forEach(visit);
+    };
+    r.chains.forEach(visit);
+    expect(seen.sort((x, y) => x - y)).toEqual([a, b, c, 4, 5]);
+  });
+
   it('puts a call made by a thread while it runs another call under that call', () => {
     const { w, rpc, nodeForRpc, walletForSched } = pair();
     const a = w.call('Chain.findBlock', rpc, nodeForRpc, 0);
