@@ -1,0 +1,92 @@
+// Splits one direction's byte stream into whole Cap'n Proto frames for the
+// interceptor. Unlike the decoder's Framer (src/decoder/framer.ts) it never
+// drops or rejects a frame: every byte it is given comes out again, in
+// order, as part of exactly one frame, because the interceptor relays what it
+// frames. Cheap: it reads segment tables only; frame bytes are views of the
+// chunks (copied only when a frame spans chunks).
+
+import type { Frame } from '../decoder/framer.js';
+
+export class FrameSplitter {
+  private pending: Uint8Array[] = [];
+  private pendingLen = 0;
+  private offset = 0;
+
+  /** Feeds a chunk; returns the frames it completes (each a contiguous view). */
+  push(chunk: Uint8Array): Uint8Array[] {
+    let data = chunk;
+    if (this.pendingLen > 0) {
+      this.pending.push(chunk);
+      this.pendingLen += chunk.length;
+      const need = frameLength(this.pending.length === 1 ? this.pending[0]! : concat(this.pending, Math.min(this.pendingLen, 4 + 4 * 512 + 8)));
+      if (need === null || this.pendingLen < need) return [];
+      data = concat(this.pending, this.pendingLen);
+      this.pending = [];
+      this.pendingLen = 0;
+    }
+    const out: Uint8Array[] = [];
+    let pos = 0;
+    for (;;) {
+      const rest = data.subarray(pos);
+      const n = frameLength(rest);
+      if (n === null || rest.length < n) break;
+      out.push(rest.subarray(0, n));
+      pos += n;
+    }
+    if (pos < data.length) {
+      this.pending = [data.subarray(pos)];
+      this.pendingLen = data.length - pos;
+    }
+    for (const f of out) this.offset += f.length;
+    return out;
+  }
+
+  /** Bytes received that do not make a whole frame yet. */
+  get buffered(): number {
+    return this.pendingLen;
+  }
+
+  /** Stream offset of the next frame. */
+  get position(): number {
+    return this.offset;
+  }
+}
+
+/** The whole length of the frame starting at b[0], or null when its segment table is not all there. */
+export function frameLength(b: Uint8Array): number | null {
+  if (b.length < 4) return null;
+  const dv = new DataView(b.buffer, b.byteOffset, b.length);
+  const count = (dv.getUint32(0, true) + 1) >>> 0;
+  const header = (4 + 4 * count + 7) & ~7;
+  if (count === 0 || count > 1 << 16) return header; // corrupt: pass the table on as its own "frame"
+  if (b.length < 4 + 4 * count) return null;
+  let words = 0;
+  for (let i = 0; i < count; i++) words += dv.getUint32(4 + 4 * i, true);
+  return header + words * 8;
+}
+
+/** The decoder's Frame for whole frame bytes (segments as views). */
+export function toFrame(bytes: Uint8Array, offset: number): Frame {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const count = (dv.getUint32(0, true) + 1) >>> 0;
+  let pos = (4 + 4 * count + 7) & ~7;
+  const segments: Uint8Array[] = [];
+  for (let i = 0; i < count && i < 512; i++) {
+    const len = dv.getUint32(4 + 4 * i, true) * 8;
+    segments.push(bytes.subarray(pos, pos + len));
+    pos += len;
+  }
+  return { bytes, segments, offset };
+}
+
+function concat(chunks: Uint8Array[], max: number): Uint8Array {
+  const out = new Uint8Array(max);
+  let off = 0;
+  for (const c of chunks) {
+    if (off >= max) break;
+    const k = Math.min(c.length, max - off);
+    out.set(c.subarray(0, k), off);
+    off += k;
+  }
+  return out;
+}

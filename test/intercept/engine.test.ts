@@ -1,0 +1,208 @@
+import { describe, it, expect, afterEach, vi } from 'vitest';
+import { loadSchemaBundle, rpcSchemaSet } from '../../src/decoder/sources.js';
+import { callMessage, finishMessage, returnResultsMessage } from '../../src/rpc/envelope.js';
+import { Interceptor, Intervention, InterceptSink } from '../../src/intercept/engine.js';
+import { parseRule, parseRuleLine, RuleError } from '../../src/intercept/rules.js';
+import { FrameSplitter } from '../../src/intercept/split.js';
+import { MessageDecoder } from '../../src/decoder/messages.js';
+import { Framer } from '../../src/decoder/framer.js';
+import type { Dir } from '../../src/decoder/messages.js';
+
+const schemas = loadSchemaBundle([], []).set;
+const rpc = rpcSchemaSet();
+
+function methodId(ifaceName: string, method: string): { iface: string; id: number } {
+  for (const i of schemas.interfaces.values()) {
+    if (i.name !== ifaceName) continue;
+    const m = i.methods.find((x) => x.name === method);
+    if (m) return { iface: i.id, id: m.ordinal };
+  }
+  throw new Error(`no ${ifaceName}.${method}`);
+}
+
+const empty = () => [];
+function call(q: number, iface: string, method: string, target: { kind: 'importedCap'; id: number } | { kind: 'promisedAnswer'; questionId: number; ops: number[] } = { kind: 'importedCap', id: 0 }): Uint8Array {
+  const m = methodId(iface, method);
+  return callMessage(q, m.iface, m.id, target, empty).bytes;
+}
+const ret = (q: number) => returnResultsMessage(q, empty, { releaseParamCaps: false, noFinishNeededIfNoCaps: false }).bytes;
+
+/** A sink that collects what went out and what was recorded, decoded. */
+class Wire implements InterceptSink {
+  out: Record<Dir, Uint8Array[]> = { '>': [], '<': [] };
+  rec: Record<Dir, Uint8Array[]> = { '>': [], '<': [] };
+  ended: Dir[] = [];
+  closedWith: string | null = null;
+  write(dir: Dir, b: Uint8Array) {
+    this.out[dir].push(Uint8Array.from(b));
+  }
+  end(dir: Dir) {
+    this.ended.push(dir);
+  }
+  close(reason: string) {
+    this.closedWith = reason;
+  }
+  record(dir: Dir, b: Uint8Array) {
+    this.rec[dir].push(Uint8Array.from(b));
+  }
+  /** The messages that went out in `dir`, as (type, question) pairs. */
+  sent(dir: Dir, which: 'out' | 'rec' = 'out'): string[] {
+    const f = new Framer();
+    const d = new MessageDecoder(schemas, rpc);
+    const res: string[] = [];
+    for (const chunk of this[which][dir]) {
+      for (const ev of f.push(chunk)) {
+        if (ev.kind !== 'frame') continue;
+        const m = d.decode(dir, ev.frame);
+        const r = m.rpc!;
+        if (r.type === 'call') res.push(`call ${r.questionId} ${m.method?.name}`);
+        else if (r.type === 'return') res.push(`return ${r.answerId}${r.exception ? ` exception ${r.exception.type}: ${r.exception.reason}` : ''}${r.releaseParamCaps ? '' : ' keep-params'}`);
+        else if (r.type === 'finish') res.push(`finish ${r.questionId}`);
+        else res.push(r.type);
+      }
+    }
+    return res;
+  }
+}
+
+function setup(rules: string[]) {
+  const events: Intervention[] = [];
+  const eng = new Interceptor(schemas, rpc, rules.map((l) => parseRuleLine(l)!), (e) => events.push(e));
+  const wire = new Wire();
+  const conn = eng.connection(1, wire);
+  return { eng, wire, conn, events };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('rules', () => {
+  it('parses actions, delays and fail reasons; rejects bad ones with one line', () => {
+    expect(parseRule('delay', 'method:getBalances=250ms').delayMs).toBe(250);
+    expect(parseRule('delay', 'method:x=2s').delayMs).toBe(2000);
+    expect(parseRule('fail', 'method:getBalances=boom now').reason).toBe('boom now');
+    expect(() => parseRule('delay', 'method:x')).toThrow(RuleError);
+    expect(() => parseRule('hold', 'method:(')).toThrow(/hold rule/);
+    expect(() => parseRule('pause', 'x')).toThrow(/unknown rule action/);
+    expect(() => parseRule('fail', 'return & method:x')).toThrow(/only Calls/);
+    expect(parseRuleLine('# comment')).toBeNull();
+    expect(parseRuleLine('   ')).toBeNull();
+  });
+});
+
+describe('splitter', () => {
+  it('gives back every byte as whole frames, whatever the chunking', () => {
+    const stream = Buffer.concat([call(1, 'Chain', 'getHeight'), ret(7), finishMessage(3), call(2, 'ChainNotifications', 'blockConnected')]);
+    for (const step of [1, 3, 7, 64, stream.length]) {
+      const s = new FrameSplitter();
+      const frames: Uint8Array[] = [];
+      for (let i = 0; i < stream.length; i += step) frames.push(...s.push(stream.subarray(i, i + step)));
+      expect(frames.length).toBe(4);
+      expect(Buffer.concat(frames).equals(stream)).toBe(true);
+      expect(s.buffered).toBe(0);
+    }
+  });
+});
+
+describe('interceptor', () => {
+  it('passes everything through when nothing matches', () => {
+    const { wire, conn, events } = setup(['hold method:blockConnected']);
+    conn.data('>', Buffer.concat([call(1, 'Chain', 'getHeight'), call(2, 'Chain', 'getHeight')]), 0);
+    conn.data('<', ret(1), 0);
+    expect(wire.sent('>')).toEqual(['call 1 getHeight', 'call 2 getHeight']);
+    expect(wire.sent('<')).toEqual(['return 1 keep-params']);
+    expect(events).toEqual([]);
+  });
+
+  it('a held Call holds everything behind it in its direction, not the other direction; release lets them go in order', () => {
+    const { eng, wire, conn, events } = setup(['hold method:blockConnected']);
+    conn.data('>', Buffer.concat([call(1, 'Chain', 'getHeight'), call(2, 'ChainNotifications', 'blockConnected'), call(3, 'Chain', 'getHeight')]), 0);
+    conn.data('<', ret(1), 0);
+    expect(wire.sent('>')).toEqual(['call 1 getHeight']);
+    expect(wire.sent('<')).toEqual(['return 1 keep-params']);
+    // Recorded as the sender wrote it, held or not.
+    expect(wire.sent('>', 'rec')).toEqual(['call 1 getHeight', 'call 2 blockConnected', 'call 3 getHeight']);
+    const held = eng.heldList();
+    expect(held.map((h) => [h.title, h.questionId, h.behindMessages])).toEqual([['ChainNotifications.blockConnected', 2, 1]]);
+    expect(held[0]!.behindBytes).toBe(call(3, 'Chain', 'getHeight').length);
+    conn.end('>');
+    expect(wire.ended).toEqual([]); // EOF waits behind the hold too
+    expect(eng.release(held[0]!.id)).toBe(1);
+    expect(wire.sent('>')).toEqual(['call 1 getHeight', 'call 2 blockConnected', 'call 3 getHeight']);
+    expect(wire.ended).toEqual(['>']);
+    expect(events.map((e) => e.kind)).toEqual(['hold', 'release']);
+    expect(events[0]!.text).toMatch(/^hold #\d+ c1 > call ChainNotifications.blockConnected \(question 2\)/);
+  });
+
+  it('holds Returns with the return word; step releases the oldest held and the next match is held again', () => {
+    const { eng, wire, conn } = setup(['hold return & method:getHeight']);
+    conn.data('>', Buffer.concat([call(1, 'Chain', 'getHeight'), call(2, 'Chain', 'getHeight')]), 0);
+    expect(wire.sent('>')).toEqual(['call 1 getHeight', 'call 2 getHeight']); // calls pass
+    conn.data('<', Buffer.concat([ret(1), ret(2)]), 0);
+    expect(wire.sent('<')).toEqual([]);
+    // Both match: both held, in order (the second behind the first).
+    expect(eng.heldList().map((h) => [h.kind, h.questionId, h.behindMessages])).toEqual([['return', 1, 1], ['return', 2, 0]]);
+    expect(eng.step()).toBe(1);
+    expect(wire.sent('<')).toEqual(['return 1 keep-params']);
+    expect(eng.heldList().map((h) => [h.kind, h.questionId])).toEqual([['return', 2]]);
+    expect(eng.release('all')).toBe(1);
+    expect(wire.sent('<')).toEqual(['return 1 keep-params', 'return 2 keep-params']);
+  });
+
+  it('fail: the callee never sees the Call or its Finish; the caller gets an exception Return numbered with its question', () => {
+    const { wire, conn, events } = setup(['fail method:getBalances=no balances today']);
+    conn.data('>', Buffer.concat([call(4, 'Wallet', 'getBalances'), call(5, 'Chain', 'getHeight')]), 0);
+    expect(wire.sent('>')).toEqual(['call 5 getHeight']);
+    expect(wire.sent('<')).toEqual(['return 4 exception failed: no balances today']);
+    // A Call pipelined on the failed answer fails the same way.
+    conn.data('>', call(6, 'Wallet', 'getBalances', { kind: 'promisedAnswer', questionId: 4, ops: [0] }), 0);
+    expect(wire.sent('<')).toEqual(['return 4 exception failed: no balances today', 'return 6 exception failed: no balances today']);
+    conn.data('>', Buffer.concat([finishMessage(4), finishMessage(6), finishMessage(5)]), 0);
+    expect(wire.sent('>')).toEqual(['call 5 getHeight', 'finish 5']);
+    // The recording has the caller's messages and the made-up Returns.
+    expect(wire.sent('>', 'rec')).toEqual(['call 4 getBalances', 'call 5 getHeight', 'call 6 getBalances', 'finish 4', 'finish 6', 'finish 5']);
+    expect(wire.sent('<', 'rec')).toEqual(wire.sent('<'));
+    expect(events.map((e) => [e.kind, e.questionId])).toEqual([['fail', 4], ['fail', 6]]);
+    expect(events[0]!.text).toContain('injected exception');
+  });
+
+  it('fails a held Call on demand; the Return waits behind what is held in its own direction', () => {
+    const { eng, wire, conn } = setup(['hold method:getBalances', 'hold return & method:getHeight']);
+    conn.data('<', call(1, 'Chain', 'getHeight'), 0);
+    conn.data('>', ret(1), 0); // held: '>' is now blocked
+    conn.data('>', call(2, 'Wallet', 'getBalances'), 0);
+    const [r, c] = eng.heldList();
+    expect([r!.kind, c!.kind]).toEqual(['return', 'call']);
+    expect(eng.fail(c!.id, 'x')).toBe(true);
+    expect(wire.sent('>')).toEqual([]);
+    expect(wire.sent('<')).toEqual(['call 1 getHeight', 'return 2 exception failed: x']);
+    eng.release(r!.id);
+    expect(wire.sent('>')).toEqual(['return 1 keep-params']);
+    expect(eng.heldList()).toEqual([]);
+  });
+
+  it('delay holds a Call (and what follows) for the given time', () => {
+    vi.useFakeTimers();
+    const { wire, conn, events } = setup(['delay method:getBalances=300ms']);
+    const t0 = performance.timeOrigin + performance.now();
+    conn.data('>', Buffer.concat([call(1, 'Wallet', 'getBalances'), call(2, 'Chain', 'getHeight')]), t0);
+    expect(wire.sent('>')).toEqual([]);
+    vi.advanceTimersByTime(250);
+    expect(wire.sent('>')).toEqual([]);
+    vi.advanceTimersByTime(100);
+    expect(wire.sent('>')).toEqual(['call 1 getBalances', 'call 2 getHeight']);
+    expect(events.map((e) => e.kind)).toEqual(['delay']);
+  });
+
+  it('disconnect closes the connection at the matching message, which is not forwarded', () => {
+    const { eng, wire, conn, events } = setup(['disconnect method:getBalances', 'hold method:getHeight']);
+    conn.data('>', call(1, 'Chain', 'getHeight'), 0);
+    expect(eng.heldList().length).toBe(1);
+    conn.data('<', call(2, 'Wallet', 'getBalances'), 0);
+    expect(wire.closedWith).toMatch(/disconnect rule/);
+    expect(wire.sent('<')).toEqual([]);
+    expect(eng.heldList()).toEqual([]);
+    expect(events.map((e) => e.kind)).toEqual(['hold', 'disconnect']);
+  });
+});
