@@ -16,6 +16,8 @@ import { RecordingHandle, recordingOptions } from './recording.js';
 import { untilSignal } from './proxy.js';
 import { UserError, PACKAGE_ROOT } from '../decoder/sources.js';
 import { SCENARIOS } from '../demo/args.js';
+import { INTERCEPT_OPTIONS, INTERCEPT_HELP, rulesFromOptions, interceptorFor } from '../intercept/cli.js';
+import { listenControl } from '../intercept/control.js';
 import { feedChannel, openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
 
 export const DEMO_HELP = `usage: ipc-trace demo [--scenario S] [--duration SEC] [--seed N] [--db FILE] [--log FILE|-] [--force] [--max-chars N] [--stuck SEC] [--no-tui]
@@ -52,6 +54,7 @@ Scenarios:
   --no-tui         no terminal UI: print the log (also when standard output is not a terminal)
   --redact         store the wallets' passphrases zeroed (see ipc-trace proxy --help)
 
+${INTERCEPT_HELP}
 Then look at the session with 'npx ipc-trace chains DB' or 'npx ipc-trace replay DB'.
 Needs the compiled package (npm run build).
 `;
@@ -68,6 +71,7 @@ const DEMO_OPTIONS = {
   redact: { kind: 'flag' },
   'redact-field': { kind: 'string', repeat: true },
   stuck: { kind: 'number' },
+  ...INTERCEPT_OPTIONS,
   help: { kind: 'flag', short: 'h' },
 } as const;
 
@@ -133,6 +137,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   const duration = options.duration as number | undefined;
   if (duration !== undefined && duration <= 0) throw new UsageError('--duration needs a positive number of seconds');
   const seed = (options.seed as number | undefined) ?? 1;
+  const rules = rulesFromOptions(options);
   const nodeMain = join(PACKAGE_ROOT, 'dist', 'node', 'main.js');
   const walletScript = join(PACKAGE_ROOT, 'bin', 'bitcoin-wallet');
   if (!existsSync(nodeMain) || !existsSync(join(PACKAGE_ROOT, 'dist', 'wallet', 'main.js'))) {
@@ -166,7 +171,10 @@ export async function runDemo(argv: string[]): Promise<number> {
     throw e;
   }
   const gate = gatedTap(recording.tap((c) => ({ client: c.listen, server: c.upstream })));
+  const interceptor = interceptorFor(rules, [], [], (ev) => recording.intervention(ev));
+  const control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
   const session = new ExecSession({
+    interceptor,
     command: join(dir, 'bitcoin-node'),
     args: [nodeMain, `-scenario=${scenario}`, `-seed=${seed}`],
     tap: gate.tap,
@@ -176,6 +184,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   try {
     await session.start();
   } catch (e) {
+    control?.close();
     await recording.finish();
     cleanupDir();
     throw e;
@@ -188,6 +197,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       ui = openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000, feed!);
     } catch (e) {
       await session.stop();
+      control?.close();
       await recording.finish();
       cleanupDir();
       throw e;
@@ -204,6 +214,8 @@ export async function runDemo(argv: string[]): Promise<number> {
     signal.then((sig) => (ui ? { kind: 'duration' as const, code: 0 } : { kind: 'signal' as const, code: 0, sig })),
   ]);
   stopTimer?.cancel();
+  // Held messages go on when the session stops (the processes can shut down).
+  if (interceptor && interceptor.held.size > 0) note(`stopping: releasing ${interceptor.release('all')} held message(s)`);
   // The terminal back first (and the UI's reader closed, so that closing the
   // database removes its WAL files); what follows is printed as without the UI.
   ui?.close();
@@ -244,6 +256,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     if (!exited) note('bitcoin-node did not stop within 15 s; killing it');
   }
   await session.stop();
+  control?.close();
   await recording.finish();
   cleanupDir();
 

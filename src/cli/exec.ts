@@ -5,6 +5,8 @@
 import { parseArgs, UsageError } from './args.js';
 import { ExecSession } from '../proxy/exec.js';
 import { RecordingHandle, recordingOptions, RECORDING_OPTIONS } from './recording.js';
+import { INTERCEPT_HELP, rulesFromOptions, interceptorFor } from '../intercept/cli.js';
+import { listenControl } from '../intercept/control.js';
 import { feedChannel, openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
 
 export const EXEC_HELP = `usage: ipc-trace exec [--db FILE] [--log FILE|-] [--force] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--redact] [--no-tui] -- COMMAND [ARGS]...
@@ -22,8 +24,8 @@ Example:
 COMMAND's exit code is ipc-trace's. Ctrl-C and SIGTERM are passed on to it.
 In a terminal the session is shown in the terminal UI (q or Ctrl-C stops COMMAND
 like Ctrl-C; COMMAND's own output is discarded: --no-tui keeps it).
-Options as for 'ipc-trace --listen' (see ipc-trace --listen --help).
-`;
+Options as for 'ipc-trace --listen' (see ipc-trace --listen --help), including
+${INTERCEPT_HELP}`;
 
 export async function runExec(argv: string[]): Promise<number> {
   const { options, rest } = parseArgs(argv, RECORDING_OPTIONS);
@@ -32,12 +34,16 @@ export async function runExec(argv: string[]): Promise<number> {
     return 0;
   }
   if (rest.length === 0) throw new UsageError('exec needs a command after --: ipc-trace exec -- COMMAND [ARGS]...');
+  const rules = rulesFromOptions(options);
   const tui = wantsTui(options);
   const feed = tui ? feedChannel() : null;
   const recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', 'exec', ...argv].join(' ')), printLog: !tui, feedPort: feed?.recorder });
   const tap = recording.tap((c) => ({ client: c.listen, server: c.upstream }));
   let ui: LiveUi | null = null;
+  const interceptor = interceptorFor(rules, options.schema as string[], options.import as string[], (ev) => recording.intervention(ev));
+  const control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
   const session = new ExecSession({
+    interceptor,
     command: rest[0]!,
     args: rest.slice(1),
     tap,
@@ -48,6 +54,7 @@ export async function runExec(argv: string[]): Promise<number> {
   try {
     await session.start();
   } catch (e) {
+    control?.close();
     await recording.finish();
     throw e;
   }
@@ -64,6 +71,7 @@ export async function runExec(argv: string[]): Promise<number> {
     process.stderr.write(`ipc-trace: ${banner}\n`);
     const code = await session.wait();
     await session.stop();
+    control?.close();
     await recording.finish();
     warnIfNothing();
     return code;
@@ -94,6 +102,7 @@ export async function runExec(argv: string[]): Promise<number> {
   } finally {
     ui?.close();
     await session.stop();
+    control?.close();
     await recording.finish();
   }
   process.stderr.write(`ipc-trace: ${rest[0]} exited with code ${code}; session recorded in ${recording.dbPath}\n`);

@@ -12,6 +12,7 @@ import { runReplay, REPLAY_HELP } from './replay.js';
 import { runChains, CHAINS_HELP } from './chains.js';
 import { runExec, EXEC_HELP } from './exec.js';
 import { runDemo, DEMO_HELP } from './demo.js';
+import { runRelease, RELEASE_HELP } from './release.js';
 import { runExport, EXPORT_HELP, runQuery, QUERY_HELP } from './export.js';
 import { runStats, STATS_HELP } from './stats.js';
 import { runImport, IMPORT_HELP } from './import.js';
@@ -33,10 +34,13 @@ recording options (the proxy, exec and demo):
   --max-chars N          cut params/results in the log after N characters
   --no-tui               no terminal UI: print the log
   --redact               store wallet secrets zeroed, mask them in the log (docs/redaction.md)
+  --hold/--delay/--fail/--disconnect EXPR, --rules FILE
+                         breakpoints on the wire: hold, delay, fail or cut matching calls
 commands:
   exec -- COMMAND ...    run a Bitcoin Core command, interposing on the IPC children it spawns
   demo                   run a simulated bitcoin-node and its bitcoin-wallet process, recording their IPC
   replay DB              print a recorded session's log again
+  release DB [ID|all]    release messages held by a running session's --hold rules
   chains DB              IPC deadlocks, stuck calls and where to attach a debugger
   stats DB               calls, errors and latency percentiles per method, thread or process
   export DB              a session as Perfetto/Chrome trace JSON, OTLP spans, JSON lines or a hexlog capture
@@ -67,6 +71,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<numbe
   chains: { run: runChains, help: CHAINS_HELP },
   exec: { run: runExec, help: EXEC_HELP },
   demo: { run: runDemo, help: DEMO_HELP },
+  release: { run: runRelease, help: RELEASE_HELP },
   export: { run: runExport, help: EXPORT_HELP },
   query: { run: runQuery, help: QUERY_HELP },
   stats: { run: runStats, help: STATS_HELP },

@@ -6,6 +6,8 @@ import { parseAddress } from '../proxy/address.js';
 import { Relay } from '../proxy/relay.js';
 import { RecordingHandle, recordingOptions, RECORDING_OPTIONS, REDACT_HELP } from './recording.js';
 import { UserError } from '../decoder/sources.js';
+import { INTERCEPT_HELP, rulesFromOptions, interceptorFor } from '../intercept/cli.js';
+import { listenControl } from '../intercept/control.js';
 import { feedChannel, openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
 
 export const PROXY_HELP = `usage: ipc-trace --listen ADDR --connect ADDR [--db FILE] [--log FILE|-] [--force] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--redact] [--no-tui]
@@ -29,6 +31,7 @@ Example, between bitcoin-node -ipcbind=unix and a mining client:
   --stuck SECONDS  UI: age after which an outstanding call is shown as stuck (default 5)
   --no-tui         no terminal UI: print the log (also when standard output is not a terminal)
 ${REDACT_HELP}
+${INTERCEPT_HELP}
 Ctrl-C (SIGINT) or SIGTERM stops accepting, flushes, closes the database and removes
 the listening socket.
 `;
@@ -68,12 +71,16 @@ export async function runProxy(argv: string[]): Promise<number> {
   if (!options.listen || !options.connect) throw new UsageError('the proxy needs --listen ADDR and --connect ADDR');
   const listen = addressOption(options.listen as string);
   const connect = addressOption(options.connect as string);
+  const rules = rulesFromOptions(options);
   const tui = wantsTui(options);
   const feed = tui ? feedChannel() : null;
   const recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', ...argv].join(' ')), printLog: !tui, feedPort: feed?.recorder });
   let ui: LiveUi | null = null;
   const note = (line: string) => (ui ? ui.note(line) : process.stderr.write(`ipc-trace: ${line}\n`));
+  const interceptor = interceptorFor(rules, options.schema as string[], options.import as string[], (ev) => recording.intervention(ev));
+  const control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
   const relay = new Relay({
+    interceptor,
     listen,
     connect,
     // Every connection goes to the same upstream process.
@@ -84,6 +91,7 @@ export async function runProxy(argv: string[]): Promise<number> {
     await relay.listen();
   } catch (e) {
     // Nothing was recorded: leave no empty session database behind.
+    control?.close();
     await recording.finish();
     for (const suffix of ['', '-wal', '-shm']) rmSync(recording.dbPath + suffix, { force: true });
     throw e instanceof UserError ? e : new UserError(`cannot listen on ${options.listen}: ${(e as Error).message}`);
@@ -100,7 +108,9 @@ export async function runProxy(argv: string[]): Promise<number> {
       // removes its WAL files), then stop recording exactly as without the UI.
       ui?.close();
       ui = null;
+      interceptor?.release('all');
       await relay.stop();
+      control?.close();
       await recording.finish();
     }
     process.stderr.write(`ipc-trace: ${banner.replace('recording to', 'recorded in')}\n`);
@@ -109,7 +119,9 @@ export async function runProxy(argv: string[]): Promise<number> {
   process.stderr.write(`ipc-trace: ${banner}\n`);
   sig = await untilSignal();
   process.stderr.write(`ipc-trace: ${sig}: stopping\n`);
+  interceptor?.release('all');
   await relay.stop();
+  control?.close();
   await recording.finish();
   return 0;
 }

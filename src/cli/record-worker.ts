@@ -20,6 +20,7 @@ import { Recording, RecordingOptions } from './recording.js';
 import type { FinishMessage, RecordItem, WorkerReply } from '../session/recorder.js';
 import { CTL, KIND, RingReader, RingShared } from '../session/ring.js';
 import type { ConnOpen } from '../session/pipeline.js';
+import type { Intervention } from '../intercept/engine.js';
 import { UserError } from '../decoder/sources.js';
 import { SpaceReserve } from '../store/reserve.js';
 
@@ -89,6 +90,9 @@ function readBatch(): RecordItem[] {
         break;
       case KIND.end:
         items.push({ k: 'end', id: r.conn, dir: r.dir, time: r.time });
+        break;
+      case KIND.intervention:
+        items.push({ k: 'intervention', id: r.conn, dir: r.dir, time: r.time, ev: JSON.parse(reader.text(r)!) as Intervention });
         break;
       case KIND.close:
         items.push({ k: 'close', id: r.conn, time: r.time, reason: reader.text(r) });

@@ -15,6 +15,8 @@ import { redactCall, redactText, secretFields } from '../redact/redact.js';
 import { Store, defaultDbName } from '../store/store.js';
 import type { Tap } from '../proxy/splice.js';
 import type { FeedBatch } from '../session/rows.js';
+import type { Intervention } from '../intercept/engine.js';
+import { INTERCEPT_OPTIONS } from '../intercept/cli.js';
 import { TimeOrder, REORDER_WINDOW_MS } from '../session/reorder.js';
 import { now } from '../proxy/splice.js';
 
@@ -53,6 +55,7 @@ export const RECORDING_OPTIONS = {
   redact: { kind: 'flag' },
   'redact-field': { kind: 'string', repeat: true },
   stuck: { kind: 'number' },
+  ...INTERCEPT_OPTIONS,
   help: { kind: 'flag', short: 'h' },
 } as const;
 
@@ -199,6 +202,9 @@ export class Recording {
           case 'close':
             p.close(it.id, it.time, it.reason);
             break;
+          case 'intervention':
+            p.intervention(it.ev);
+            break;
           case 'gap':
             if (it.more) this.store.growGap(it.id, it.dir, it.bytes, it.time);
             else p.gap(it.id, it.dir, it.bytes, it.time);
@@ -275,6 +281,11 @@ export class RecordingHandle {
     }
     if (first.k !== 'ready') throw new Error('recording worker did not start');
     return new RecordingHandle(worker, client, first.dbPath);
+  }
+
+  /** Records what the interceptor did (in its place in the stream). */
+  intervention(ev: Intervention): void {
+    this.client.intervention(ev);
   }
 
   /** Receives each batch of the change feed (only when started with `feed: true`). */

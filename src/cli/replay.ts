@@ -68,6 +68,9 @@ export function replayInto(reader: SessionReader, sinks: Sink[]): Pipeline {
       case 'close':
         p.close(r.conn, r.time, r.reason);
         break;
+      case 'intervention':
+        p.intervention(r.ev);
+        break;
     }
   }
   return p;

@@ -191,7 +191,7 @@ export class Interceptor {
     const t = now();
     this.onEvent({
       time: t, conn: h.conn.id, dir: h.dir, kind, held: h.id, questionId: h.questionId, title: h.title,
-      text: `release #${h.id} c${h.conn.id} ${h.dir} ${h.kind === 'call' ? 'call' : 'return'} ${h.title} (question ${h.questionId}) after ${fmtMs(t - h.since)}`,
+      text: `release #${h.id} ${h.kind} ${h.title} (question ${h.questionId}) after ${fmtMs(t - h.since)}`,
     });
     h.conn.flush(h.dir);
     this.onChange();
@@ -294,12 +294,12 @@ export class ConnIntercept {
       d.queue.push({ bytes, held: null });
       return;
     }
-    const what = `c${this.id} ${dir} ${kind} ${title} (question ${questionId})`;
+    const what = `${kind} ${title} (question ${questionId})`;
     const ev = (k: InterventionKind, text: string, held: number | null = null) =>
       this.engine.onEvent({ time, conn: this.id, dir, kind: k, held, questionId, title, text });
     switch (rule.action) {
       case 'disconnect':
-        ev('disconnect', `disconnect c${this.id} at ${dir} ${kind} ${title} (question ${questionId}) by rule '${rule.text}'`);
+        ev('disconnect', `disconnect at ${kind} ${title} (question ${questionId}) by rule '${rule.text}'`);
         this.close();
         this.sink.close(`ipc-trace: disconnect rule '${rule.text}'`);
         return;
@@ -328,14 +328,14 @@ export class ConnIntercept {
     d.failed.set(questionId, reason);
     const back = otherDir(dir);
     const bytes = exceptionReturn(questionId, reason);
+    this.engine.onEvent({
+      time, conn: this.id, dir, kind: 'fail', held, questionId, title,
+      text: `injected exception for call ${title} (question ${questionId})${held !== null ? ` held as #${held}` : ''}: "${reason}"${rule ? ` (rule '${rule.text}')` : ''}`,
+    });
     this.sink.record(back, bytes, time);
     // The decoder of the other direction must see the Return too (it pairs Returns with questions).
     this.decoder.decode(back, toFrame(bytes, -1));
     this.dirs[back].queue.push({ bytes, held: null });
-    this.engine.onEvent({
-      time, conn: this.id, dir, kind: 'fail', held, questionId, title,
-      text: `injected exception c${this.id} ${dir} call ${title} (question ${questionId})${held !== null ? ` held as #${held}` : ''}: "${reason}"${rule ? ` (rule '${rule.text}')` : ''}`,
-    });
     this.flush(back);
   }
 

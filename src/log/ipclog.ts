@@ -12,6 +12,7 @@ import type { Sink } from '../session/pipeline.js';
 import type { Update } from '../session/model.js';
 import { formatDuration, isThreadInterface, loopLabel, unknownThreadLabel } from '../mp/concepts.js';
 import { CallRecord, CapRecord, ConnRecord, ProcessRecord, threadLabel } from '../session/records.js';
+import type { Intervention } from '../intercept/engine.js';
 
 /** The caller as shown in `{…}`: calls without a Context carry no thread on the wire. */
 export function callerLabel(c: CallRecord): string {
@@ -148,5 +149,10 @@ export class IpcLog implements Sink {
 
   gap(conn: ConnRecord, dir: Dir, bytes: number, time: number): void {
     this.line(time, conn.id, dir, `IPC wire recorder gap: ${bytes} bytes relayed but not decoded`);
+  }
+
+  /** `IPC wire hold #1 c1 > call …`, `IPC wire release …`, `IPC wire injected exception …` (src/intercept/). */
+  intervention(conn: ConnRecord, ev: Intervention): void {
+    this.line(ev.time, conn.id, ev.dir, `IPC wire ${ev.text}`);
   }
 }

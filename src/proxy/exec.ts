@@ -55,6 +55,9 @@ import { basename, delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError, PACKAGE_ROOT } from '../decoder/sources.js';
 import { MAX_UNIX_PATH_BYTES } from './address.js';
+import type { Interceptor, ConnIntercept } from '../intercept/engine.js';
+import { asBuffer } from '../intercept/hooks.js';
+import { encodeData, encodeEnd, encodeClose } from './control.js';
 import { FrameReader, FRAME_OPEN, FRAME_DATA, FRAME_END, FRAME_EXIT, FRAME_CLOSE } from './control.js';
 import type { Frame } from './control.js';
 import { now, errorText } from './splice.js';
@@ -76,6 +79,12 @@ export interface ExecOptions {
   env?: NodeJS.ProcessEnv;
   /** After COMMAND exits, how long wait() lets interposed connections finish (default 3000 ms). */
   drainTimeoutMs?: number;
+  /**
+   * Intercept rules in force (src/intercept/): shims hand every chunk here
+   * (IPC_TRACE_INTERCEPT=1) and write only what is sent back to them (DATA,
+   * END and CLOSE frames on the control connection, main → shim).
+   */
+  interceptor?: Interceptor;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -124,7 +133,7 @@ function defaultBash(): string | null {
 }
 
 /** The text of the shim script for the real executable `real`. */
-export function shimScript(o: { real: string; node: string; entry: string; control: string; shimDir: string; bash: string | null }): string {
+export function shimScript(o: { real: string; node: string; entry: string; control: string; shimDir: string; bash: string | null; intercept?: boolean }): string {
   const runShim = `exec ${sq(o.node)} ${sq(o.entry)} ${sq(o.real)} "$@"`;
   const passthrough = o.bash ? `exec ${sq(o.bash)} -c 'exec -a "$0" "$@"' "$0" ${sq(o.real)} "$@"` : runShim;
   return [
@@ -133,6 +142,7 @@ export function shimScript(o: { real: string; node: string; entry: string; contr
     `IPC_TRACE_CONTROL=${sq(o.control)}`,
     `IPC_TRACE_SHIM_DIR=${sq(o.shimDir)}`,
     'export IPC_TRACE_CONTROL IPC_TRACE_SHIM_DIR',
+    ...(o.intercept ? ['IPC_TRACE_INTERCEPT=1', 'export IPC_TRACE_INTERCEPT'] : []),
     'if [ "$#" -eq 2 ] && [ "$1" = "-ipcfd" ]; then',
     `  ${runShim}`,
     'fi',
@@ -153,6 +163,8 @@ interface ControlConn {
   /** `exec:CHILDEXE[pid]`, from the OPEN record. */
   child: string;
   closed: boolean;
+  /** The interceptor's side of this connection, when rules are in force. */
+  ci: ConnIntercept | null;
 }
 
 export class ExecSession {
@@ -278,7 +290,7 @@ export class ExecSession {
     for (const name of names) {
       const p = join(dir, name);
       if (p !== real && !isExecutableFile(p)) continue;
-      writeFileSync(join(o.shimDir, name), shimScript({ ...o, real: p }), { mode: 0o700 });
+      writeFileSync(join(o.shimDir, name), shimScript({ ...o, real: p, intercept: this.opts.interceptor !== undefined }), { mode: 0o700 });
     }
   }
 
@@ -364,6 +376,7 @@ export class ExecSession {
     c.closed = true;
     this.controls.delete(c);
     const id = c.id;
+    c.ci?.close();
     if (id !== null) this.tapCall(() => this.opts.tap.close(id, time, reason));
     if (this.openControls() === 0) {
       const ws = this.idleWaiters;
@@ -373,7 +386,7 @@ export class ExecSession {
   }
 
   private onControl(sock: net.Socket): void {
-    const c: ControlConn = { sock, id: null, child: '', closed: false };
+    const c: ControlConn = { sock, id: null, child: '', closed: false, ci: null };
     this.controls.add(c);
     const reader = new FrameReader();
     sock.on('data', (chunk: Buffer) => {
@@ -406,6 +419,22 @@ export class ExecSession {
         listen: `exec:${i.parentExe}[${i.parentPid}]`,
         upstream: c.child,
       }));
+      const eng = this.opts.interceptor;
+      if (eng) {
+        const send = (b: Buffer) => {
+          if (!c.sock.destroyed) c.sock.write(b);
+        };
+        c.ci = eng.connection(id, {
+          write: (dir, b) => {
+            const [h, body] = encodeData(now(), dir, asBuffer(b));
+            send(h);
+            send(body);
+          },
+          end: (dir) => send(encodeEnd(now(), dir)),
+          close: (reason) => send(encodeClose(now(), reason)),
+          record: (dir, b, time) => this.tapCall(() => tap.data(id, dir, asBuffer(b), time)),
+        });
+      }
       return;
     }
     if (f.type === FRAME_EXIT) {
@@ -419,10 +448,12 @@ export class ExecSession {
     if (id === null || c.closed) return;
     switch (f.type) {
       case FRAME_DATA:
-        this.tapCall(() => tap.data(id, f.dir, f.bytes, f.time));
+        if (c.ci) c.ci.data(f.dir, f.bytes, f.time);
+        else this.tapCall(() => tap.data(id, f.dir, f.bytes, f.time));
         break;
       case FRAME_END:
         this.tapCall(() => tap.end(id, f.dir, f.time));
+        c.ci?.end(f.dir);
         break;
       case FRAME_CLOSE:
         this.closeControl(c, f.reason, f.time);

@@ -25,7 +25,9 @@ import { dirname } from 'node:path';
 import { UserError } from '../decoder/sources.js';
 import { Address, formatAddress } from './address.js';
 import { Splice, now, errorText } from './splice.js';
-import type { Tap } from './splice.js';
+import type { Dir, Tap } from './splice.js';
+import type { Interceptor } from '../intercept/engine.js';
+import { interceptedHooks } from '../intercept/hooks.js';
 
 export type { Dir, Tap } from './splice.js';
 export { now } from './splice.js';
@@ -38,6 +40,8 @@ export interface RelayOptions {
   log?: (line: string) => void;
   /** How long stop() waits for connections to flush and close before destroying them (default 700 ms: a clean stop, recording included, takes at most 2 s). */
   stopTimeoutMs?: number;
+  /** Intercept rules in force (src/intercept/): every connection is framed and its messages may be held. */
+  interceptor?: Interceptor;
 }
 
 interface Conn {
@@ -301,11 +305,16 @@ export class Relay {
       client.off('close', onClientGone);
       if (connect.kind === 'tcp') upstream.setNoDelay(true);
       if (this.opts.listen.kind === 'tcp') client.setNoDelay(true);
-      const splice = new Splice(client, upstream, {
-        data: (dir, bytes, time) => tap.data(id, dir, bytes, time),
-        end: (dir, time) => tap.end(id, dir, time),
-        close: (time, reason) => this.finish(c, reason, time),
-      }, { names: ['client', 'upstream'], onHookError: (err) => this.onTapError(err) });
+      const eng = this.opts.interceptor;
+      let splice: Splice;
+      const hooks = eng
+        ? interceptedHooks(eng, id, tap, { write: (d, b) => splice.write(d, b), endDir: (d) => splice.endDir(d), destroy: (r) => splice.destroy(r) }, (time, reason) => this.finish(c, reason, time))
+        : {
+            data: (dir: Dir, bytes: Buffer, time: number) => tap.data(id, dir, bytes, time),
+            end: (dir: Dir, time: number) => tap.end(id, dir, time),
+            close: (time: number, reason: string | null) => this.finish(c, reason, time),
+          };
+      splice = new Splice(client, upstream, hooks, { names: ['client', 'upstream'], onHookError: (err) => this.onTapError(err), intercepted: eng !== undefined });
       c.splice = splice;
       splice.start();
     });

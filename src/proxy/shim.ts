@@ -26,6 +26,12 @@
 // recording. If the control socket falls more than 16 MiB behind, reading from
 // both sockets pauses until it drains (the recorder applies backpressure
 // rather than the shim buffering without bound). Standard library only.
+//
+// With IPC_TRACE_INTERCEPT=1 (intercept rules in force in the main process,
+// src/intercept/) the shim writes nothing on by itself: every chunk and EOF
+// goes to the main process, which sends back what to write (DATA), when to
+// end a direction (END) and when to cut the connection (CLOSE). Without a
+// control connection it relays as usual.
 
 import net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -34,7 +40,8 @@ import { openSync, closeSync, fstatSync, readFileSync, writeSync } from 'node:fs
 import { basename, join } from 'node:path';
 import { constants } from 'node:os';
 import { Splice, now, errorText } from './splice.js';
-import { encodeOpen, encodeData, encodeEnd, encodeExit, encodeClose } from './control.js';
+import { encodeOpen, encodeData, encodeEnd, encodeExit, encodeClose, FrameReader, FRAME_DATA, FRAME_END, FRAME_CLOSE } from './control.js';
+import type { Frame } from './control.js';
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
 const MIRROR_HIGH_WATER = 16 * 1024 * 1024;
@@ -135,6 +142,14 @@ class Mirror {
   private sock: net.Socket | null = null;
   private pressured = false;
   onPressure: (on: boolean) => void = () => {};
+  /** Frames the main process sends back (intercepted mode). */
+  onFrame: (f: Frame) => void = () => {};
+  /** The control connection is gone (intercepted mode: relay directly from now on). */
+  onLost: () => void = () => {};
+
+  get connected(): boolean {
+    return this.sock !== null;
+  }
 
   constructor(path: string | undefined) {
     if (!path) {
@@ -147,6 +162,18 @@ class Mirror {
       this.drop();
     });
     s.on('close', () => this.drop());
+    const reader = new FrameReader();
+    s.on('data', (chunk: Buffer) => {
+      let frames: Frame[];
+      try {
+        frames = reader.push(chunk);
+      } catch (err) {
+        warn(`bad frame from ipc-trace: ${errorText(err)}`);
+        s.destroy();
+        return;
+      }
+      for (const f of frames) this.onFrame(f);
+    });
     this.sock = s;
   }
 
@@ -194,6 +221,7 @@ class Mirror {
   }
 
   private drop(): void {
+    if (this.sock) this.onLost();
     this.sock = null;
     if (this.pressured) {
       this.pressured = false;
@@ -244,11 +272,20 @@ function interpose(real: string, fd: number, parentSock: net.Socket, argv0: stri
       fd,
       shimPid: process.pid,
     }));
+    const intercepted = process.env.IPC_TRACE_INTERCEPT === '1' && mirror.connected;
     const splice = new Splice(parentSock, childSock, {
       data: (dir, bytes, time) => mirror.data(time, dir, bytes),
       end: (dir, time) => mirror.send(encodeEnd(time, dir)),
       close: (time, reason) => mirror.send(encodeClose(time, reason)),
-    }, { names: ['parent', 'child'] });
+    }, { names: ['parent', 'child'], intercepted });
+    if (intercepted) {
+      mirror.onFrame = (f) => {
+        if (f.type === FRAME_DATA) splice.write(f.dir, f.bytes);
+        else if (f.type === FRAME_END) splice.endDir(f.dir);
+        else if (f.type === FRAME_CLOSE) splice.destroy(f.reason ?? 'closed by ipc-trace');
+      };
+      mirror.onLost = () => splice.destroy('lost the control connection to ipc-trace while intercepting');
+    }
     mirror.onPressure = (on) => splice.hold(on);
     splice.start();
 

@@ -22,6 +22,11 @@
 //     "proxy stopped", …).
 // Hook exceptions are caught and passed to onHookError; they never reach the
 // sockets.
+//
+// Intercepted (opts.intercepted, an intercept rule is in force: src/intercept/):
+// chunks and EOFs go to the hooks only; the interceptor decides when bytes go
+// out, with write(dir, bytes) and endDir(dir). write() applies the same flow
+// control (the source of that direction pauses until the destination drains).
 
 import type { Socket } from 'node:net';
 
@@ -68,6 +73,8 @@ export interface SpliceOptions {
   flushTimeoutMs?: number;
   /** Called when a hook throws (the exception is otherwise ignored). */
   onHookError?: (err: unknown) => void;
+  /** Nothing is written on by the splice itself: see write() and endDir(). */
+  intercepted?: boolean;
 }
 
 interface Side {
@@ -164,12 +171,37 @@ export class Splice {
     this.b.sock.destroy();
   }
 
+  /** Intercepted mode: writes bytes on in `dir` (to the side that receives that direction). */
+  write(dir: Dir, bytes: Uint8Array): void {
+    const src = dir === '>' ? this.a : this.b;
+    const dst = src.peer.sock;
+    if (dst.destroyed || dst.writableEnded) return;
+    if (!dst.write(bytes)) this.waitDrain(src);
+  }
+
+  /** Intercepted mode: EOF in `dir`. */
+  endDir(dir: Dir): void {
+    const dst = (dir === '>' ? this.b : this.a).sock;
+    if (!dst.destroyed && !dst.writableEnded) dst.end();
+  }
+
+  private waitDrain(side: Side): void {
+    if (side.waitingDrain) return;
+    side.waitingDrain = true;
+    this.updateFlow(side);
+    side.peer.sock.once('drain', () => {
+      side.waitingDrain = false;
+      this.updateFlow(side);
+    });
+  }
+
   private attach(side: Side): void {
     const s = side.sock;
     s.pause();
     s.on('data', (chunk: Buffer) => this.onData(side, chunk));
     s.on('end', () => {
       this.hook(() => this.hooks.end(side.dir, now()));
+      if (this.opts.intercepted) return;
       const dst = side.peer.sock;
       if (!dst.destroyed && !dst.writableEnded) dst.end();
     });
@@ -209,6 +241,10 @@ export class Splice {
   private onData(side: Side, chunk: Buffer): void {
     const dst = side.peer.sock;
     if (dst.destroyed || dst.writableEnded) return; // the other end is gone: nowhere to relay to
+    if (this.opts.intercepted) {
+      this.hook(() => this.hooks.data(side.dir, chunk, now()));
+      return;
+    }
     // Relay first; the recorder gets the same (unmodified) buffer after.
     const queued = !dst.write(chunk);
     try {
@@ -216,14 +252,7 @@ export class Splice {
     } catch (err) {
       this.hookFailed(err);
     }
-    if (queued && !side.waitingDrain) {
-      side.waitingDrain = true;
-      this.updateFlow(side);
-      dst.once('drain', () => {
-        side.waitingDrain = false;
-        this.updateFlow(side);
-      });
-    }
+    if (queued) this.waitDrain(side);
   }
 
   private updateFlow(side: Side): void {

@@ -6,6 +6,7 @@ import { MessageDecoder, StreamDecoder, DecodedMessage, Dir } from '../decoder/m
 import type { SchemaSet } from '../decoder/schema.js';
 import { SessionModel, Update } from './model.js';
 import type { CallRecord, ConnRecord, ProcessRecord } from './records.js';
+import type { Intervention } from '../intercept/engine.js';
 
 export interface ConnOpen {
   id: number;
@@ -27,6 +28,8 @@ export interface Sink {
   processNamed?(conn: ConnRecord, was: string, process: ProcessRecord, time: number): void;
   /** Bytes the recorder could not keep up with (not decoded; relayed all the same). */
   gap?(conn: ConnRecord, dir: Dir, bytes: number, time: number): void;
+  /** Something the interceptor did on the wire (hold, release, delay, injected exception, disconnect). */
+  intervention?(conn: ConnRecord, ev: Intervention): void;
 }
 
 export class Pipeline {
@@ -83,6 +86,12 @@ export class Pipeline {
     if (!rec) return;
     this.streams.get(id)?.abandon(dir);
     for (const s of this.sinks) s.gap?.(rec, dir, bytes, time);
+  }
+
+  intervention(ev: Intervention): void {
+    const rec = this.model.conn(ev.conn);
+    if (!rec) return;
+    for (const s of this.sinks) s.intervention?.(rec, ev);
   }
 
   private deliver(id: number, ds: DecodedMessage[], time: number): void {

@@ -16,6 +16,7 @@
 // Once the worker cannot record any more (e.g. the disk is full) it says so
 // and everything is counted as dropped.
 
+import type { Intervention } from '../intercept/engine.js';
 import type { Dir } from '../decoder/messages.js';
 import type { ConnOpen } from './pipeline.js';
 import type { FeedBatch } from './rows.js';
@@ -27,7 +28,9 @@ export type RecordItem =
   | { k: 'data'; id: number; dir: Dir; bytes: Uint8Array; time: number }
   | { k: 'end'; id: number; dir: Dir; time: number }
   | { k: 'close'; id: number; time: number; reason: string | null }
-  | { k: 'gap'; id: number; dir: Dir; time: number; bytes: number; more?: boolean };
+  | { k: 'gap'; id: number; dir: Dir; time: number; bytes: number; more?: boolean }
+  /** What the interceptor did (src/intercept/): recorded and logged in its place in the stream. */
+  | { k: 'intervention'; id: number; dir: Dir; time: number; ev: Intervention };
 
 /** What recording lost, as the session's meta reports it. */
 export interface DropCounts {
@@ -86,7 +89,8 @@ interface Conn {
 type Queued =
   | { k: 'gap'; c: Conn; d: Dir }
   | { k: 'end'; id: number; dir: Dir; time: number }
-  | { k: 'close'; id: number; time: number; reason: string | null };
+  | { k: 'close'; id: number; time: number; reason: string | null }
+  | { k: 'intervention'; id: number; dir: Dir; time: number; ev: Intervention };
 
 const di = (d: Dir) => (d === '>' ? 0 : 1);
 
@@ -161,6 +165,12 @@ export class RecorderClient implements DropCounts {
     this.report(c, '>', time);
     this.report(c, '<', time);
     this.put({ k: 'close', id, time, reason });
+  }
+
+  intervention(ev: Intervention): void {
+    const c = this.conns.get(ev.conn);
+    if (!c || c.skipped) return;
+    this.put({ k: 'intervention', id: ev.conn, dir: ev.dir, time: ev.time, ev });
   }
 
   /**
@@ -251,6 +261,8 @@ export class RecorderClient implements DropCounts {
         return this.w.write(KIND.end, q.id, q.dir, q.time, null);
       case 'close':
         return this.w.writeText(KIND.close, q.id, '>', q.time, q.reason);
+      case 'intervention':
+        return this.w.writeText(KIND.intervention, q.id, q.dir, q.time, JSON.stringify(q.ev));
     }
   }
 

@@ -22,7 +22,7 @@
 
 import type { Dir } from '../decoder/messages.js';
 
-export const KIND = { open: 1, data: 2, end: 3, close: 4, gap: 5, gapMore: 6 } as const;
+export const KIND = { open: 1, data: 2, end: 3, close: 4, gap: 5, gapMore: 6, intervention: 7 } as const;
 const WRAP = 0xff;
 export const HEADER = 20;
 

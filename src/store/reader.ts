@@ -3,6 +3,7 @@
 // summary). Rows come back in the shapes of src/session/rows.ts; the raw
 // stream (connection opens, chunks, stream events, closes) in recorded order.
 
+import type { Intervention, InterventionKind } from '../intercept/engine.js';
 import type Database from 'better-sqlite3';
 import { inflateSync } from 'node:zlib';
 import type { Dir } from '../decoder/messages.js';
@@ -17,7 +18,8 @@ export type StreamItem =
   | { k: 'data'; seq: number; conn: number; dir: Dir; time: number; bytes: Buffer }
   | { k: 'end'; seq: number; conn: number; dir: Dir; time: number }
   | { k: 'gap'; seq: number; conn: number; dir: Dir; time: number; bytes: number }
-  | { k: 'close'; seq: number; conn: number; time: number; reason: string | null };
+  | { k: 'close'; seq: number; conn: number; time: number; reason: string | null }
+  | { k: 'intervention'; seq: number; ev: Intervention };
 
 export interface MessageRow {
   id: number;
@@ -361,6 +363,14 @@ export class SessionReader {
         make: (r) => ({ k: 'close', seq: r.seq as number, conn: r.conn as number, time: r.time as number, reason: r.reason as string | null }),
       },
     ];
+    // Sessions recorded before interventions existed have no such table.
+    if (this.hasInterventions()) {
+      sources.push({
+        it: q(`SELECT seq, conn, dir, time, kind, held, question_id, title, text FROM interventions ${where('conn')} ORDER BY seq`),
+        head: undefined,
+        make: (r) => ({ k: 'intervention', seq: r.seq as number, ev: interventionOf(r) }),
+      });
+    }
     for (const s of sources) s.head = s.it.next().value as Raw | undefined;
     for (;;) {
       let best: (typeof sources)[number] | null = null;
@@ -372,6 +382,16 @@ export class SessionReader {
     }
   }
 
+
+  private hasInterventions(): boolean {
+    return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'interventions'").get() !== undefined;
+  }
+
+  /** What the interceptor did (hold, release, delay, fail, disconnect), in recorded order. */
+  interventions(): Intervention[] {
+    if (!this.hasInterventions()) return [];
+    return (this.db.prepare('SELECT seq, conn, dir, time, kind, held, question_id, title, text FROM interventions ORDER BY seq').all() as Raw[]).map(interventionOf);
+  }
 
   /**
    * When a call first waited behind another on the same thread (a second call
@@ -420,4 +440,11 @@ export class SessionReader {
     if (!st.reader) throw new UserError('query runs read-only SQL: a statement that returns rows (SELECT, WITH, PRAGMA …)');
     return st.all() as Record<string, unknown>[];
   }
+}
+
+function interventionOf(r: Record<string, unknown>): Intervention {
+  return {
+    time: r.time as number, conn: r.conn as number, dir: r.dir as Dir, kind: r.kind as InterventionKind, held: (r.held as number | null) ?? null,
+    questionId: (r.question_id as number | null) ?? null, title: r.title as string, text: r.text as string,
+  };
 }

@@ -39,6 +39,20 @@ CREATE TABLE stream_events (
   bytes INTEGER NOT NULL DEFAULT 0 -- gap, gap+: bytes relayed but not recorded
 );
 
+-- What ipc-trace's interceptor did on the wire (--hold, --delay, --fail, --disconnect; src/intercept/),
+-- in its place in the recorded stream (seq is shared with chunks, stream_events and connections).
+CREATE TABLE interventions (
+  seq INTEGER PRIMARY KEY,
+  conn INTEGER NOT NULL,
+  dir TEXT NOT NULL,               -- the direction of the message acted on
+  time REAL NOT NULL,
+  kind TEXT NOT NULL,              -- 'hold' | 'release' | 'delay' | 'fail' | 'disconnect'
+  held INTEGER,                    -- the held message's number (#N), if any
+  question_id INTEGER,             -- the Call's question id (a Return's answer id)
+  title TEXT NOT NULL,             -- Iface.method
+  text TEXT NOT NULL               -- the log line after 'IPC wire '
+);
+
 -- One row per Cap'n Proto message (or framing error), as decoded; read it through the view
 -- messages, which adds the text (a Call's or Return's is its call's params or results).
 CREATE TABLE message_rows (

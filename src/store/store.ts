@@ -3,6 +3,7 @@
 // as a consumer of the change feed (`apply`) it writes the session model's
 // rows each batch changed.
 
+import type { Intervention } from '../intercept/engine.js';
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
@@ -78,6 +79,7 @@ export class Store implements Sink {
       mergeConnsClient: p('UPDATE connections SET client_process = ? WHERE id >= ? AND client_process = ?'),
       mergeConnsServer: p('UPDATE connections SET server_process = ? WHERE id >= ? AND server_process = ?'),
       meta: p('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
+      intervention: p('INSERT INTO interventions (seq, conn, dir, time, kind, held, question_id, title, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       gapError: p('UPDATE errors SET message = ? WHERE id = ?'),
     };
   }
@@ -198,6 +200,10 @@ export class Store implements Sink {
     this.ins.event!.run(++this.seq, conn.id, dir, time, 'gap', bytes);
     const err = this.ins.error!.run(conn.id, dir, time, null, 'gap', gapText(bytes)).lastInsertRowid;
     this.gaps.set(`${conn.id}${dir}`, { err, bytes });
+  }
+
+  intervention(conn: ConnRecord, ev: Intervention): void {
+    this.ins.intervention!.run(++this.seq, conn.id, ev.dir, ev.time, ev.kind, ev.held, ev.questionId, ev.title, ev.text);
   }
 
   /**

@@ -132,7 +132,7 @@ describe('interceptor', () => {
     expect(wire.sent('>')).toEqual(['call 1 getHeight', 'call 2 blockConnected', 'call 3 getHeight']);
     expect(wire.ended).toEqual(['>']);
     expect(events.map((e) => e.kind)).toEqual(['hold', 'release']);
-    expect(events[0]!.text).toMatch(/^hold #\d+ c1 > call ChainNotifications.blockConnected \(question 2\)/);
+    expect(events[0]!.text).toMatch(/^hold #\d+ call ChainNotifications.blockConnected \(question 2\)/);
   });
 
   it('holds Returns with the return word; step releases the oldest held and the next match is held again', () => {

@@ -1,0 +1,51 @@
+// The intercept options of the recording commands (demo, --listen, exec):
+//
+//   --hold EXPR  --delay EXPR=DURATION  --fail EXPR[=REASON]  --disconnect EXPR  --rules FILE
+//
+// Any of them puts an Interceptor on the relay (every connection framed);
+// without them the relay is as before.
+
+import { UsageError } from '../cli/args.js';
+import { loadSchemaBundle, rpcSchemaSet } from '../decoder/sources.js';
+import { Interceptor, Intervention } from './engine.js';
+import { loadRulesFile, parseRule, Rule, RuleError } from './rules.js';
+
+export const INTERCEPT_OPTIONS = {
+  hold: { kind: 'string', repeat: true },
+  delay: { kind: 'string', repeat: true },
+  fail: { kind: 'string', repeat: true },
+  disconnect: { kind: 'string', repeat: true },
+  rules: { kind: 'string' },
+} as const;
+
+export const INTERCEPT_HELP = `  --hold EXPR      hold matching Calls (or Returns: 'return & method:X') until released
+                   (in the terminal UI, or 'ipc-trace release DB' from another shell)
+  --delay EXPR=DURATION  delay matching messages (e.g. 'method:getBalances=200ms')
+  --fail EXPR[=TEXT]     answer matching Calls with an exception (TEXT) instead of forwarding them
+  --disconnect EXPR      close the connection when a matching message arrives
+  --rules FILE     rules, one per line: hold|delay|fail|disconnect EXPR (# comments)
+                   EXPR is the filter language of the terminal UI (method:, iface:, conn:, ! & |)
+                   plus the words call and return; a held message holds what follows it
+                   in its direction of its connection
+`;
+
+/** The rules given on the command line; a bad one is bad usage (exit 2). */
+export function rulesFromOptions(options: Record<string, unknown>): Rule[] {
+  const rules: Rule[] = [];
+  try {
+    if (typeof options.rules === 'string') rules.push(...loadRulesFile(options.rules));
+    for (const action of ['hold', 'delay', 'fail', 'disconnect'] as const) {
+      for (const arg of (options[action] as string[] | undefined) ?? []) rules.push(parseRule(action, arg));
+    }
+  } catch (e) {
+    if (e instanceof RuleError) throw new UsageError(e.message);
+    throw e;
+  }
+  return rules;
+}
+
+/** An interceptor for the given rules, or undefined when there are none. */
+export function interceptorFor(rules: Rule[], schemaFiles: string[], importDirs: string[], onEvent: (e: Intervention) => void): Interceptor | undefined {
+  if (rules.length === 0) return undefined;
+  return new Interceptor(loadSchemaBundle(schemaFiles, importDirs).set, rpcSchemaSet(), rules, onEvent);
+}

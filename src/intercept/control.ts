@@ -1,0 +1,111 @@
+// The interceptor's control socket: a Unix socket next to the session
+// database (DB.ctl, mode 0600) while a recording with intercept rules runs,
+// so that `ipc-trace release DB` from another shell can list and release held
+// messages. One request line per connection, one answer, then close:
+//
+//   list | release ID | release all | step | fail ID [TEXT]
+//
+// Answers are text lines; an error answer starts with `error: `.
+
+import net from 'node:net';
+import { lstatSync, rmSync, chmodSync } from 'node:fs';
+import { UserError } from '../decoder/sources.js';
+import { fmtMs, HeldInfo, Interceptor } from './engine.js';
+import { DEFAULT_FAIL_REASON } from './rules.js';
+
+export const controlPath = (dbPath: string) => `${dbPath}.ctl`;
+
+/** One line per held message: `#ID cN DIR kind Title (question Q) held 1.2s, M messages / B bytes behind (rule)`. */
+export function heldLine(h: HeldInfo, now: number): string {
+  return `#${h.id} c${h.conn} ${h.dir} ${h.kind} ${h.title} (question ${h.questionId}) held ${fmtMs(now - h.since)}, ${h.behindMessages} message(s) / ${h.behindBytes} bytes behind it (${h.rule})`;
+}
+
+/** Carries out one request line. */
+export function controlCommand(eng: Interceptor, line: string): string {
+  const [cmd, arg, ...rest] = line.trim().split(/\s+/);
+  const now = performance.timeOrigin + performance.now();
+  switch (cmd) {
+    case 'list': {
+      const held = eng.heldList();
+      return held.length ? held.map((h) => heldLine(h, now)).join('\n') : 'nothing held';
+    }
+    case 'release': {
+      if (arg === 'all' || arg === undefined) return `released ${eng.release('all')}`;
+      const id = Number(arg.replace(/^#/, ''));
+      if (!Number.isInteger(id)) return `error: release takes a held message number or 'all', not '${arg}'`;
+      return eng.release(id) ? `released #${id}` : `error: nothing held as #${id}`;
+    }
+    case 'step':
+      return eng.step() ? 'released 1' : 'error: nothing held';
+    case 'fail': {
+      const id = Number((arg ?? '').replace(/^#/, ''));
+      if (!Number.isInteger(id)) return 'error: fail takes a held Call number';
+      return eng.fail(id, rest.join(' ') || DEFAULT_FAIL_REASON) ? `failed #${id}` : `error: no held Call #${id}`;
+    }
+    default:
+      return `error: unknown request '${cmd ?? ''}'`;
+  }
+}
+
+/** Listens on DB.ctl (mode 0600) until close(). A stale socket left by a killed run is replaced; any other file is not. */
+export async function listenControl(dbPath: string, eng: Interceptor): Promise<{ path: string; close: () => void }> {
+  const path = controlPath(dbPath);
+  try {
+    const st = lstatSync(path);
+    if (!st.isSocket()) throw new UserError(`${path} exists and is not a socket: not replacing it`);
+    rmSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const server = net.createServer((s) => {
+    let buf = '';
+    s.setEncoding('utf8');
+    s.on('error', () => {});
+    s.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      let answer: string;
+      try {
+        answer = controlCommand(eng, buf.slice(0, nl));
+      } catch (e) {
+        answer = `error: ${(e as Error).message}`;
+      }
+      s.end(answer + '\n');
+    });
+  });
+  const old = process.umask(0o177);
+  try {
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen({ path }, () => res());
+    });
+  } finally {
+    process.umask(old);
+  }
+  chmodSync(path, 0o600);
+  server.on('error', () => {});
+  return {
+    path,
+    close: () => {
+      server.close();
+      rmSync(path, { force: true });
+    },
+  };
+}
+
+/** Sends one request to a running session's control socket; resolves with its answer. */
+export function sendControl(dbPath: string, request: string): Promise<string> {
+  const path = controlPath(dbPath);
+  return new Promise((resolve, reject) => {
+    const s = net.createConnection({ path });
+    let out = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => (out += d));
+    s.on('end', () => resolve(out.trimEnd()));
+    s.on('error', (e: NodeJS.ErrnoException) =>
+      reject(new UserError(e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? `no running ipc-trace session with intercept rules for ${dbPath} (${path})` : `${path}: ${e.code ?? e.message}`)),
+    );
+    s.write(request + '\n');
+  });
+}
