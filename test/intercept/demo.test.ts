@@ -1,0 +1,189 @@
+// Breakpoints on the wire against the bundled demo (normal scenario), run as
+// a user would: the deadlock reproduced on demand with two holds and
+// `ipc-trace release`, an injected exception, a delay, a disconnect, bad rules.
+
+import { it, expect, onTestFinished } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from '../helpers.js';
+import { requireBuilt, runDemo, openDb, expectNoStackTrace, type ChainsJson } from '../demo/helpers.js';
+import { runCli } from '../cli/run.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function startDemo(args: string[]) {
+  requireBuilt();
+  const dir = mkdtempSync(join(tmpdir(), 'ipc-trace-intercept-test-'));
+  const db = join(dir, 'demo.sqlite');
+  const log = join(dir, 'demo.log');
+  const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'demo', '--no-tui', '--db', db, '--log', log, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  onTestFinished(async () => {
+    if (child.exitCode === null) child.kill('SIGINT');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { db, log, exited, stderr: () => stderr, running: () => child.exitCode === null, interrupt: () => child.kill('SIGINT') };
+}
+
+interface Held {
+  id: number;
+  title: string;
+}
+
+/** `ipc-trace release DB --list`, parsed (null while the session's control socket is not up). */
+function heldNow(db: string): Held[] | null {
+  const r = runCli(['release', db, '--list']);
+  if (r.code !== 0) return null;
+  if (r.stdout.trim() === 'nothing held') return [];
+  return r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const m = /^#(\d+) c\d+ [<>] (?:call|return) (\S+)/.exec(l);
+      expect(m, l).not.toBeNull();
+      return { id: Number(m![1]), title: m![2]! };
+    });
+}
+
+it('holding blockConnected while a wallet RPC thread calls the node reproduces the demo deadlock, and chains names it', async () => {
+  // The wallet's RPC threads wait for the chain in waitForNotificationsIfTipChanged: held first
+  // (which holds the wallet's side of the connection, so the node's scheduler waits too), released
+  // once a block is mined, so that they reach the node after its tip moved; blockConnected stays held.
+  const demo = startDemo(['--scenario', 'normal', '--duration', '60', '--hold', 'method:waitForNotificationsIfTipChanged', '--hold', 'method:blockConnected']);
+  let held: Held[] | null = null;
+  const until = Date.now() + 20000;
+  while (Date.now() < until && !(held ?? []).some((h) => h.title === 'Chain.waitForNotificationsIfTipChanged')) {
+    await sleep(200);
+    held = heldNow(demo.db);
+  }
+  expect(held, demo.stderr()).not.toBeNull();
+  expect((statSync(`${demo.db}.ctl`).mode & 0o777).toString(8)).toBe('600');
+  // Longer than a block interval (2 s): the node's tip moves while the RPC thread is held.
+  await sleep(2500);
+  let report: ChainsJson | null = null;
+  while (Date.now() < until + 20000 && demo.running() && !report) {
+    for (const h of heldNow(demo.db) ?? []) if (h.title === 'Chain.waitForNotificationsIfTipChanged') runCli(['release', demo.db, String(h.id)]);
+    const c = runCli(['chains', demo.db, '--json']);
+    if (c.code === 0) {
+      const j = JSON.parse(c.stdout) as ChainsJson;
+      if (j.deadlocks.length) report = j;
+    }
+    if (!report) await sleep(300);
+  }
+  expect(report, demo.stderr()).not.toBeNull();
+  const titles = report!.deadlocks[0]!.steps.map((s) => s.title).sort();
+  expect(titles).toEqual(['Chain.waitForNotificationsIfTipChanged', 'ChainNotifications.blockConnected']);
+  // What is held right now: blockConnected, with what waits behind it.
+  const still = heldNow(demo.db)!;
+  expect(still.map((h) => h.title)).toContain('ChainNotifications.blockConnected');
+  // Releasing everything lets the normal scenario go on (no lock is really held in it).
+  const rel = runCli(['release', demo.db, 'all']);
+  expect(rel.code, rel.stderr).toBe(0);
+  expect(rel.stdout).toMatch(/^released \d+/);
+  let after: ChainsJson | null = null;
+  for (let i = 0; i < 30 && demo.running(); i++) {
+    await sleep(300);
+    const c = runCli(['chains', demo.db, '--json']);
+    after = JSON.parse(c.stdout) as ChainsJson;
+    if (after.deadlocks.length === 0) break;
+  }
+  expect(after?.deadlocks.length).toBe(0);
+  // Ctrl-C: whatever is held is released and the session ends cleanly.
+  demo.interrupt();
+  const code = await Promise.race([demo.exited, sleep(60000).then(() => 'timeout')]);
+  expect(code, demo.stderr()).toBe(0);
+  expectNoStackTrace(demo.stderr());
+  // Recorded: every hold and release is an intervention and a log line; replay prints them again.
+  const db = openDb(demo.db);
+  try {
+    const kinds = db.prepare('SELECT kind, count(*) AS n FROM interventions GROUP BY kind').all() as { kind: string; n: number }[];
+    expect(Object.fromEntries(kinds.map((k) => [k.kind, k.n]))).toMatchObject({ hold: expect.any(Number), release: expect.any(Number) });
+  } finally {
+    db.close();
+  }
+  const replay = runCli(['replay', demo.db, '--no-tui']);
+  expect(replay.stdout).toMatch(/IPC wire hold #\d+ call ChainNotifications\.blockConnected \(question \d+\)/);
+  expect(replay.stdout).toMatch(/IPC wire release #\d+ call Chain\.waitForNotificationsIfTipChanged/);
+  expect(existsSync(`${demo.db}.ctl`)).toBe(false);
+}, 150000);
+
+it('--fail answers the node\'s getBalances with the injected exception; the callee never runs it', () => {
+  const r = runDemo(['--scenario', 'normal', '--duration', '5', '--fail', 'method:Wallet.getBalances=no balances today']);
+  expect(r.code, r.stderr).toBe(0);
+  const db = openDb(r.db);
+  try {
+    const calls = db.prepare("SELECT status, exception FROM calls WHERE title = 'Wallet.getBalances'").all() as { status: string; exception: string | null }[];
+    expect(calls.length).toBeGreaterThan(0);
+    for (const c of calls) expect(c).toEqual({ status: 'exception', exception: 'failed: no balances today' });
+    const fails = db.prepare("SELECT count(*) FROM interventions WHERE kind = 'fail' AND title = 'Wallet.getBalances'").pluck().get() as number;
+    expect(fails).toBe(calls.length);
+    // Other methods of the same interface still work.
+    expect(db.prepare("SELECT count(*) FROM calls WHERE title = 'Wallet.tryGetBalances' AND status = 'returned'").pluck().get()).toBeGreaterThan(0);
+  } finally {
+    db.close();
+  }
+  const log = runCli(['replay', r.db, '--no-tui']).stdout;
+  expect(log).toMatch(/IPC wire injected exception for call Wallet\.getBalances \(question \d+\): "no balances today"/);
+});
+
+it('--delay shifts the latency of matching calls by the given time', () => {
+  const r = runDemo(['--scenario', 'normal', '--duration', '6', '--delay', 'method:getWalletTxs=300ms']);
+  expect(r.code, r.stderr).toBe(0);
+  const db = openDb(r.db);
+  try {
+    const lat = db.prepare("SELECT returned - sent FROM calls WHERE title = 'Wallet.getWalletTxs' AND returned IS NOT NULL").pluck().all() as number[];
+    expect(lat.length).toBeGreaterThan(0);
+    // The delay is a floor of every such call's latency; the median is within 10% of the delay plus the usual time.
+    for (const l of lat) expect(l).toBeGreaterThanOrEqual(299);
+    const median = [...lat].sort((a, b) => a - b)[Math.floor(lat.length / 2)]!;
+    console.log(`getWalletTxs latency with --delay 300ms: median ${median.toFixed(1)} ms over ${lat.length} calls`);
+    // The delay is applied once (a loose bound: the machine's noise is not measured here).
+    expect(median).toBeLessThan(600);
+    expect(db.prepare("SELECT count(*) FROM interventions WHERE kind = 'delay'").pluck().get()).toBe(lat.length);
+  } finally {
+    db.close();
+  }
+});
+
+it('--disconnect closes the connection at the first matching call: the calls outstanding are interrupted', () => {
+  const r = runDemo(['--scenario', 'normal', '--duration', '6', '--disconnect', 'method:getWalletTxs']);
+  expect(r.stderr).toMatch(/bitcoin-node: lost the connection to bitcoin-wallet/);
+  expectNoStackTrace(r.stderr);
+  const db = openDb(r.db);
+  try {
+    const conn = db.prepare('SELECT close_reason FROM connections').pluck().get() as string;
+    expect(conn).toMatch(/disconnect rule 'disconnect method:getWalletTxs'/);
+    const cut = db.prepare("SELECT title FROM calls WHERE status = 'disconnected'").pluck().all() as string[];
+    expect(cut).toContain('Wallet.getWalletTxs');
+  } finally {
+    db.close();
+  }
+  const chains = JSON.parse(runCli(['chains', r.db, '--json']).stdout) as { interrupted: number };
+  expect(chains.interrupted).toBeGreaterThan(0);
+});
+
+it('bad rules: one line and exit 2, no database; --rules FILE errors name the line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipc-trace-rules-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  const db = join(dir, 'x.sqlite');
+  for (const args of [['--hold', 'method:('], ['--delay', 'method:x'], ['--fail', 'return & method:x']]) {
+    const r = runCli(['demo', '--no-tui', '--db', db, ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expectNoStackTrace(r.stderr);
+    expect(existsSync(db)).toBe(false);
+  }
+  const rules = join(dir, 'rules.txt');
+  writeFileSync(rules, '# a race\nhold method:blockConnected\nwait method:x\n');
+  const r = runCli(['demo', '--no-tui', '--db', db, '--rules', rules]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain(`${rules}:3: unknown rule action 'wait'`);
+  const missing = runCli(['release', join(dir, 'none.sqlite')]);
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toMatch(/no running ipc-trace session with intercept rules/);
+});
