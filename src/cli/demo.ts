@@ -194,7 +194,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     `${duration !== undefined ? ` for ${duration} s` : ''} (${tui ? 'q' : 'Ctrl-C'} stops)`;
   if (tui) {
     try {
-      ui = openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000, feed!);
+      ui = openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000, feed!, interceptor);
     } catch (e) {
       await session.stop();
       control?.close();

@@ -78,7 +78,7 @@ export async function runExec(argv: string[]): Promise<number> {
   }
   let code = 0;
   try {
-    ui = openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000, feed!);
+    ui = openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000, feed!, interceptor);
     ui.note(banner + ' (q stops it)');
     const outcome = await Promise.race([session.wait().then((c) => ({ exit: c })), ui.done.then(() => ({ exit: null }))]);
     if (outcome.exit !== null) {

@@ -100,7 +100,7 @@ export async function runProxy(argv: string[]): Promise<number> {
   let sig: string;
   if (tui) {
     try {
-      ui = openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000, feed!);
+      ui = openLiveUi(recording, ((options.stuck as number | undefined) ?? 5) * 1000, feed!, interceptor);
       ui.note(banner);
       sig = await ui.done;
     } finally {

@@ -66,11 +66,15 @@ export interface HeldInfo {
   /** Messages and bytes waiting behind it in its direction (including frames not complete yet). */
   behindMessages: number;
   behindBytes: number;
+  /** The Calls among them (question id and arrival time): calls the hold keeps from their callee. */
+  behindCalls: { questionId: number; time: number }[];
 }
 
 interface Entry {
   bytes: Uint8Array;
   held: Held | null;
+  /** For a Call: its question and arrival time. */
+  call?: { questionId: number; time: number };
 }
 
 interface Held {
@@ -148,10 +152,16 @@ export class Interceptor {
       const d = h.conn.dirs[h.dir];
       const i = d.queue.findIndex((e) => e.held === h);
       let bytes = d.splitter.buffered;
-      for (let k = i + 1; k < d.queue.length; k++) bytes += d.queue[k]!.bytes.length;
+      const behindCalls: { questionId: number; time: number }[] = [];
+      for (let k = i + 1; k < d.queue.length; k++) {
+        const e = d.queue[k]!;
+        bytes += e.bytes.length;
+        if (e.call) behindCalls.push(e.call);
+        else if (e.held?.call) behindCalls.push({ questionId: e.held.questionId, time: e.held.since });
+      }
       return {
         id: h.id, conn: h.conn.id, dir: h.dir, kind: h.kind, title: h.title, questionId: h.questionId, since: h.since, until: h.until,
-        rule: h.rule.text, behindMessages: i < 0 ? 0 : d.queue.length - i - 1, behindBytes: bytes,
+        rule: h.rule.text, behindMessages: i < 0 ? 0 : d.queue.length - i - 1, behindBytes: bytes, behindCalls,
       };
     });
   }
@@ -291,7 +301,7 @@ export class ConnIntercept {
     const questionId = r.type === 'call' ? r.questionId : r.answerId;
     const rule = this.engine.match({ kind, call: callView(this.id, dir, kind, title, m.iface?.name ?? null, m.method?.name ?? null, questionId, time, r.type === 'return' && r.exception !== null) });
     if (!rule) {
-      d.queue.push({ bytes, held: null });
+      d.queue.push({ bytes, held: null, call: kind === 'call' ? { questionId, time } : undefined });
       return;
     }
     const what = `${kind} ${title} (question ${questionId})`;

@@ -6,7 +6,9 @@
 
 import { MessageChannel, MessagePort } from 'node:worker_threads';
 import type { RecordingHandle } from '../cli/recording.js';
-import { startTui, tuiPossible, TuiHandle } from './run.js';
+import { startTui, tuiPossible, TuiHandle, UiIntercept } from './run.js';
+import type { Interceptor } from '../intercept/engine.js';
+import { controlCommand } from '../intercept/control.js';
 
 export type LiveUi = TuiHandle;
 
@@ -27,6 +29,17 @@ export function feedChannel(): FeedChannel {
   return { recorder: c.port1, ui: c.port2 };
 }
 
-export function openLiveUi(recording: RecordingHandle, stuckMs: number, feed: FeedChannel): LiveUi {
-  return startTui({ mode: 'live', dbPath: recording.dbPath, stuckMs }, { feedPort: feed.ui, dropped: () => recording.client.droppedBytes });
+export function openLiveUi(recording: RecordingHandle, stuckMs: number, feed: FeedChannel, interceptor?: Interceptor): LiveUi {
+  const intercept: UiIntercept | undefined = interceptor && {
+    held: () => interceptor.heldList(),
+    request: (line) => controlCommand(interceptor, line),
+    onChange: (cb) => {
+      const prev = interceptor.onChange;
+      interceptor.onChange = () => {
+        prev();
+        cb();
+      };
+    },
+  };
+  return startTui({ mode: 'live', dbPath: recording.dbPath, stuckMs }, { feedPort: feed.ui, dropped: () => recording.client.droppedBytes, intercept });
 }

@@ -2,6 +2,7 @@
 // stands for), computed from the view; the ink components only window and
 // print them. The header and the footer too.
 
+import { heldBehind, heldFor, heldLines, heldSummary } from './held.js';
 import chalk from 'chalk';
 import type { SessionView } from './view.js';
 import type { Ui } from './ui.js';
@@ -64,6 +65,8 @@ export function headerLines(view: SessionView, width: number): string[] {
     const st = report.stuck[0]!;
     parts.push(chalk.red(`STUCK ${st.title} [call ${st.call}] ${duration(st.ageMs)}: ${st.blocked.thread.processLabel} {${shortThread(st.blocked.thread.label)}}`));
   }
+  const held = heldSummary(view.held, performance.timeOrigin + performance.now());
+  if (held) parts.unshift(held);
   parts.push(chalk.dim(`db ${view.dbPath} ${bytes(view.dbSize())}`), gaps ? chalk.red(`${bytes(gaps)} not recorded (gaps)`) : chalk.dim('no gaps'));
   const l2 = parts.join(chalk.dim(' │ '));
   return [l1, l2].map((l) => l.slice(0, width * 4));
@@ -125,7 +128,7 @@ export function callsLines(view: SessionView, start: number, height: number, wid
       fit(method, cols.method) + ' ' +
       (cols.target ? chalk.dim(fit(c.target, cols.target)) + ' ' : '') +
       fit(shortThread(view.threadLabel(c.executor)), cols.thread) + ' ' +
-      statusColor(c.status)(fit(STATUS_SHORT[c.status], 4)) + ' ' +
+      (heldFor(view.held, c) ? chalk.bgMagenta.white('held') : statusColor(c.status)(fit(STATUS_SHORT[c.status], 4))) + ' ' +
       latencyColor(lat, view.stuckMs)(fit(duration(lat), cols.latency, true));
     return selected(text, index === view.sel);
   });
@@ -171,11 +174,20 @@ export function chainsLines(view: SessionView): Line[] {
   const r = view.chains();
   const when = view.mode === 'live' ? `${isoTime(r.at)} (now)` : `${isoTime(r.at)} (the time cursor)`;
   const text = formatChains(r, { when, threads: true }).replace(/\n$/, '').split('\n');
-  return text.map((t, i) => {
-    const m = /\[call (\d+)/.exec(t);
-    const styled = i === 0 && r.deadlocks.length ? chalk.bgRed.white.bold(` ${t} `) : /^(Deadlock|  Attach)/.test(t) ? chalk.red(t) : /STUCK/.test(t) ? chalk.red(t) : t;
-    return { text: styled, call: m ? Number(m[1]) : undefined };
-  });
+  // What ipc-trace itself holds (--hold rules) comes first; calls it holds, or that wait behind a hold, are marked.
+  const held: Line[] = heldLines(view.held, performance.timeOrigin + performance.now()).map((l) => ({ text: chalk.magenta(l) }));
+  return [
+    ...held,
+    ...text.map((t, i) => {
+      const m = /\[call (\d+)/.exec(t);
+      const id = m ? Number(m[1]) : undefined;
+      const c = id !== undefined ? view.call(id) : undefined;
+      const behind = c ? heldBehind(view.held, c) : undefined;
+      const mark = c && heldFor(view.held, c) ? chalk.magenta.bold('  HELD by ipc-trace') : behind ? chalk.magenta(`  queued behind held #${behind.id}`) : '';
+      const styled = i === 0 && r.deadlocks.length ? chalk.bgRed.white.bold(` ${t} `) : /^(Deadlock|  Attach)/.test(t) ? chalk.red(t) : /STUCK/.test(t) ? chalk.red(t) : t;
+      return { text: styled + mark, call: id };
+    }),
+  ];
 }
 
 export function statsLines(view: SessionView, width: number): Line[] {

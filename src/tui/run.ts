@@ -12,6 +12,7 @@
 import { Worker, MessagePort } from 'node:worker_threads';
 import chalk from 'chalk';
 import type { Mode } from './view.js';
+import type { HeldInfo } from '../intercept/engine.js';
 
 export interface UiSpec {
   mode: Mode;
@@ -29,10 +30,20 @@ export type ToUi =
   | { k: 'keys'; data: string }
   | { k: 'resize'; columns: number; rows: number }
   | { k: 'note'; line: string }
-  | { k: 'dropped'; bytes: number };
+  | { k: 'dropped'; bytes: number }
+  /** What the interceptor holds now (sessions with intercept rules). */
+  | { k: 'held'; list: HeldInfo[] };
 
 /** Messages from the UI worker. */
-export type FromUi = { k: 'out'; data: string } | { k: 'quit' } | { k: 'error'; message: string };
+export type FromUi = { k: 'out'; data: string } | { k: 'quit' } | { k: 'error'; message: string } | { k: 'intercept'; request: string };
+
+/** The interceptor as the UI uses it: its held list, and requests in the control socket's words. */
+export interface UiIntercept {
+  held(): HeldInfo[];
+  request(line: string): string;
+  /** Called with a listener for changes (new holds, releases). */
+  onChange(cb: () => void): void;
+}
 
 export interface TuiHandle {
   /** Resolves when the user quits (q, Ctrl-C), a signal arrives, or the UI fails. */
@@ -51,14 +62,14 @@ export function tuiPossible(): boolean {
   return process.stdout.isTTY === true && process.stdin.isTTY === true;
 }
 
-export function startTui(spec: UiSpec, opts: { feedPort?: MessagePort; dropped?: () => number } = {}): TuiHandle {
+export function startTui(spec: UiSpec, opts: { feedPort?: MessagePort; dropped?: () => number; intercept?: UiIntercept } = {}): TuiHandle {
   if ('NO_COLOR' in process.env && process.env.NO_COLOR !== '') chalk.level = 0;
   const out = process.stdout;
   const stdin = process.stdin;
   let quit!: (why: string) => void;
   const done = new Promise<string>((r) => (quit = r));
   const worker = new Worker(new URL('./ui-worker.js', import.meta.url), {
-    workerData: { spec, columns: out.columns || 80, rows: out.rows || 24, colorLevel: chalk.level, feedPort: opts.feedPort },
+    workerData: { spec, intercept: opts.intercept !== undefined, columns: out.columns || 80, rows: out.rows || 24, colorLevel: chalk.level, feedPort: opts.feedPort },
     transferList: opts.feedPort ? [opts.feedPort] : [],
     env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'production' },
   });
@@ -68,6 +79,7 @@ export function startTui(spec: UiSpec, opts: { feedPort?: MessagePort; dropped?:
     if (closed) return;
     if (m.k === 'out') out.write(m.data);
     else if (m.k === 'quit') quit('quit');
+    else if (m.k === 'intercept' && opts.intercept) post({ k: 'note', line: opts.intercept.request(m.request) });
     else if (m.k === 'error') {
       restore();
       process.stderr.write(`ipc-trace: terminal UI failed: ${m.message}\n`);
@@ -92,11 +104,20 @@ export function startTui(spec: UiSpec, opts: { feedPort?: MessagePort; dropped?:
   };
   const dropTimer = opts.dropped ? setInterval(() => post({ k: 'dropped', bytes: opts.dropped!() }), 1000) : null;
   dropTimer?.unref();
+  // The held list: at every change, and each second (ages, what is queued behind).
+  const ic = opts.intercept;
+  const postHeld = () => {
+    if (!closed && ic) post({ k: 'held', list: ic.held() });
+  };
+  ic?.onChange(postHeld);
+  const heldTimer = ic ? setInterval(postHeld, 1000) : null;
+  heldTimer?.unref();
 
   function restore(): void {
     if (closed) return;
     closed = true;
     if (dropTimer) clearInterval(dropTimer);
+    if (heldTimer) clearInterval(heldTimer);
     void worker.terminate();
     stdin.off('data', onKeys);
     out.off('resize', onResize);

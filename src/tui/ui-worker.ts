@@ -9,7 +9,7 @@ import chalk from 'chalk';
 import type { UiSpec, ToUi, FromUi } from './run.js';
 import type { FeedBatch } from '../session/rows.js';
 
-const { spec, columns, rows, colorLevel, feedPort } = workerData as { spec: UiSpec; columns: number; rows: number; colorLevel: 0 | 1 | 2 | 3; feedPort?: MessagePort };
+const { spec, intercept, columns, rows, colorLevel, feedPort } = workerData as { spec: UiSpec; intercept?: boolean; columns: number; rows: number; colorLevel: 0 | 1 | 2 | 3; feedPort?: MessagePort };
 const port = parentPort!;
 const send = (m: FromUi) => port.postMessage(m);
 chalk.level = colorLevel;
@@ -64,6 +64,7 @@ async function main(): Promise<void> {
   const redact = spec.redact ? secretFields(spec.redact) : null;
   const view = new SessionView({ mode: spec.mode, reader, stuckMs: spec.stuckMs, index: workerIndex(spec.dbPath), dropped: () => dropped, indexDelayMs: 300, redact });
   if (spec.filter) view.setFilter(spec.filter);
+  if (intercept) view.interceptRequest = (request) => send({ k: 'intercept', request });
   view.bottom();
   feedPort?.on('message', (b: FeedBatch) => view.ingest(b));
   if (spec.mode === 'replay') {
@@ -95,6 +96,9 @@ async function main(): Promise<void> {
         break;
       case 'dropped':
         dropped = m.bytes;
+        break;
+      case 'held':
+        view.setHeld(m.list);
         break;
     }
   });

@@ -3,6 +3,7 @@
 // commands keys run (keys.ts maps keys to command ids). No ink here: tests
 // drive it with key names.
 
+import { heldRequest } from './held.js';
 import type { SessionView } from './view.js';
 import { commandFor, PaneId, PANES } from './keys.js';
 import { parseFilter } from '../filter/parse.js';
@@ -169,6 +170,16 @@ export class Ui {
     switch (cmd) {
       case 'app.quit':
         return this.onQuit();
+      case 'hold.release':
+      case 'hold.releaseAll':
+      case 'hold.step':
+      case 'hold.fail': {
+        const id = v.selectedId();
+        const req = heldRequest(cmd, v.held, pane === 'calls' && id !== undefined ? v.call(id) : undefined);
+        if (!v.interceptRequest) v.addLog(['ipc-trace: no intercept rules in this session (--hold, --delay, --fail, --disconnect)'], v.logComplete);
+        else if (req) v.interceptRequest(req);
+        break;
+      }
       case 'app.help':
         this.help = true;
         this.helpTop = 0;

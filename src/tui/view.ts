@@ -10,6 +10,7 @@
 // the UI, so a million-call recording shows its last calls at once and the
 // full list when the scan is done. Panes never run SQL: they call the view.
 
+import type { HeldInfo } from '../intercept/engine.js';
 import { statSync } from 'node:fs';
 import type { SessionReader, CallIndex } from '../store/reader.js';
 import { filterSql, SqlFilter } from '../store/filter-sql.js';
@@ -255,6 +256,16 @@ export class SessionView {
   static readonly NOTIFY_MS = 40;
 
   /** Marks the view changed; listeners hear about it soon, at most once per NOTIFY_MS. */
+  /** Messages the interceptor holds now (live sessions with --hold rules). */
+  held: HeldInfo[] = [];
+  /** Sends a request to the interceptor (the control socket's words); null when there is none. */
+  interceptRequest: ((line: string) => void) | null = null;
+
+  setHeld(list: HeldInfo[]): void {
+    this.held = list;
+    this.changed();
+  }
+
   changed(): void {
     this.version++;
     if (this.notifyScheduled) return;

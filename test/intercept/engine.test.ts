@@ -126,6 +126,7 @@ describe('interceptor', () => {
     const held = eng.heldList();
     expect(held.map((h) => [h.title, h.questionId, h.behindMessages])).toEqual([['ChainNotifications.blockConnected', 2, 1]]);
     expect(held[0]!.behindBytes).toBe(call(3, 'Chain', 'getHeight').length);
+    expect(held[0]!.behindCalls.map((c) => c.questionId)).toEqual([3]);
     conn.end('>');
     expect(wire.ended).toEqual([]); // EOF waits behind the hold too
     expect(eng.release(held[0]!.id)).toBe(1);
