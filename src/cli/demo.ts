@@ -171,7 +171,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     throw e;
   }
   const gate = gatedTap(recording.tap((c) => ({ client: c.listen, server: c.upstream })));
-  const interceptor = interceptorFor(rules, [], [], (ev) => recording.intervention(ev));
+  const interceptor = interceptorFor(rules, [], [], (ev) => recording.intervention(ev), options.intercept === true);
   const control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
   const session = new ExecSession({
     interceptor,

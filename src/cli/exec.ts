@@ -40,7 +40,7 @@ export async function runExec(argv: string[]): Promise<number> {
   const recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', 'exec', ...argv].join(' ')), printLog: !tui, feedPort: feed?.recorder });
   const tap = recording.tap((c) => ({ client: c.listen, server: c.upstream }));
   let ui: LiveUi | null = null;
-  const interceptor = interceptorFor(rules, options.schema as string[], options.import as string[], (ev) => recording.intervention(ev));
+  const interceptor = interceptorFor(rules, options.schema as string[], options.import as string[], (ev) => recording.intervention(ev), options.intercept === true);
   const control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
   const session = new ExecSession({
     interceptor,

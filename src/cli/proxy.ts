@@ -77,7 +77,7 @@ export async function runProxy(argv: string[]): Promise<number> {
   const recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', ...argv].join(' ')), printLog: !tui, feedPort: feed?.recorder });
   let ui: LiveUi | null = null;
   const note = (line: string) => (ui ? ui.note(line) : process.stderr.write(`ipc-trace: ${line}\n`));
-  const interceptor = interceptorFor(rules, options.schema as string[], options.import as string[], (ev) => recording.intervention(ev));
+  const interceptor = interceptorFor(rules, options.schema as string[], options.import as string[], (ev) => recording.intervention(ev), options.intercept === true);
   const control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
   const relay = new Relay({
     interceptor,

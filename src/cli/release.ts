@@ -5,7 +5,7 @@ import { parseArgs, UsageError } from './args.js';
 import { UserError } from '../decoder/sources.js';
 import { sendControl } from '../intercept/control.js';
 
-export const RELEASE_HELP = `usage: ipc-trace release DB [ID|all] [--list] [--step] [--fail ID [--reason TEXT]]
+export const RELEASE_HELP = `usage: ipc-trace release DB [ID|all] [--list] [--step] [--fail ID [--reason TEXT]] [--rules] [--add-rule RULE] [--drop-rule N]
 
 Talks to the running ipc-trace session recording to DB (started with --hold,
 --delay, --fail, --disconnect or --rules) through its control socket DB.ctl.
@@ -15,12 +15,15 @@ Talks to the running ipc-trace session recording to DB (started with --hold,
   --list              list the held messages and what waits behind each
   --step              release the oldest held message (the rules stay: the next match is held)
   --fail ID           answer held Call #ID with an exception instead (--reason TEXT)
+  --rules             list the rules in force, numbered
+  --add-rule RULE     add a rule while live: 'hold method:blockConnected', 'delay method:x=200ms', …
+  --drop-rule N       remove rule N
 `;
 
 export async function runRelease(argv: string[]): Promise<number> {
   const { options, positionals } = parseArgs(
     argv,
-    { list: { kind: 'flag' }, step: { kind: 'flag' }, fail: { kind: 'number' }, reason: { kind: 'string' }, help: { kind: 'flag', short: 'h' } },
+    { list: { kind: 'flag' }, step: { kind: 'flag' }, rules: { kind: 'flag' }, 'add-rule': { kind: 'string' }, 'drop-rule': { kind: 'number' }, fail: { kind: 'number' }, reason: { kind: 'string' }, help: { kind: 'flag', short: 'h' } },
     2,
   );
   if (options.help) {
@@ -29,10 +32,13 @@ export async function runRelease(argv: string[]): Promise<number> {
   }
   const [db, which] = positionals;
   if (!db) throw new UsageError('release needs the session database: ipc-trace release DB [ID|all]');
-  const modes = [options.list, options.step, options.fail !== undefined, which !== undefined].filter(Boolean).length;
-  if (modes > 1) throw new UsageError('give one of ID, all, --list, --step, --fail');
+  const modes = [options.list, options.step, options.fail !== undefined, which !== undefined, options.rules, options['add-rule'] !== undefined, options['drop-rule'] !== undefined].filter(Boolean).length;
+  if (modes > 1) throw new UsageError('give one of ID, all, --list, --step, --fail, --rules, --add-rule, --drop-rule');
   let request: string;
   if (options.list) request = 'list';
+  else if (options.rules) request = 'rules';
+  else if (options['add-rule'] !== undefined) request = `rule ${String(options['add-rule'])}`;
+  else if (options['drop-rule'] !== undefined) request = `unrule ${options['drop-rule'] as number}`;
   else if (options.step) request = 'step';
   else if (options.fail !== undefined) request = `fail ${options.fail as number}${options.reason ? ' ' + String(options.reason) : ''}`;
   else {

@@ -16,6 +16,7 @@ export const INTERCEPT_OPTIONS = {
   fail: { kind: 'string', repeat: true },
   disconnect: { kind: 'string', repeat: true },
   rules: { kind: 'string' },
+  intercept: { kind: 'flag' },
 } as const;
 
 export const INTERCEPT_HELP = `  --hold EXPR      hold matching Calls (or Returns: 'return & method:X') until released
@@ -27,6 +28,8 @@ export const INTERCEPT_HELP = `  --hold EXPR      hold matching Calls (or Return
                    EXPR is the filter language of the terminal UI (method:, iface:, conn:, ! & |)
                    plus the words call and return; a held message holds what follows it
                    in its direction of its connection
+  --intercept      no rule yet, but rules can be added while live (the terminal UI's b key);
+                   until one is, chunks are relayed as they come (frame boundaries counted)
 `;
 
 /** The rules given on the command line; a bad one is bad usage (exit 2). */
@@ -44,8 +47,14 @@ export function rulesFromOptions(options: Record<string, unknown>): Rule[] {
   return rules;
 }
 
-/** An interceptor for the given rules, or undefined when there are none. */
-export function interceptorFor(rules: Rule[], schemaFiles: string[], importDirs: string[], onEvent: (e: Intervention) => void): Interceptor | undefined {
-  if (rules.length === 0) return undefined;
+/** An interceptor for the given rules, or undefined when there are none (and --intercept was not given). */
+export function interceptorFor(
+  rules: Rule[],
+  schemaFiles: string[],
+  importDirs: string[],
+  onEvent: (e: Intervention) => void,
+  always = false,
+): Interceptor | undefined {
+  if (rules.length === 0 && !always) return undefined;
   return new Interceptor(loadSchemaBundle(schemaFiles, importDirs).set, rpcSchemaSet(), rules, onEvent);
 }

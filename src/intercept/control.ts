@@ -4,6 +4,7 @@
 // messages. One request line per connection, one answer, then close:
 //
 //   list | release ID | release all | step | fail ID [TEXT]
+//   rules | rule ACTION ARG (as on the command line: rule hold method:x) | unrule ID
 //
 // Answers are text lines; an error answer starts with `error: `.
 
@@ -11,7 +12,7 @@ import net from 'node:net';
 import { lstatSync, rmSync, chmodSync } from 'node:fs';
 import { UserError } from '../decoder/sources.js';
 import { fmtMs, HeldInfo, Interceptor } from './engine.js';
-import { DEFAULT_FAIL_REASON } from './rules.js';
+import { DEFAULT_FAIL_REASON, parseRuleLine } from './rules.js';
 
 export const controlPath = (dbPath: string) => `${dbPath}.ctl`;
 
@@ -41,6 +42,25 @@ export function controlCommand(eng: Interceptor, line: string): string {
       const id = Number((arg ?? '').replace(/^#/, ''));
       if (!Number.isInteger(id)) return 'error: fail takes a held Call number';
       return eng.fail(id, rest.join(' ') || DEFAULT_FAIL_REASON) ? `failed #${id}` : `error: no held Call #${id}`;
+    }
+    case 'rules': {
+      const rs = eng.ruleList;
+      return rs.length ? rs.map((r) => `${r.id}: ${r.text}`).join('\n') : 'no rules';
+    }
+    case 'rule': {
+      const text = line.trim().slice('rule'.length).trim();
+      try {
+        const r = parseRuleLine(text);
+        if (!r) return 'error: rule needs ACTION EXPR (hold method:x, delay method:x=200ms, fail method:x=TEXT, disconnect method:x)';
+        eng.addRule(r);
+        return `rule ${r.id}: ${r.text}`;
+      } catch (e) {
+        return `error: ${(e as Error).message}`;
+      }
+    }
+    case 'unrule': {
+      const id = Number(arg);
+      return Number.isInteger(id) && eng.removeRule(id) ? `removed rule ${id}` : `error: no rule ${arg ?? ''}`;
     }
     default:
       return `error: unknown request '${cmd ?? ''}'`;

@@ -73,6 +73,8 @@ export interface HeldInfo {
 interface Entry {
   bytes: Uint8Array;
   held: Held | null;
+  /** Made up by ipc-trace (a Return): must not go out in the middle of a frame passed through. */
+  injected?: boolean;
   /** For a Call: its question and arrival time. */
   call?: { questionId: number; time: number };
 }
@@ -133,6 +135,11 @@ export class Interceptor {
     this.rules = this.rules.filter((r) => r.rule.id !== id);
     this.onChange();
     return this.rules.length !== n;
+  }
+
+  /** No rule and nothing held: connections relay chunks as they come (boundaries counted, nothing decoded). */
+  get passive(): boolean {
+    return this.rules.length === 0 && this.held.size === 0;
   }
 
   get ruleList(): Rule[] {
@@ -254,6 +261,21 @@ export class ConnIntercept {
   data(dir: Dir, chunk: Uint8Array, time: number): void {
     if (this.closed) return;
     const d = this.dirs[dir];
+    if (this.engine.passive && d.queue.length === 0 && d.failed.size === 0 && d.splitter.buffered === 0) {
+      d.splitter.pass(chunk);
+      this.sink.record(dir, chunk, time);
+      this.sink.write(dir, chunk);
+      return;
+    }
+    if (d.splitter.midFrame) {
+      // The rest of a frame whose start went out before a rule was in force: out first, undecoded.
+      const [tail, rest] = d.splitter.takeTail(chunk);
+      if (tail.length > 0) {
+        this.sink.record(dir, tail, time);
+        d.queue.unshift({ bytes: tail, held: null });
+      }
+      chunk = rest;
+    }
     const offset = d.splitter.position;
     let off = offset;
     for (const bytes of d.splitter.push(chunk)) {
@@ -345,7 +367,7 @@ export class ConnIntercept {
     this.sink.record(back, bytes, time);
     // The decoder of the other direction must see the Return too (it pairs Returns with questions).
     this.decoder.decode(back, toFrame(bytes, -1));
-    this.dirs[back].queue.push({ bytes, held: null });
+    this.dirs[back].queue.push({ bytes, held: null, injected: true });
     this.flush(back);
   }
 
@@ -356,6 +378,7 @@ export class ConnIntercept {
     const out: Uint8Array[] = [];
     while (d.queue.length > 0) {
       const e = d.queue[0]!;
+      if (e.injected && d.splitter.midFrame) break; // after the rest of the frame being passed through
       const h = e.held;
       if (h && !h.released) {
         if (h.until === null) break;

@@ -11,6 +11,63 @@ export class FrameSplitter {
   private pending: Uint8Array[] = [];
   private pendingLen = 0;
   private offset = 0;
+  /** Passing through (pass()): bytes of the current frame still to come. */
+  private skipLeft = 0;
+  /** Passing through: the start of a frame whose segment table is not complete yet (already sent on). */
+  private hdr: Uint8Array | null = null;
+
+  /**
+   * Counts frame boundaries in a chunk that is sent on as it is (no rule in
+   * force): reads segment tables only, copies nothing but a split table.
+   * Call only when nothing is buffered (buffered === 0).
+   */
+  pass(chunk: Uint8Array): void {
+    let pos = 0;
+    this.offset += chunk.length;
+    while (pos < chunk.length) {
+      if (this.skipLeft > 0) {
+        const k = Math.min(this.skipLeft, chunk.length - pos);
+        this.skipLeft -= k;
+        pos += k;
+        continue;
+      }
+      const avail = this.hdr ? concat([this.hdr, chunk.subarray(pos)], this.hdr.length + chunk.length - pos) : chunk.subarray(pos);
+      const n = frameLength(avail);
+      if (n === null) {
+        this.hdr = Uint8Array.from(avail);
+        return;
+      }
+      this.skipLeft = n - (this.hdr?.length ?? 0);
+      this.hdr = null;
+    }
+  }
+
+  /** True while a frame passed through is not complete: the next bytes belong to it. */
+  get midFrame(): boolean {
+    return this.skipLeft > 0 || this.hdr !== null;
+  }
+
+  /**
+   * Before framing again after pass(): splits off the rest of a frame whose
+   * start was already sent on (to be sent on undecoded), and what follows it.
+   */
+  takeTail(chunk: Uint8Array): [Uint8Array, Uint8Array] {
+    if (this.hdr) {
+      const all = concat([this.hdr, chunk], this.hdr.length + chunk.length);
+      const n = frameLength(all);
+      if (n === null) {
+        this.hdr = all;
+        this.offset += chunk.length;
+        return [chunk, chunk.subarray(chunk.length)];
+      }
+      this.skipLeft = n - this.hdr.length;
+      this.hdr = null;
+    }
+    const k = Math.min(this.skipLeft, chunk.length);
+    this.skipLeft -= k;
+    this.offset += k;
+    return [chunk.subarray(0, k), chunk.subarray(k)];
+  }
 
   /** Feeds a chunk; returns the frames it completes (each a contiguous view). */
   push(chunk: Uint8Array): Uint8Array[] {

@@ -7,6 +7,7 @@ import chalk from 'chalk';
 import type { HeldInfo } from '../intercept/engine.js';
 import type { CallRow } from '../session/rows.js';
 import { bytes, duration } from './format.js';
+import { parseRuleLine } from '../intercept/rules.js';
 
 /** The held message that is this call's Call (or its Return), if any. */
 export function heldFor(held: readonly HeldInfo[], c: Pick<CallRow, 'conn' | 'questionId' | 'dir' | 'sent' | 'returned'>): HeldInfo | undefined {
@@ -37,6 +38,15 @@ export function heldLines(held: readonly HeldInfo[], now: number): string[] {
       chalk.magenta(`held by ipc-trace #${h.id}: c${h.conn} ${h.dir} ${h.kind} ${h.title} (question ${h.questionId}) for ${duration(now - h.since)}; `) +
       chalk.magenta(`${h.behindMessages} message(s), ${bytes(h.behindBytes)} of c${h.conn} ${h.dir} wait behind it (${h.rule})`),
   );
+}
+
+/** Why a rule typed in the UI is not valid (`hold method:x`), or null. */
+export function ruleError(text: string): string | null {
+  try {
+    return parseRuleLine(text) ? null : 'a rule is ACTION EXPR: hold, delay (EXPR=200ms), fail (EXPR=TEXT) or disconnect';
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 /** The request for a key (release one / all, step, fail): the selected call's held message, else the oldest. */

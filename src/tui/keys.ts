@@ -53,6 +53,7 @@ export const BINDINGS: Binding[] = [
   { command: 'stats.sort', keys: ['s'], panes: ['stats'], help: 'sort by the next column', footer: 'sort' },
   { command: 'stats.reverse', keys: ['r'], panes: ['stats'], help: 'reverse the sort order' },
   { command: 'stats.group', keys: ['o'], panes: ['stats'], help: 'per method / per executing thread / per serving process (as ipc-trace stats --by)', footer: 'group' },
+  { command: 'hold.rule', keys: ['b'], mode: 'live', help: 'add an intercept rule: hold|delay|fail|disconnect EXPR (a breakpoint on the wire)', footer: 'rule' },
   { command: 'hold.release', keys: ['h'], mode: 'live', help: 'release the held message of the selected call, or the oldest held (--hold rules)', footer: 'release' },
   { command: 'hold.releaseAll', keys: ['H'], mode: 'live', help: 'release every held message' },
   { command: 'hold.step', keys: ['.'], mode: 'live', help: 'step: release the oldest held message (the rules stay: the next match is held)' },

@@ -82,8 +82,10 @@ export function tabLine(view: SessionView, ui: Ui): string {
 
 export function footerLine(view: SessionView, ui: Ui): string {
   if (ui.input) {
-    const label = ui.input.kind === 'filter' ? 'filter' : ui.input.kind === 'search' ? 'search' : 'time (+SECONDS or ISO)';
-    const err = ui.input.error ? chalk.red(`  ✗ ${ui.input.error.error} (at ${ui.input.error.pos + 1})`) : ui.input.kind !== 'time' && ui.input.text ? chalk.green('  ✓') : '';
+    const label = ui.input.kind === 'filter' ? 'filter' : ui.input.kind === 'search' ? 'search' : ui.input.kind === 'rule' ? 'rule' : 'time (+SECONDS or ISO)';
+    const err = ui.input.error
+      ? chalk.red(`  ✗ ${ui.input.error.error}${ui.input.kind === 'rule' ? '' : ` (at ${ui.input.error.pos + 1})`}`)
+      : ui.input.kind !== 'time' && ui.input.kind !== 'rule' && ui.input.text ? chalk.green('  ✓') : '';
     return `${chalk.bold(label + ':')} ${ui.input.text}${chalk.inverse(' ')}${err}`;
   }
   const keys = footerKeys(view.pane, view.mode).map((k) => `${chalk.bold(k.key)} ${k.label}`);

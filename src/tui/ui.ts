@@ -3,14 +3,14 @@
 // commands keys run (keys.ts maps keys to command ids). No ink here: tests
 // drive it with key names.
 
-import { heldRequest } from './held.js';
+import { heldRequest, ruleError } from './held.js';
 import type { SessionView } from './view.js';
 import { commandFor, PaneId, PANES } from './keys.js';
 import { parseFilter } from '../filter/parse.js';
 import { chainsLines, detailPaneLines, Line, logLines, statsLines, threadsLines } from './panes.js';
 import { STATS_BY } from '../stats/stats.js';
 
-export type InputKind = 'filter' | 'search' | 'time';
+export type InputKind = 'filter' | 'search' | 'time' | 'rule';
 
 export class Ui {
   help = false;
@@ -85,6 +85,13 @@ export class Ui {
           this.input = null;
           this.searchNext(true);
         }
+      } else if (inp.kind === 'rule') {
+        const err = ruleError(inp.text);
+        if (err) inp.error = { error: err, pos: 0 };
+        else {
+          this.input = null;
+          v.interceptRequest?.(`rule ${inp.text.trim()}`);
+        }
       } else {
         const t = this.parseTime(inp.text.trim());
         if (t === null) inp.error = { error: 'not a time: +SECONDS from the start, or an ISO time', pos: 0 };
@@ -101,7 +108,9 @@ export class Ui {
     } else if ([...k].length === 1) {
       inp.text += k;
     }
-    if (this.input && this.input.kind !== 'time' && k !== 'enter') {
+    if (this.input?.kind === 'rule') {
+      if (k !== 'enter') this.input.error = undefined;
+    } else if (this.input && this.input.kind !== 'time' && k !== 'enter') {
       const r = parseFilter(this.input.text);
       this.input.error = r.ok ? undefined : { error: r.error, pos: r.pos };
     }
@@ -170,6 +179,10 @@ export class Ui {
     switch (cmd) {
       case 'app.quit':
         return this.onQuit();
+      case 'hold.rule':
+        if (!v.interceptRequest) v.addLog(['ipc-trace: rules can be added to a session started with --intercept (or any rule)'], v.logComplete);
+        else this.input = { kind: 'rule', text: 'hold ' };
+        break;
       case 'hold.release':
       case 'hold.releaseAll':
       case 'hold.step':

@@ -207,3 +207,36 @@ describe('interceptor', () => {
     expect(events.map((e) => e.kind)).toEqual(['hold', 'disconnect']);
   });
 });
+
+describe('no rule in force', () => {
+  it('relays chunks as they come; a rule added mid-frame takes effect from the next whole frame, byte for byte', () => {
+    const { eng, wire, conn } = setup([]);
+    expect(eng.passive).toBe(true);
+    const a = call(1, 'Chain', 'getHeight');
+    const b = call(2, 'ChainNotifications', 'blockConnected');
+    const c = call(3, 'ChainNotifications', 'blockConnected');
+    const stream = Buffer.concat([a, b, c]);
+    const cut = a.length + 5; // in the middle of b's segment table
+    conn.data('>', stream.subarray(0, cut), 0);
+    expect(Buffer.concat(wire.out['>']).equals(stream.subarray(0, cut))).toBe(true); // passed on at once
+    eng.addRule(parseRule('hold', 'method:blockConnected'));
+    conn.data('>', stream.subarray(cut), 0);
+    // b's rest goes on undecoded (its start already went); c is the first frame the rule sees.
+    expect(wire.sent('>')).toEqual(['call 1 getHeight', 'call 2 blockConnected']);
+    expect(eng.heldList().map((h) => h.questionId)).toEqual([3]);
+    eng.release('all');
+    expect(Buffer.concat(wire.out['>']).equals(stream)).toBe(true);
+    expect(Buffer.concat(wire.rec['>']).equals(stream)).toBe(true);
+  });
+
+  it('an injected Return waits for the rest of a frame passed through in its direction', () => {
+    const { eng, wire, conn } = setup([]);
+    const r = ret(9);
+    conn.data('<', r.subarray(0, 10), 0);
+    eng.addRule(parseRule('fail', 'method:getBalances'));
+    conn.data('>', call(4, 'Wallet', 'getBalances'), 0);
+    expect(wire.sent('<')).toEqual([]); // not in the middle of the Return being passed through
+    conn.data('<', r.subarray(10), 0);
+    expect(wire.sent('<')).toEqual(['return 9 keep-params', 'return 4 exception failed: ipc-trace: injected failure']);
+  });
+});
