@@ -215,7 +215,8 @@ export async function runDemo(argv: string[]): Promise<number> {
   ]);
   stopTimer?.cancel();
   // Held messages go on when the session stops (the processes can shut down).
-  if (interceptor && interceptor.held.size > 0) note(`stopping: releasing ${interceptor.release('all')} held message(s)`);
+  const wasHeld = interceptor?.disarm() ?? 0;
+  if (wasHeld > 0) note(`stopping: rules off, ${wasHeld} held message(s) released`);
   // The terminal back first (and the UI's reader closed, so that closing the
   // database removes its WAL files); what follows is printed as without the UI.
   ui?.close();

@@ -108,7 +108,7 @@ export async function runProxy(argv: string[]): Promise<number> {
       // removes its WAL files), then stop recording exactly as without the UI.
       ui?.close();
       ui = null;
-      interceptor?.release('all');
+      interceptor?.disarm();
       await relay.stop();
       control?.close();
       await recording.finish();
@@ -119,7 +119,7 @@ export async function runProxy(argv: string[]): Promise<number> {
   process.stderr.write(`ipc-trace: ${banner}\n`);
   sig = await untilSignal();
   process.stderr.write(`ipc-trace: ${sig}: stopping\n`);
-  interceptor?.release('all');
+  interceptor?.disarm();
   await relay.stop();
   control?.close();
   await recording.finish();

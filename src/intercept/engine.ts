@@ -180,6 +180,12 @@ export class Interceptor {
     return hs.length;
   }
 
+  /** The session is stopping: no rule any more, everything held goes on. Returns how many were held. */
+  disarm(): number {
+    this.rules = [];
+    return this.release('all');
+  }
+
   /** Releases the oldest held message (the rules stay: the next match is held again). */
   step(): number {
     const first = this.held.values().next();

@@ -26,7 +26,7 @@ function startDemo(args: string[]) {
     if (child.exitCode === null) child.kill('SIGINT');
     await exited;
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, 30000);
   return { db, log, exited, stderr: () => stderr, running: () => child.exitCode === null, interrupt: () => child.kill('SIGINT') };
 }
 
@@ -63,10 +63,11 @@ it('holding blockConnected while a wallet RPC thread calls the node reproduces t
   }
   expect(held, demo.stderr()).not.toBeNull();
   expect((statSync(`${demo.db}.ctl`).mode & 0o777).toString(8)).toBe('600');
-  // Longer than a block interval (2 s): the node's tip moves while the RPC thread is held.
-  await sleep(2500);
+  // Two block intervals (2 s each): the node's tip moves while the RPC thread is held (released
+  // earlier, its call could return at once and make the method's usual time, hence its hang limit, long).
+  await sleep(5000);
   let report: ChainsJson | null = null;
-  while (Date.now() < until + 20000 && demo.running() && !report) {
+  while (Date.now() < until + 30000 && demo.running() && !report) {
     for (const h of heldNow(demo.db) ?? []) if (h.title === 'Chain.waitForNotificationsIfTipChanged') runCli(['release', demo.db, String(h.id)]);
     const c = runCli(['chains', demo.db, '--json']);
     if (c.code === 0) {
@@ -81,7 +82,11 @@ it('holding blockConnected while a wallet RPC thread calls the node reproduces t
   // What is held right now: blockConnected, with what waits behind it.
   const still = heldNow(demo.db)!;
   expect(still.map((h) => h.title)).toContain('ChainNotifications.blockConnected');
-  // Releasing everything lets the normal scenario go on (no lock is really held in it).
+  // Without the rules (else the next block's blockConnected is held again and the cycle comes back),
+  // releasing everything lets the normal scenario go on: no lock is really held in it.
+  const rules = runCli(['release', demo.db, '--rules']).stdout.trim().split('\n');
+  expect(rules.map((l) => l.replace(/^\d+: /, ''))).toEqual(['hold method:waitForNotificationsIfTipChanged', 'hold method:blockConnected']);
+  for (const l of rules) expect(runCli(['release', demo.db, '--drop-rule', l.split(':')[0]!]).code).toBe(0);
   const rel = runCli(['release', demo.db, 'all']);
   expect(rel.code, rel.stderr).toBe(0);
   expect(rel.stdout).toMatch(/^released \d+/);
@@ -187,3 +192,36 @@ it('bad rules: one line and exit 2, no database; --rules FILE errors name the li
   expect(missing.code).toBe(1);
   expect(missing.stderr).toMatch(/no running ipc-trace session with intercept rules/);
 });
+
+it('--intercept: a rule added while live (ipc-trace release --add-rule) applies from then on; dropped, it stops', async () => {
+  const demo = startDemo(['--scenario', 'normal', '--duration', '30', '--intercept']);
+  const until = Date.now() + 20000;
+  while (Date.now() < until && heldNow(demo.db) === null) await sleep(200);
+  expect(runCli(['release', demo.db, '--rules']).stdout.trim()).toBe('no rules');
+  // Let some getBalances calls through first.
+  await sleep(2500);
+  const add = runCli(['release', demo.db, '--add-rule', 'fail method:Wallet.getBalances=added live']);
+  expect(add.code, add.stderr).toBe(0);
+  const id = Number(/^rule (\d+):/.exec(add.stdout)![1]);
+  await sleep(2500);
+  const bad = runCli(['release', demo.db, '--add-rule', 'hold (']);
+  expect(bad.code).toBe(1);
+  expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+  expect(runCli(['release', demo.db, '--drop-rule', String(id)]).stdout.trim()).toBe(`removed rule ${id}`);
+  demo.interrupt();
+  expect(await demo.exited, demo.stderr()).toBe(0);
+  const db = openDb(demo.db);
+  try {
+    const calls = db.prepare("SELECT sent, status, exception FROM calls WHERE title = 'Wallet.getBalances' ORDER BY sent").all() as { sent: number; status: string; exception: string | null }[];
+    const failed = db.prepare("SELECT time FROM interventions WHERE kind = 'fail'").pluck().all() as number[];
+    expect(failed.length).toBeGreaterThan(0);
+    const first = Math.min(...failed);
+    const last = Math.max(...failed);
+    // Before the rule: returned normally; while it was in force: every one failed with its text.
+    expect(calls.filter((c) => c.sent < first).every((c) => c.status === 'returned')).toBe(true);
+    expect(calls.filter((c) => c.sent < first).length).toBeGreaterThan(0);
+    for (const c of calls.filter((c) => c.sent >= first && c.sent <= last)) expect(c.exception).toBe('failed: added live');
+  } finally {
+    db.close();
+  }
+}, 90000);
