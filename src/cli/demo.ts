@@ -172,7 +172,14 @@ export async function runDemo(argv: string[]): Promise<number> {
   }
   const gate = gatedTap(recording.tap((c) => ({ client: c.listen, server: c.upstream })));
   const interceptor = interceptorFor(rules, [], [], (ev) => recording.intervention(ev), options.intercept === true);
-  const control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
+  let control: Awaited<ReturnType<typeof listenControl>> | null = null;
+  try {
+    control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
+  } catch (e) {
+    await recording.finish();
+    cleanupDir();
+    throw e;
+  }
   const session = new ExecSession({
     interceptor,
     command: join(dir, 'bitcoin-node'),

@@ -41,7 +41,13 @@ export async function runExec(argv: string[]): Promise<number> {
   const tap = recording.tap((c) => ({ client: c.listen, server: c.upstream }));
   let ui: LiveUi | null = null;
   const interceptor = interceptorFor(rules, options.schema as string[], options.import as string[], (ev) => recording.intervention(ev), options.intercept === true);
-  const control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
+  let control: Awaited<ReturnType<typeof listenControl>> | null = null;
+  try {
+    control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
+  } catch (e) {
+    await recording.finish();
+    throw e;
+  }
   const session = new ExecSession({
     interceptor,
     command: rest[0]!,

@@ -78,7 +78,13 @@ export async function runProxy(argv: string[]): Promise<number> {
   let ui: LiveUi | null = null;
   const note = (line: string) => (ui ? ui.note(line) : process.stderr.write(`ipc-trace: ${line}\n`));
   const interceptor = interceptorFor(rules, options.schema as string[], options.import as string[], (ev) => recording.intervention(ev), options.intercept === true);
-  const control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
+  let control: Awaited<ReturnType<typeof listenControl>> | null = null;
+  try {
+    control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
+  } catch (e) {
+    await recording.finish();
+    throw e;
+  }
   const relay = new Relay({
     interceptor,
     listen,
