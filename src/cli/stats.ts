@@ -7,8 +7,10 @@ import { SessionReader } from '../store/reader.js';
 import { RowIndex } from '../session/row-index.js';
 import { callStats, StatsBy, STATS_BY, StatsGroup } from '../stats/stats.js';
 import { formatDuration } from '../mp/concepts.js';
+import { parseFilter } from '../filter/parse.js';
+import { compileFilter } from '../filter/match.js';
 
-export const STATS_HELP = `usage: ipc-trace stats DB [--by method|thread|process] [--json]
+export const STATS_HELP = `usage: ipc-trace stats DB [--by method|thread|process] [--filter EXPR] [--json]
 
 Per group of calls: how many, how many failed (exception or disconnect),
 were canceled, are still in flight, and the p50/p90/p99/max latency (Call to
@@ -17,6 +19,9 @@ Return, as seen by ipc-trace) of those that returned.
   --by method    one line per method, Iface.method (default)
   --by thread    one line per executing thread (a worker, or a process's event loop)
   --by process   one line per serving process
+  --filter EXPR  only the calls matching EXPR (the terminal UI's filter language:
+                 method:NAME iface:NAME thread:NAME proc:NAME conn:N status:S slow:>100ms
+                 text:REGEX, combined with ! & | and parentheses)
   --json         one JSON object per group
 `;
 
@@ -30,7 +35,7 @@ function table(groups: StatsGroup[], by: StatsBy): string[] {
 }
 
 export function runStats(argv: string[]): number {
-  const { options, positionals } = parseArgs(argv, { by: { kind: 'string' }, json: { kind: 'flag' }, help: { kind: 'flag', short: 'h' } }, 1);
+  const { options, positionals } = parseArgs(argv, { by: { kind: 'string' }, filter: { kind: 'string' }, json: { kind: 'flag' }, help: { kind: 'flag', short: 'h' } }, 1);
   if (options.help) {
     process.stdout.write(STATS_HELP);
     return 0;
@@ -38,9 +43,16 @@ export function runStats(argv: string[]): number {
   if (positionals.length !== 1) throw new UsageError('stats needs the session database: ipc-trace stats DB');
   const by = ((options.by as string | undefined) ?? 'method') as StatsBy;
   if (!STATS_BY.includes(by)) throw new UsageError(`unknown --by '${by}' (method, thread or process)`);
+  const filter = parseFilter((options.filter as string | undefined) ?? '');
+  if (!filter.ok) throw new UsageError(`--filter: ${filter.error} (at character ${filter.pos + 1})`);
   const reader = SessionReader.open(positionals[0]!);
   const ix = new RowIndex(reader.processes(), reader.threads());
-  const groups = callStats(reader.calls(), by, ix);
+  const match = compileFilter(filter.expr, {
+    threadLabel: (id) => ix.threadLabel(id) ?? undefined,
+    processLabel: (id) => ix.processes.get(id)?.label,
+    now: reader.span().last ?? Date.now(),
+  });
+  const groups = callStats([...reader.calls()].filter(match), by, ix);
   reader.close();
   const out = new ByteWriter(1);
   if (options.json) for (const g of groups) out.line(JSON.stringify({ by, ...g }));

@@ -122,6 +122,13 @@ describe('import of the real captures’ -debug=ipc logs matches decoding their 
       const byKey = new Map(groups.map((g) => [g.key, g]));
       expect(byKey.get('BlockTemplate.waitNext')!.calls).toBeGreaterThan(0);
       expect(groups.reduce((a, g) => a + g.errors, 0)).toBeGreaterThan(0);
+      // --filter: the terminal UI's filter language picks the calls counted.
+      const waitNext = runCli(['stats', db, '--json', '--filter', 'method:waitNext & !status:exception']);
+      expect(waitNext.code, waitNext.stderr).toBe(0);
+      const only = waitNext.stdout.trim().split('\n').map((l) => JSON.parse(l) as { key: string; calls: number; errors: number });
+      expect(only.map((g) => g.key)).toEqual(['BlockTemplate.waitNext']);
+      expect(only[0]!.calls).toBe(byKey.get('BlockTemplate.waitNext')!.calls - byKey.get('BlockTemplate.waitNext')!.errors);
+      expect(runCli(['stats', db, '--filter', 'method:(']).code).toBe(2);
       const chains = runCli(['chains', db, '--json']);
       expect(chains.code, chains.stderr).toBe(0);
       expect(chains.stdout).toContain('(end of session)');
