@@ -43,18 +43,32 @@ function chainsNow(db: string): ChainsJson | null {
 
 it('reports the deadlock of a live session while the demo still runs', async () => {
   const demo = startDemo(['--scenario', 'deadlock', '--duration', '14']);
+  // While the hang is young, calls cross their hang limits one by one: the first report can name a
+  // cycle through an HTTP worker before blockConnected is past its limit. It must settle on the
+  // b-scheduler pair while the demo still runs.
   let found: ChainsJson | null = null;
+  let first: ChainsJson | null = null;
+  const isDemoDeadlock = (c: ChainsJson) => {
+    try {
+      expectDemoDeadlock(c);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   while (demo.running() && !found) {
     const c = chainsNow(demo.db);
-    if (c?.deadlocks.length) found = c;
+    if (c?.deadlocks.length) first ??= c;
+    if (c?.deadlocks.length && isDemoDeadlock(c)) found = c;
     else await sleep(200);
   }
-  expect(found, demo.stderr()).not.toBeNull();
+  if (first && first !== found) console.log('live: the first deadlock reported was another cycle, before the b-scheduler pair');
+  expect(found, `${demo.stderr()}\nfirst report: ${JSON.stringify(first?.deadlocks)}`).not.toBeNull();
   expect(found!.when).toContain('(now; session still recording)');
   expectDemoDeadlock(found!);
   // How long after the hang began (its first call was sent) the report came: a figure, not an assertion.
-  const first = Math.max(...found!.deadlocks[0]!.steps.map((s) => found!.chains.find((n) => n.call === s.call)?.ageMs ?? 0));
-  console.log(`live deadlock reported ${(first / 1000).toFixed(1)} s after its oldest call was sent`);
+  const age = Math.max(...found!.deadlocks[0]!.steps.map((s) => found!.chains.find((n) => n.call === s.call)?.ageMs ?? 0));
+  console.log(`live deadlock reported ${(age / 1000).toFixed(1)} s after its oldest call was sent`);
   expect(await demo.exited).toBe(0);
 }, 90000);
 
