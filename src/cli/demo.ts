@@ -16,8 +16,7 @@ import { RecordingHandle, recordingOptions } from './recording.js';
 import { untilSignal } from './proxy.js';
 import { UserError, PACKAGE_ROOT } from '../decoder/sources.js';
 import { SCENARIOS } from '../demo/args.js';
-import { INTERCEPT_OPTIONS, INTERCEPT_HELP, rulesFromOptions, interceptorFor } from '../intercept/cli.js';
-import { listenControl } from '../intercept/control.js';
+import { INTERCEPT_OPTIONS, INTERCEPT_HELP, rulesFromOptions, startIntercept } from '../intercept/cli.js';
 import { feedChannel, openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
 
 export const DEMO_HELP = `usage: ipc-trace demo [--scenario S] [--duration SEC] [--seed N] [--db FILE] [--log FILE|-] [--force] [--max-chars N] [--stuck SEC] [--no-tui]
@@ -171,15 +170,14 @@ export async function runDemo(argv: string[]): Promise<number> {
     throw e;
   }
   const gate = gatedTap(recording.tap((c) => ({ client: c.listen, server: c.upstream })));
-  const interceptor = interceptorFor(rules, [], [], (ev) => recording.intervention(ev), options.intercept === true);
-  let control: Awaited<ReturnType<typeof listenControl>> | null = null;
+  let started: Awaited<ReturnType<typeof startIntercept>>;
   try {
-    control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
+    started = await startIntercept(recording, rules, [], [], options.intercept === true);
   } catch (e) {
-    await recording.finish();
     cleanupDir();
     throw e;
   }
+  const { interceptor, control } = started;
   const session = new ExecSession({
     interceptor,
     command: join(dir, 'bitcoin-node'),

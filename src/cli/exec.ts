@@ -5,8 +5,7 @@
 import { parseArgs, UsageError } from './args.js';
 import { ExecSession } from '../proxy/exec.js';
 import { RecordingHandle, recordingOptions, RECORDING_OPTIONS } from './recording.js';
-import { INTERCEPT_HELP, rulesFromOptions, interceptorFor } from '../intercept/cli.js';
-import { listenControl } from '../intercept/control.js';
+import { INTERCEPT_HELP, rulesFromOptions, startIntercept } from '../intercept/cli.js';
 import { feedChannel, openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
 
 export const EXEC_HELP = `usage: ipc-trace exec [--db FILE] [--log FILE|-] [--force] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--redact] [--no-tui] -- COMMAND [ARGS]...
@@ -40,14 +39,7 @@ export async function runExec(argv: string[]): Promise<number> {
   const recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', 'exec', ...argv].join(' ')), printLog: !tui, feedPort: feed?.recorder });
   const tap = recording.tap((c) => ({ client: c.listen, server: c.upstream }));
   let ui: LiveUi | null = null;
-  const interceptor = interceptorFor(rules, options.schema as string[], options.import as string[], (ev) => recording.intervention(ev), options.intercept === true);
-  let control: Awaited<ReturnType<typeof listenControl>> | null = null;
-  try {
-    control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
-  } catch (e) {
-    await recording.finish();
-    throw e;
-  }
+  const { interceptor, control } = await startIntercept(recording, rules, options.schema as string[], options.import as string[], options.intercept === true);
   const session = new ExecSession({
     interceptor,
     command: rest[0]!,

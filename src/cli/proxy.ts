@@ -6,8 +6,7 @@ import { parseAddress } from '../proxy/address.js';
 import { Relay } from '../proxy/relay.js';
 import { RecordingHandle, recordingOptions, RECORDING_OPTIONS, REDACT_HELP } from './recording.js';
 import { UserError } from '../decoder/sources.js';
-import { INTERCEPT_HELP, rulesFromOptions, interceptorFor } from '../intercept/cli.js';
-import { listenControl } from '../intercept/control.js';
+import { INTERCEPT_HELP, rulesFromOptions, startIntercept } from '../intercept/cli.js';
 import { feedChannel, openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
 
 export const PROXY_HELP = `usage: ipc-trace --listen ADDR --connect ADDR [--db FILE] [--log FILE|-] [--force] [--schema F.capnp]... [-I DIR]... [--max-chars N] [--redact] [--no-tui]
@@ -77,14 +76,7 @@ export async function runProxy(argv: string[]): Promise<number> {
   const recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', ...argv].join(' ')), printLog: !tui, feedPort: feed?.recorder });
   let ui: LiveUi | null = null;
   const note = (line: string) => (ui ? ui.note(line) : process.stderr.write(`ipc-trace: ${line}\n`));
-  const interceptor = interceptorFor(rules, options.schema as string[], options.import as string[], (ev) => recording.intervention(ev), options.intercept === true);
-  let control: Awaited<ReturnType<typeof listenControl>> | null = null;
-  try {
-    control = interceptor ? await listenControl(recording.dbPath, interceptor) : null;
-  } catch (e) {
-    await recording.finish();
-    throw e;
-  }
+  const { interceptor, control } = await startIntercept(recording, rules, options.schema as string[], options.import as string[], options.intercept === true);
   const relay = new Relay({
     interceptor,
     listen,

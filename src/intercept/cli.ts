@@ -9,6 +9,8 @@ import { UsageError } from '../cli/args.js';
 import { loadSchemaBundle, rpcSchemaSet } from '../decoder/sources.js';
 import { Interceptor, Intervention } from './engine.js';
 import { loadRulesFile, parseRule, Rule, RuleError } from './rules.js';
+import { listenControl } from './control.js';
+import type { RecordingHandle } from '../cli/recording.js';
 
 export const INTERCEPT_OPTIONS = {
   hold: { kind: 'string', repeat: true },
@@ -57,4 +59,26 @@ export function interceptorFor(
 ): Interceptor | undefined {
   if (rules.length === 0 && !always) return undefined;
   return new Interceptor(loadSchemaBundle(schemaFiles, importDirs).set, rpcSchemaSet(), rules, onEvent);
+}
+
+/**
+ * The interceptor of a recording command and its control socket (for
+ * `ipc-trace release`), or nothing when no rule is given and --intercept is
+ * not set. If the socket cannot be made, the recording is finished before
+ * the error goes on.
+ */
+export async function startIntercept(
+  recording: RecordingHandle,
+  rules: Rule[],
+  schemaFiles: string[],
+  importDirs: string[],
+  always: boolean,
+): Promise<{ interceptor: Interceptor | undefined; control: Awaited<ReturnType<typeof listenControl>> | null }> {
+  const interceptor = interceptorFor(rules, schemaFiles, importDirs, (ev) => recording.intervention(ev), always);
+  try {
+    return { interceptor, control: interceptor ? await listenControl(recording.dbPath, interceptor) : null };
+  } catch (e) {
+    await recording.finish();
+    throw e;
+  }
 }
