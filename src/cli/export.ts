@@ -9,7 +9,6 @@ import { closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, UsageError } from './args.js';
 import { ByteWriter, createOutputFile, checkOutputFile, jsonObject } from './output.js';
-import { TextWriter } from './text-writer.js';
 import { Progress } from './progress.js';
 import { SessionReader, SessionRows } from '../store/reader.js';
 import { UserError } from '../decoder/sources.js';
@@ -209,7 +208,7 @@ export async function runExport(argv: string[]): Promise<number> {
         return 0;
       }
       const rows = sessionRows(reader, conn, redact, extra);
-      const out = new TextWriter(fd);
+      const out = new ByteWriter(fd, undefined, 'utf8');
       const progress = new Progress(`exporting ${format}`, rows.calls.length);
       if (format === 'jsonl') {
         for (const l of jsonlLines(rows)) {

@@ -32,7 +32,8 @@ export function jsonObject(entries: [string, string | number | boolean | undefin
 }
 
 /**
- * Buffered writer to a file descriptor (stdout by default), latin1-encoded.
+ * Buffered writer to a file descriptor (stdout by default): latin1 for the
+ * log and hexlogs (byte strings), utf8 for the JSON exports.
  * When the reader goes away (EPIPE, e.g. `| head -1`) a one-shot command
  * exits quietly; with `onClosed` (a recording) the writer instead drops
  * everything from then on and tells its owner, which carries on.
@@ -45,16 +46,20 @@ export class ByteWriter {
   constructor(
     private readonly fd = 1,
     private readonly onClosed?: () => void,
+    private readonly encoding: 'latin1' | 'utf8' = 'latin1',
   ) {}
   line(s: string): void {
+    this.write(s + '\n');
+  }
+  write(s: string): void {
     if (this.closed) return;
-    this.buf.push(s, '\n');
-    this.size += s.length + 1;
+    this.buf.push(s);
+    this.size += s.length;
     if (this.size > 1 << 16) this.flush();
   }
   flush(): void {
     if (this.buf.length === 0) return;
-    const data = Buffer.from(this.buf.join(''), 'latin1');
+    const data = Buffer.from(this.buf.join(''), this.encoding);
     this.buf = [];
     this.size = 0;
     let off = 0;

@@ -2,6 +2,7 @@
 // (dist/, built by `pretest` or `npx tsc`) as a user would, and read the
 // session database it wrote.
 
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,4 +175,24 @@ export function expectDemoDeadlock(c: ChainsJson): void {
 export function expectNoStackTrace(stderr: string): void {
   expect(stderr).not.toMatch(/^\s+at .+[(:]\d+/m);
   expect(stderr).not.toMatch(/internal error/);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts `ipc-trace demo --no-tui` in the background (stopped with SIGINT at the end of the test): its database, log and a way to wait for it. */
+export function startDemo(args: string[]) {
+  requireBuilt();
+  const dir = mkdtempSync(join(tmpdir(), 'ipc-trace-live-demo-'));
+  const db = join(dir, 'demo.sqlite');
+  const log = join(dir, 'demo.log');
+  const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'demo', '--no-tui', '--db', db, '--log', log, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  onTestFinished(async () => {
+    if (child.exitCode === null) child.kill('SIGINT');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  }, 30000);
+  return { db, log, exited, stderr: () => stderr, running: () => child.exitCode === null, interrupt: () => child.kill('SIGINT') };
 }

@@ -10,29 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { ROOT } from '../helpers.js';
-import { requireBuilt, expectDemoDeadlock, type ChainsJson } from './helpers.js';
+import { startDemo, sleep, expectDemoDeadlock, type ChainsJson } from './helpers.js';
 import { runCli } from '../cli/run.js';
 
-/** Starts `ipc-trace demo --no-tui` in the background; its database and a way to wait for it. */
-function startDemo(args: string[]) {
-  requireBuilt();
-  const dir = mkdtempSync(join(tmpdir(), 'ipc-trace-live-test-'));
-  const db = join(dir, 'demo.sqlite');
-  const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'demo', '--no-tui', '--db', db, '--log', join(dir, 'demo.log'), ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-  onTestFinished(async () => {
-    if (child.exitCode === null) child.kill('SIGINT');
-    await exited;
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return { db, exited, stderr: () => stderr, running: () => child.exitCode === null };
-}
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function chainsNow(db: string): ChainsJson | null {
   if (!existsSync(db)) return null;

@@ -8,27 +8,10 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers.js';
-import { requireBuilt, runDemo, openDb, expectNoStackTrace, type ChainsJson } from '../demo/helpers.js';
+import { startDemo, sleep, runDemo, openDb, expectNoStackTrace, type ChainsJson } from '../demo/helpers.js';
 import { runCli } from '../cli/run.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function startDemo(args: string[]) {
-  requireBuilt();
-  const dir = mkdtempSync(join(tmpdir(), 'ipc-trace-intercept-test-'));
-  const db = join(dir, 'demo.sqlite');
-  const log = join(dir, 'demo.log');
-  const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'demo', '--no-tui', '--db', db, '--log', log, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-  onTestFinished(async () => {
-    if (child.exitCode === null) child.kill('SIGINT');
-    await exited;
-    rmSync(dir, { recursive: true, force: true });
-  }, 30000);
-  return { db, log, exited, stderr: () => stderr, running: () => child.exitCode === null, interrupt: () => child.kill('SIGINT') };
-}
 
 interface Held {
   id: number;
