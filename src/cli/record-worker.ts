@@ -23,11 +23,11 @@ import type { ConnOpen } from '../session/pipeline.js';
 import type { Intervention } from '../intercept/engine.js';
 import { UserError } from '../decoder/sources.js';
 import { SpaceReserve } from '../store/reserve.js';
+import { now } from '../proxy/splice.js';
 
 const port = parentPort!;
 const reply = (m: WorkerReply) => port.postMessage(m);
 const { options, ring } = workerData as { options: RecordingOptions; ring: RingShared };
-const now = () => performance.timeOrigin + performance.now();
 
 /** Target time per batch (one transaction). */
 const BATCH_MS = 40;

@@ -81,20 +81,6 @@ export function compileFilter(e: FilterExpr, ctx: FilterContext): CallPredicate 
   }
 }
 
-/** Whether the expression needs params/results (rows without them cannot be filtered by it). */
-export function needsText(e: FilterExpr): boolean {
-  switch (e.k) {
-    case 'text':
-      return true;
-    case 'not':
-      return needsText(e.e);
-    case 'and':
-    case 'or':
-      return needsText(e.a) || needsText(e.b);
-    default:
-      return false;
-  }
-}
 
 /**
  * The filter on `-debug=ipc`-style log lines (the log pane): names, threads,

@@ -33,10 +33,6 @@ export type FilterResult = { ok: true; expr: FilterExpr } | { ok: false; error: 
 
 export const FILTER_KEYS = ['method', 'iface', 'thread', 'proc', 'conn', 'status', 'slow', 'text'] as const;
 
-export const FILTER_HELP =
-  'method:NAME iface:NAME thread:NAME proc:NAME conn:N status:pending|returned|exception|canceled|disconnected ' +
-  'slow:>100ms text:REGEX WORD; combine with ! & | ( )';
-
 class FilterError extends Error {
   constructor(
     message: string,

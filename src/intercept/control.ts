@@ -11,14 +11,15 @@
 import net from 'node:net';
 import { lstatSync, rmSync, chmodSync } from 'node:fs';
 import { UserError } from '../decoder/sources.js';
-import { fmtMs, HeldInfo, Interceptor } from './engine.js';
+import { HeldInfo, Interceptor } from './engine.js';
+import { formatDuration } from '../mp/concepts.js';
 import { DEFAULT_FAIL_REASON, parseRuleLine } from './rules.js';
 
 export const controlPath = (dbPath: string) => `${dbPath}.ctl`;
 
 /** One line per held message: `#ID cN DIR kind Title (question Q) held 1.2s, M messages / B bytes behind (rule)`. */
 export function heldLine(h: HeldInfo, now: number): string {
-  return `#${h.id} c${h.conn} ${h.dir} ${h.kind} ${h.title} (question ${h.questionId}) held ${fmtMs(now - h.since)}, ${h.behindMessages} message(s) / ${h.behindBytes} bytes behind it (${h.rule})`;
+  return `#${h.id} c${h.conn} ${h.dir} ${h.kind} ${h.title} (question ${h.questionId}) held ${formatDuration(now - h.since, true)}, ${h.behindMessages} message(s) / ${h.behindBytes} bytes behind it (${h.rule})`;
 }
 
 /** Carries out one request line. */

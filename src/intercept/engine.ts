@@ -15,6 +15,8 @@
 // for that question (which the callee never knew) is swallowed, as are Calls
 // pipelined on the failed question's answer (failed the same way).
 
+import { formatDuration } from '../mp/concepts.js';
+import { now } from '../proxy/splice.js';
 import { MessageDecoder, otherDir } from '../decoder/messages.js';
 import type { Dir } from '../decoder/messages.js';
 import type { SchemaSet } from '../decoder/schema.js';
@@ -104,7 +106,6 @@ interface DirState {
   failed: Map<number, string>;
 }
 
-const now = () => performance.timeOrigin + performance.now();
 
 export class Interceptor {
   private rules: { rule: Rule; match: (m: MessageView) => boolean }[] = [];
@@ -214,7 +215,7 @@ export class Interceptor {
     const t = now();
     this.onEvent({
       time: t, conn: h.conn.id, dir: h.dir, kind, held: h.id, questionId: h.questionId, title: h.title,
-      text: `release #${h.id} ${h.kind} ${h.title} (question ${h.questionId}) after ${fmtMs(t - h.since)}`,
+      text: `release #${h.id} ${h.kind} ${h.title} (question ${h.questionId}) after ${formatDuration(t - h.since, true)}`,
     });
     h.conn.flush(h.dir);
     this.onChange();
@@ -239,10 +240,6 @@ export class Interceptor {
     for (const h of [...this.held.values()]) if (h.conn === c) this.held.delete(h.id);
     this.onChange();
   }
-}
-
-export function fmtMs(ms: number): string {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(3)}s` : `${Math.round(ms)}ms`;
 }
 
 function emptyDir(): DirState {
@@ -347,7 +344,7 @@ export class ConnIntercept {
       case 'delay': {
         const h = this.engine.newHeld({ conn: this, dir, kind, title, questionId, since: time, until: time + rule.delayMs, rule, call: kind === 'call' });
         d.queue.push({ bytes, held: h });
-        ev('delay', `delay ${what} by ${fmtMs(rule.delayMs)} (rule '${rule.text}')`, h.id);
+        ev('delay', `delay ${what} by ${formatDuration(rule.delayMs, true)} (rule '${rule.text}')`, h.id);
         return;
       }
       case 'hold': {

@@ -111,10 +111,6 @@ export class RecorderClient implements DropCounts {
     this.maxLagMs = opts.maxLagMs ?? 5000;
   }
 
-  /** How far behind the worker is (ms). */
-  lagMs(now: number): number {
-    return this.w.lagMs(now);
-  }
 
   open(info: ConnOpen): void {
     const c: Conn = { id: info.id, skipped: false, bytes: 0, gaps: [null, null] };

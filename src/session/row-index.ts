@@ -2,6 +2,7 @@
 // how a call's waiting and executing threads are shown. Shared by the
 // exports, stats and diff (all functions of rows).
 
+import { loopLabel, unknownThreadLabel } from '../mp/concepts.js';
 import type { CallRow, ProcessRow, ThreadRow } from './rows.js';
 
 export class RowIndex {
@@ -23,12 +24,12 @@ export class RowIndex {
 
   /** The waiting thread as the log shows it: calls without a Context carry no thread (`PROCESS/?`). */
   callerLabel(c: CallRow): string {
-    return this.threadLabel(c.caller) ?? `${this.processLabel(c.clientProcess)}/?`;
+    return this.threadLabel(c.caller) ?? unknownThreadLabel(this.processLabel(c.clientProcess));
   }
 
   /** The executing thread; without one, the serving process's event loop. */
   executorLabel(c: CallRow): string {
-    return this.threadLabel(c.executor) ?? `${this.processLabel(c.serverProcess)} (event loop)`;
+    return this.threadLabel(c.executor) ?? loopLabel(this.processLabel(c.serverProcess));
   }
 }
 

@@ -124,9 +124,6 @@ export function emptyDelta(): Delta {
   return { processes: [], threads: [], caps: [], calls: [], connections: [], merges: [] };
 }
 
-export function isEmptyDelta(d: Delta): boolean {
-  return !d.processes.length && !d.threads.length && !d.caps.length && !d.calls.length && !d.connections.length && !d.merges.length;
-}
 
 export function processRow(p: ProcessRecord): ProcessRow {
   return { id: p.id, label: p.label, exe: p.exe, pid: p.pid, requests: p.requests };

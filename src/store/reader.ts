@@ -387,11 +387,6 @@ export class SessionReader {
     return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'interventions'").get() !== undefined;
   }
 
-  /** What the interceptor did (hold, release, delay, fail, disconnect), in recorded order. */
-  interventions(): Intervention[] {
-    if (!this.hasInterventions()) return [];
-    return (this.db.prepare('SELECT seq, conn, dir, time, kind, held, question_id, title, text FROM interventions ORDER BY seq').all() as Raw[]).map(interventionOf);
-  }
 
   /**
    * When a call first waited behind another on the same thread (a second call

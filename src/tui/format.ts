@@ -26,11 +26,6 @@ export function shortThread(label: string): string {
   return `${strip(label.slice(0, slash))}/${label.slice(slash + 1).replace(/-\d+$/, '')}`;
 }
 
-/** The visible width of a string without its ANSI escapes. */
-export function visibleLength(s: string): number {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/\x1b\[[0-9;]*m/g, '').length;
-}
 
 /** Plain text cut or padded to exactly `w` columns. */
 export function fit(s: string, w: number, right = false): string {
