@@ -5,7 +5,10 @@
 // frames. Cheap: it reads segment tables only; frame bytes are views of the
 // chunks (copied only when a frame spans chunks).
 
-import type { Frame } from '../decoder/framer.js';
+import { MAX_SEGMENTS, type Frame } from '../decoder/framer.js';
+
+/** The most bytes a segment table can take (the decoder rejects a message with MAX_SEGMENTS segments or more). */
+const MAX_TABLE = 4 + 4 * MAX_SEGMENTS + 8;
 
 export class FrameSplitter {
   private pending: Uint8Array[] = [];
@@ -31,7 +34,7 @@ export class FrameSplitter {
         pos += k;
         continue;
       }
-      const avail = this.hdr ? concat([this.hdr, chunk.subarray(pos)], this.hdr.length + chunk.length - pos) : chunk.subarray(pos);
+      const avail = this.hdr ? concat([this.hdr, chunk.subarray(pos)], Math.min(this.hdr.length + chunk.length - pos, MAX_TABLE)) : chunk.subarray(pos);
       const n = frameLength(avail);
       if (n === null) {
         this.hdr = Uint8Array.from(avail);
@@ -75,7 +78,7 @@ export class FrameSplitter {
     if (this.pendingLen > 0) {
       this.pending.push(chunk);
       this.pendingLen += chunk.length;
-      const need = frameLength(this.pending.length === 1 ? this.pending[0]! : concat(this.pending, Math.min(this.pendingLen, 4 + 4 * 512 + 8)));
+      const need = frameLength(this.pending.length === 1 ? this.pending[0]! : concat(this.pending, Math.min(this.pendingLen, MAX_TABLE)));
       if (need === null || this.pendingLen < need) return [];
       data = concat(this.pending, this.pendingLen);
       this.pending = [];
@@ -115,7 +118,9 @@ export function frameLength(b: Uint8Array): number | null {
   const dv = new DataView(b.buffer, b.byteOffset, b.length);
   const count = (dv.getUint32(0, true) + 1) >>> 0;
   const header = (4 + 4 * count + 7) & ~7;
-  if (count === 0 || count > 1 << 16) return header; // corrupt: pass the table on as its own "frame"
+  // Corrupt (the receiver rejects it): the table goes on as its own "frame", known from its first
+  // word alone, so the stream never waits for a table longer than push() looks ahead.
+  if (count === 0 || count >= MAX_SEGMENTS) return header;
   if (b.length < 4 + 4 * count) return null;
   let words = 0;
   for (let i = 0; i < count; i++) words += dv.getUint32(4 + 4 * i, true);
@@ -128,7 +133,7 @@ export function toFrame(bytes: Uint8Array, offset: number): Frame {
   const count = (dv.getUint32(0, true) + 1) >>> 0;
   let pos = (4 + 4 * count + 7) & ~7;
   const segments: Uint8Array[] = [];
-  for (let i = 0; i < count && i < 512; i++) {
+  for (let i = 0; i < count && i < MAX_SEGMENTS; i++) {
     const len = dv.getUint32(4 + 4 * i, true) * 8;
     segments.push(bytes.subarray(pos, pos + len));
     pos += len;

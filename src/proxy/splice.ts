@@ -242,7 +242,11 @@ export class Splice {
     const dst = side.peer.sock;
     if (dst.destroyed || dst.writableEnded) return; // the other end is gone: nowhere to relay to
     if (this.opts.intercepted) {
-      this.hook(() => this.hooks.data(side.dir, chunk, now()));
+      try {
+        this.hooks.data(side.dir, chunk, now());
+      } catch (err) {
+        this.hookFailed(err);
+      }
       return;
     }
     // Relay first; the recorder gets the same (unmodified) buffer after.

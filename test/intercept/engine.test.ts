@@ -103,6 +103,18 @@ describe('splitter', () => {
       expect(s.buffered).toBe(0);
     }
   });
+
+  it('never waits on a frame announcing more segments than a receiver takes (split across chunks)', () => {
+    // 600 segments: the table alone is 2,408 bytes, longer than any a valid message has.
+    const table = Buffer.alloc(4 + 4 * 600 + 4);
+    table.writeUInt32LE(599, 0);
+    const stream = Buffer.concat([table, call(1, 'Chain', 'getHeight')]);
+    const s = new FrameSplitter();
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < stream.length; i += 100) frames.push(...s.push(stream.subarray(i, i + 100)));
+    expect(Buffer.concat(frames).equals(stream)).toBe(true);
+    expect(s.buffered).toBe(0);
+  });
 });
 
 describe('interceptor', () => {
