@@ -2,11 +2,12 @@
 // session database that chains, stats, export, replay and the terminal UI
 // open like a recording.
 
+import { checkOutputFile } from './output.js';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs, UsageError } from './args.js';
 import { Progress } from './progress.js';
-import { Store } from '../store/store.js';
+import { Store, removeSession } from '../store/store.js';
 import { UserError, loadSchemaBundle } from '../decoder/sources.js';
 import { DebugLogImporter } from '../import/debuglog.js';
 import { isoTime } from '../log/ipclog.js';
@@ -26,16 +27,19 @@ logged), no Finish/Release; params/results are as logged (libmultiprocess
 cuts them at 200 characters, ending '...').
 
   --db FILE   the session database to create (an existing file is refused)
+  --force    replace an existing session file (never a symbolic link)
 `;
 
 export function runImport(argv: string[]): number {
-  const { options, positionals } = parseArgs(argv, { db: { kind: 'string' }, help: { kind: 'flag', short: 'h' } }, 1000);
+  const { options, positionals } = parseArgs(argv, { db: { kind: 'string' }, force: { kind: 'flag' }, help: { kind: 'flag', short: 'h' } }, 1000);
   if (options.help) {
     process.stdout.write(IMPORT_HELP);
     return 0;
   }
   if (positionals.length === 0) throw new UsageError('import needs at least one log: ipc-trace import LOG... --db FILE');
   if (!options.db) throw new UsageError('import needs --db FILE (the session database to create)');
+  // Checked before reading anything; --force replaces an existing session file.
+  checkOutputFile(options.db as string, { option: '--db', force: options.force === true });
   const texts = positionals.map((p) => {
     try {
       return { name: p, text: readFileSync(p, 'latin1') };
@@ -53,6 +57,7 @@ export function runImport(argv: string[]): number {
   if (r.lines === 0) throw new UserError(`no -debug=ipc lines in ${positionals.join(', ')} (run bitcoin-node with -debug=ipc, and -loglevel=ipc:trace for params)`);
   const calls = r.delta.calls;
   const last = calls.reduce((a, c) => Math.max(a, c.returned ?? c.sent), calls[0]?.sent ?? 0);
+  if (options.force) removeSession(options.db as string);
   const store = Store.create(
     options.db as string,
     {

@@ -1,10 +1,11 @@
 // `ipc-trace merge A.sqlite B.sqlite… --db OUT`: several proxies' sessions
 // in one.
 
+import { checkOutputFile } from './output.js';
 import { basename } from 'node:path';
 import { parseArgs, UsageError } from './args.js';
 import { SessionReader } from '../store/reader.js';
-import { Store } from '../store/store.js';
+import { Store, removeSession } from '../store/store.js';
 import { mergeSessions, MergeInput } from '../merge/merge.js';
 import { isoTime } from '../log/ipclog.js';
 
@@ -20,16 +21,19 @@ from its rows). Times are each proxy's clock: merge sessions from hosts whose
 clocks agree (NTP).
 
   --db OUT   the session database to create (an existing file is refused)
+  --force    replace an existing session file (never a symbolic link)
 `;
 
 export function runMerge(argv: string[]): number {
-  const { options, positionals } = parseArgs(argv, { db: { kind: 'string' }, help: { kind: 'flag', short: 'h' } }, 1000);
+  const { options, positionals } = parseArgs(argv, { db: { kind: 'string' }, force: { kind: 'flag' }, help: { kind: 'flag', short: 'h' } }, 1000);
   if (options.help) {
     process.stdout.write(MERGE_HELP);
     return 0;
   }
   if (positionals.length < 2) throw new UsageError('merge needs two or more session databases: ipc-trace merge A.sqlite B.sqlite --db OUT');
   if (!options.db) throw new UsageError('merge needs --db OUT (the session database to create)');
+  // Checked before reading anything; --force replaces an existing session file.
+  checkOutputFile(options.db as string, { option: '--db', force: options.force === true });
   const inputs: MergeInput[] = [];
   let schema: Buffer | null = null;
   for (const p of positionals) {
@@ -44,6 +48,7 @@ export function runMerge(argv: string[]): number {
   const delta = mergeSessions(inputs);
   const starts = inputs.map((i) => i.rows.span.start).filter((t): t is number => t !== null);
   const ends = inputs.map((i) => i.rows.span.last).filter((t): t is number => t !== null);
+  if (options.force) removeSession(options.db as string);
   const store = Store.create(
     options.db as string,
     {

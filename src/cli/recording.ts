@@ -3,7 +3,7 @@
 // It runs in the recording worker thread (record-worker.ts); the relay's
 // thread talks to it through RecorderClient (startRecording below).
 
-import { closeSync, existsSync, rmSync } from 'node:fs';
+import { closeSync, existsSync } from 'node:fs';
 import { Worker, MessagePort } from 'node:worker_threads';
 import { ByteWriter, checkOutputFile, createOutputFile } from './output.js';
 import { loadSchemaBundle, rpcSchemaSet, UserError } from '../decoder/sources.js';
@@ -12,7 +12,7 @@ import { RecorderClient, RecorderClientOptions, RecordItem, WorkerReply } from '
 import { CTL } from '../session/ring.js';
 import { IpcLog } from '../log/ipclog.js';
 import { redactCall, redactText, secretFields } from '../redact/redact.js';
-import { Store, defaultDbName } from '../store/store.js';
+import { Store, defaultDbName, removeSession } from '../store/store.js';
 import type { Tap } from '../proxy/splice.js';
 import type { FeedBatch } from '../session/rows.js';
 import type { Intervention } from '../intercept/engine.js';
@@ -110,7 +110,7 @@ export class Recording {
     const logFile = opts.log && opts.log !== '-' ? opts.log : null;
     checkOutputFile(this.dbPath, { force: opts.force, option: '--db' });
     if (logFile !== null) checkOutputFile(logFile, { force: opts.force, option: '--log' });
-    if (opts.force && existsSync(this.dbPath)) for (const suffix of ['', '-wal', '-shm']) rmSync(this.dbPath + suffix, { force: true });
+    if (opts.force && existsSync(this.dbPath)) removeSession(this.dbPath);
     this.store = Store.create(
       this.dbPath,
       { created: new Date().toISOString(), command: opts.command, schemas: schemas.source, max_chars: String(opts.maxChars) },
@@ -126,7 +126,7 @@ export class Recording {
       this.logFd = logFile !== null ? createOutputFile(logFile, { force: opts.force, option: '--log' }) : null;
     } catch (e) {
       this.store.shutdown();
-      for (const suffix of ['', '-wal', '-shm']) rmSync(this.dbPath + suffix, { force: true });
+      removeSession(this.dbPath);
       throw e;
     }
     const printLog = opts.printLog ?? true;

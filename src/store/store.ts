@@ -5,7 +5,7 @@
 
 import type { Intervention } from '../intercept/engine.js';
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import type { DecodedMessage, Dir } from '../decoder/messages.js';
 import type { Sink, ConnOpen } from '../session/pipeline.js';
@@ -17,6 +17,11 @@ import { redactCall, secretByteRanges } from '../redact/redact.js';
 import { UserError } from '../decoder/sources.js';
 
 type DB = Database.Database;
+
+/** Removes a session database and its WAL files (--force; a recording that could not start). */
+export function removeSession(path: string): void {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+}
 
 /** Default file name: ipc-trace-YYYYMMDD-HHMMSS.sqlite (local time). */
 export function defaultDbName(now = new Date()): string {

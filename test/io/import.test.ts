@@ -6,7 +6,7 @@
 // out of the wire side.
 
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers.js';
@@ -107,6 +107,22 @@ describe('import of the real captures’ -debug=ipc logs matches decoding their 
     expect(kinds.get('request-data')).toBe(grep(/\} request data: /));
     expect(kinds.get('server-post')).toBe(grep(/IPC server post request/));
     expect(grep(/IPC server recv request/)).toBeGreaterThan(10);
+  });
+
+  it('refuses an existing --db before reading any log, and replaces it with --force', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ipc-trace-import-'));
+    try {
+      const db = join(dir, 'x.sqlite');
+      writeFileSync(db, 'not a session');
+      // A missing log would fail the read: the --db check comes first.
+      const r = runCli(['import', join(dir, 'no-such.log'), '--db', db]);
+      expect([r.code, r.stderr.trim()]).toEqual([1, `ipc-trace: --db ${db} already exists (use --force to replace it)`]);
+      const f = runCli(['import', join(CAP, 'mining.node.log'), '--db', db, '--force']);
+      expect(f.code, f.stderr).toBe(0);
+      expect(runCli(['stats', db, '--json']).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the CLI imports node and client logs into a session chains, stats, export and replay read', () => {
