@@ -6,6 +6,7 @@
 // call yet gets UNSEEN_LIMIT_MS. No fixed timeout to tune: a 5 ms method
 // hung for a second is as telling as a 300 ms one hung for 3 s.
 
+import { percentile } from '../stats/stats.js';
 import type { ChainCallRow, HangLimits } from './types.js';
 
 export const HANG_FACTOR = 10;
@@ -13,17 +14,17 @@ export const HANG_FLOOR_MS = 500;
 /** A method with no completed call yet: the floor too (a deadlock often hangs on the first call of a method, like the first block's blockConnected; a longer limit there lets a later, wrong cycle show first). */
 export const UNSEEN_LIMIT_MS = HANG_FLOOR_MS;
 
-/** p99 by nearest rank of ascending `sorted` durations. */
-function p99(sorted: number[]): number {
-  return sorted[Math.max(0, Math.ceil(sorted.length * 0.99) - 1)]!;
+/** The limit for a method from its completed calls' durations (ms): HANG_FACTOR × p99, at least the floor. */
+function limitOf(durations: number[]): number {
+  if (durations.length === 0) return UNSEEN_LIMIT_MS;
+  return Math.max(HANG_FLOOR_MS, HANG_FACTOR * percentile([...durations].sort((a, b) => a - b), 99)!);
 }
 
 /** Limits from each method's completed call durations (ms), keyed by call title. */
 export function limitsFromDurations(durations: Map<string, number[]>): HangLimits {
   const limits = new Map<string, number>();
   for (const [title, ds] of durations) {
-    if (ds.length === 0) continue;
-    limits.set(title, Math.max(HANG_FLOOR_MS, HANG_FACTOR * p99([...ds].sort((a, b) => a - b))));
+    if (ds.length > 0) limits.set(title, limitOf(ds));
   }
   return { limitFor: (title) => limits.get(title) ?? UNSEEN_LIMIT_MS };
 }
@@ -61,8 +62,7 @@ export class MethodTimings implements HangLimits {
   limitFor(title: string): number {
     let v = this.cache.get(title);
     if (v === undefined) {
-      const ds = this.durations.get(title);
-      v = ds ? Math.max(HANG_FLOOR_MS, HANG_FACTOR * p99([...ds].sort((a, b) => a - b))) : UNSEEN_LIMIT_MS;
+      v = limitOf(this.durations.get(title) ?? []);
       this.cache.set(title, v);
     }
     return v;
