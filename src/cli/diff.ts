@@ -1,7 +1,7 @@
 // `ipc-trace diff A.sqlite B.sqlite`: what differs between two sessions.
 
 import { parseArgs, UsageError } from './args.js';
-import { ByteWriter } from './output.js';
+import { ByteWriter, alignTable } from './output.js';
 import { SessionReader } from '../store/reader.js';
 import { diffSessions, SessionDiff } from '../diff/diff.js';
 import { formatDuration } from '../mp/concepts.js';
@@ -48,9 +48,7 @@ export function formatDiff(d: SessionDiff, a: string, b: string): string[] {
     lat(m.b?.p99),
     pct(m.p99Change),
   ]);
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd();
-  out.push('', fmt(head), ...rows.map(fmt), '');
+  out.push('', ...alignTable(head, rows), '');
   const div = d.threads.filter((t) => t.divergesAt !== null);
   out.push(`threads whose calls diverge (${div.length} of ${d.threads.length} in both):`);
   for (const t of div) out.push(`  ${t.thread}: call ${t.divergesAt! + 1} (of ${t.callsA} in A, ${t.callsB} in B): A ${t.a ?? '(no more calls)'}, B ${t.b ?? '(no more calls)'}`);

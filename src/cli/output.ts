@@ -163,3 +163,10 @@ export function writeOutputFile(path: string, data: Uint8Array, opts: OutputFile
     closeSync(fd);
   }
 }
+
+/** Rows as aligned columns: the first left-aligned, the others right-aligned (numbers), two spaces apart. */
+export function alignTable(head: string[], rows: string[][]): string[] {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd();
+  return [fmt(head), ...rows.map(fmt)];
+}

@@ -2,7 +2,7 @@
 // cancellations, calls in flight and latency percentiles.
 
 import { parseArgs, UsageError } from './args.js';
-import { ByteWriter } from './output.js';
+import { ByteWriter, alignTable } from './output.js';
 import { SessionReader } from '../store/reader.js';
 import { RowIndex } from '../session/row-index.js';
 import { callStats, StatsBy, STATS_BY, StatsGroup } from '../stats/stats.js';
@@ -29,9 +29,7 @@ function table(groups: StatsGroup[], by: StatsBy): string[] {
   const lat = (v: number | null) => (v === null ? '-' : formatDuration(v, true));
   const head = [by, 'calls', 'errors', 'canceled', 'in-flight', 'p50', 'p90', 'p99', 'max'];
   const rows = groups.map((g) => [g.key, String(g.calls), String(g.errors), String(g.canceled), String(g.inFlight), lat(g.p50), lat(g.p90), lat(g.p99), lat(g.max)]);
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd();
-  return [fmt(head), ...rows.map(fmt)];
+  return alignTable(head, rows);
 }
 
 export function runStats(argv: string[]): number {
