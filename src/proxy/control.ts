@@ -44,8 +44,9 @@ export type Frame =
   | { type: typeof FRAME_EXIT; time: number; code: number | null; signal: string | null }
   | { type: typeof FRAME_CLOSE; time: number; reason: string | null };
 
-function header(type: number, time: number, bodyLength: number): Buffer {
-  const h = Buffer.allocUnsafe(13);
+/** A frame's header, with room for `extra` bytes of its body after it. */
+function header(type: number, time: number, bodyLength: number, extra = 0): Buffer {
+  const h = Buffer.allocUnsafe(13 + extra);
   h.writeUInt32BE(9 + bodyLength, 0);
   h.writeUInt8(type, 4);
   h.writeDoubleBE(time, 5);
@@ -65,13 +66,15 @@ export function encodeOpen(time: number, info: ShimOpenInfo): Buffer {
 
 /** The DATA frame as [header, bytes], so the payload is written without copying. */
 export function encodeData(time: number, dir: '>' | '<', bytes: Buffer): [Buffer, Buffer] {
-  const h = header(FRAME_DATA, time, 1 + bytes.length);
-  const d = Buffer.from([DIR_BYTE[dir]]);
-  return [Buffer.concat([h, d]), bytes];
+  const h = header(FRAME_DATA, time, 1 + bytes.length, 1);
+  h[13] = DIR_BYTE[dir];
+  return [h, bytes];
 }
 
 export function encodeEnd(time: number, dir: '>' | '<'): Buffer {
-  return Buffer.concat([header(FRAME_END, time, 1), Buffer.from([DIR_BYTE[dir]])]);
+  const h = header(FRAME_END, time, 1, 1);
+  h[13] = DIR_BYTE[dir];
+  return h;
 }
 
 export function encodeExit(time: number, code: number | null, signal: string | null): Buffer {
