@@ -92,39 +92,28 @@ export class IpcLog implements Sink {
   }
 
   private call(L: (b: string) => void, c: CallRecord, makeThread: boolean): void {
-    const caller = callerLabel(c);
-    if (makeThread || isThreadInterface(c.interfaceId)) {
-      L(`{${caller}} IPC wire ${c.title} q${c.questionId}${this.data(c.params)}`);
-      return;
-    }
-    L(`{${caller}} IPC client send ${c.iface ? `${c.iface}.${c.method}$Params` : c.title}${this.data(c.params)}`);
-    const loop = loopLabel(c.serverProcess.label);
-    const req = c.requestNo !== null ? `#${c.requestNo} ` : '';
-    L(`{${loop}} IPC server recv request  ${req}${c.iface ? `${c.iface}.${c.method}$Params` : c.title} to ${c.target}`);
-    if (c.hasContext) L(`{${loop}} IPC server post request  ${req}{${threadLabel(c.executor)}}${c.parent ? ` (callback inside #${c.parent.requestNo ?? c.parent.id} ${c.parent.title})` : ''}`);
+    for (const l of callLines(this.words(c, makeThread), this.data(c.params))) L(l);
   }
 
   private ret(L: (b: string) => void, c: CallRecord, time: number): void {
-    const caller = callerLabel(c);
-    const latency = formatDuration(time - c.sent, true);
-    if (isThreadInterface(c.interfaceId)) {
-      L(`{${caller}} IPC wire ${c.title} q${c.questionId} returned${this.data(c.results)} [${latency}]`);
-      return;
-    }
-    const loop = loopLabel(c.serverProcess.label);
-    const req = c.requestNo !== null ? `#${c.requestNo} ` : '';
-    const results = c.iface ? `${c.iface}.${c.method}$Results` : c.title;
-    if (c.status === 'exception') {
-      L(`{${loop}} IPC server error request ${req}${results} kj::Exception: ${c.exception}`);
-      L(`{${caller}} IPC client exception kj::Exception: ${c.exception} [${latency}]`);
-      return;
-    }
-    if (c.status === 'canceled') {
-      L(`{${caller}} IPC wire return ${req}${c.title} canceled [${latency}]`);
-      return;
-    }
-    L(`{${loop}} IPC server send response ${req}${results}${this.data(c.results)}`);
-    L(`{${caller}} IPC client recv ${results}${this.data(c.results)} [${latency}]`);
+    for (const l of returnLines(this.words(c, false), this.data(c.results), formatDuration(time - c.sent, true))) L(l);
+  }
+
+  private words(c: CallRecord, makeThread: boolean): CallWords {
+    return {
+      caller: callerLabel(c),
+      server: loopLabel(c.serverProcess.label),
+      executor: c.hasContext ? threadLabel(c.executor) : null,
+      title: c.title,
+      named: c.iface !== null && c.method !== null,
+      wire: makeThread || isThreadInterface(c.interfaceId),
+      questionId: c.questionId,
+      requestNo: c.requestNo,
+      target: c.target,
+      parent: c.parent ? { no: c.parent.requestNo ?? c.parent.id, title: c.parent.title } : null,
+      status: c.status,
+      exception: c.exception,
+    };
   }
 
   end(conn: ConnRecord, dir: Dir, time: number): void {
@@ -138,7 +127,7 @@ export class IpcLog implements Sink {
         time,
         conn.id,
         c.dir,
-        `{${callerLabel(c)}} IPC client method call interrupted by disconnect: ${c.title}${c.requestNo !== null ? ` #${c.requestNo}` : ''} after ${formatDuration(time - c.sent, true)}`,
+        interruptedLine(callerLabel(c), c.title, c.requestNo, time - c.sent),
       );
     }
   }
@@ -155,4 +144,52 @@ export class IpcLog implements Sink {
   intervention(conn: ConnRecord, ev: Intervention): void {
     this.line(ev.time, conn.id, ev.dir, `IPC wire ${ev.text}`);
   }
+}
+
+/** A call as the log words it: labels already resolved (from records live and in replay, from rows for a session without bytes). */
+export interface CallWords {
+  caller: string;
+  /** The serving process's event loop, which receives and posts requests. */
+  server: string;
+  /** The thread the request is posted to (calls with a Context), else null. */
+  executor: string | null;
+  title: string;
+  /** Interface and method are known: `Iface.method$Params` / `$Results`. */
+  named: boolean;
+  /** libmultiprocess's own ThreadMap/Thread calls (and makeThread): `IPC wire` lines. */
+  wire: boolean;
+  questionId: number;
+  requestNo: number | null;
+  target: string;
+  /** The call a callback serves. */
+  parent: { no: number; title: string } | null;
+  status: string;
+  exception: string | null;
+}
+
+/** The lines of a Call: client send, server recv request and post request (`data` is ' PARAMS' or ''). */
+export function callLines(w: CallWords, data: string): string[] {
+  if (w.wire) return [`{${w.caller}} IPC wire ${w.title} q${w.questionId}${data}`];
+  const params = w.named ? `${w.title}$Params` : w.title;
+  const req = w.requestNo !== null ? `#${w.requestNo} ` : '';
+  const lines = [`{${w.caller}} IPC client send ${params}${data}`, `{${w.server}} IPC server recv request  ${req}${params} to ${w.target}`];
+  if (w.executor !== null) lines.push(`{${w.server}} IPC server post request  ${req}{${w.executor}}${w.parent ? ` (callback inside #${w.parent.no} ${w.parent.title})` : ''}`);
+  return lines;
+}
+
+/** The lines of a call's Return (`data` is ' RESULTS' or '', `latency` as the log prints it). */
+export function returnLines(w: CallWords, data: string, latency: string): string[] {
+  if (w.wire) return [`{${w.caller}} IPC wire ${w.title} q${w.questionId} returned${data} [${latency}]`];
+  const req = w.requestNo !== null ? `#${w.requestNo} ` : '';
+  const results = w.named ? `${w.title}$Results` : w.title;
+  if (w.status === 'exception') {
+    return [`{${w.server}} IPC server error request ${req}${results} kj::Exception: ${w.exception}`, `{${w.caller}} IPC client exception kj::Exception: ${w.exception} [${latency}]`];
+  }
+  if (w.status === 'canceled') return [`{${w.caller}} IPC wire return ${req}${w.title} canceled [${latency}]`];
+  return [`{${w.server}} IPC server send response ${req}${results}${data}`, `{${w.caller}} IPC client recv ${results}${data} [${latency}]`];
+}
+
+/** A call a disconnect cut, as the caller's side logs it. */
+export function interruptedLine(caller: string, title: string, requestNo: number | null, ms: number): string {
+  return `{${caller}} IPC client method call interrupted by disconnect: ${title}${requestNo !== null ? ` #${requestNo}` : ''} after ${formatDuration(ms, true)}`;
 }

@@ -6,8 +6,8 @@
 import type { SessionRows } from '../store/reader.js';
 import { RowIndex } from '../session/row-index.js';
 import { logEscape } from '../decoder/text.js';
-import { formatDuration, loopLabel } from '../mp/concepts.js';
-import { isoTime } from './ipclog.js';
+import { formatDuration, isThreadInterface, loopLabel } from '../mp/concepts.js';
+import { callLines, interruptedLine, isoTime, returnLines, type CallWords } from './ipclog.js';
 
 export interface RowLogOptions {
   maxChars?: number;
@@ -28,31 +28,33 @@ export function rowLogLines(rows: SessionRows, opts: RowLogOptions = {}): string
     L(c.opened, c.id, '-', `IPC wire connect ${c.label}`);
     if (c.closed !== null) L(c.closed, c.id, '-', `IPC wire disconnect${c.closeReason ? ` (${c.closeReason})` : ''}`);
   }
+  const byId = new Map(rows.calls.map((c) => [c.id, c]));
   for (const c of rows.calls) {
-    const caller = ix.callerLabel(c);
-    const server = loops.get(c.serverProcess) ?? loopLabel(ix.processLabel(c.serverProcess));
-    const req = c.requestNo !== null ? `#${c.requestNo} ` : '';
-    const params = c.iface ? `${c.title}$Params` : c.title;
-    const results = c.iface ? `${c.title}$Results` : c.title;
+    const parent = c.parent !== null ? byId.get(c.parent) : undefined;
+    const w: CallWords = {
+      caller: ix.callerLabel(c),
+      server: loops.get(c.serverProcess) ?? loopLabel(ix.processLabel(c.serverProcess)),
+      executor: c.hasContext ? ix.executorLabel(c) : null,
+      title: c.title,
+      named: c.iface !== null && c.method !== null,
+      wire: isThreadInterface(c.interfaceId),
+      questionId: c.questionId,
+      requestNo: c.requestNo,
+      target: c.target,
+      parent: parent ? { no: parent.requestNo ?? parent.id, title: parent.title } : null,
+      status: c.status,
+      exception: c.exception,
+    };
     const back = c.dir === '>' ? '<' : '>';
-    L(c.sent, c.conn, c.dir, `{${caller}} IPC client send ${params}${data(c.params)}`);
-    L(c.sent, c.conn, c.dir, `{${server}} IPC server recv request  ${req}${params} to ${c.target}`);
-    if (c.hasContext) L(c.sent, c.conn, c.dir, `{${server}} IPC server post request  ${req}{${ix.executorLabel(c)}}`);
+    for (const l of callLines(w, data(c.params))) L(c.sent, c.conn, c.dir, l);
     if (c.returned === null) {
       const closed = closedAt.get(c.conn);
       if (c.status === 'disconnected' && closed != null) {
-        L(closed, c.conn, c.dir, `{${caller}} IPC client method call interrupted by disconnect: ${c.title}${c.requestNo !== null ? ` #${c.requestNo}` : ''} after ${formatDuration(closed - c.sent, true)}`);
+        L(closed, c.conn, c.dir, interruptedLine(w.caller, c.title, c.requestNo, closed - c.sent));
       }
       continue;
     }
-    const latency = formatDuration(c.returned - c.sent, true);
-    if (c.status === 'exception') {
-      L(c.returned, c.conn, back, `{${server}} IPC server error request ${req}${results} kj::Exception: ${c.exception}`);
-      L(c.returned, c.conn, back, `{${caller}} IPC client exception kj::Exception: ${c.exception} [${latency}]`);
-    } else {
-      L(c.returned, c.conn, back, `{${server}} IPC server send response ${req}${results}${data(c.results)}`);
-      L(c.returned, c.conn, back, `{${caller}} IPC client recv ${results}${data(c.results)} [${latency}]`);
-    }
+    for (const l of returnLines(w, data(c.results), formatDuration(c.returned - c.sent, true))) L(c.returned, c.conn, back, l);
   }
   return out.sort((a, b) => a.t - b.t || a.n - b.n).map((o) => o.line);
 }
