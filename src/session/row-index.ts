@@ -37,3 +37,9 @@ export class RowIndex {
 export function latencyMs(c: CallRow): number | null {
   return c.returned === null ? null : c.returned - c.sent;
 }
+
+/** How long a call took or has been outstanding at `at`; a call a disconnect cut is aged at the close. */
+export function callAge(c: CallRow, at: number, closedAt: number | null | undefined): number {
+  if (c.returned !== null) return c.returned - c.sent;
+  return (c.status === 'disconnected' && closedAt != null ? closedAt : at) - c.sent;
+}

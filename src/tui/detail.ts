@@ -4,6 +4,7 @@
 // hashes also in display order), exception, capabilities created while it
 // ran, and the Call/Return messages, with a hex dump of their bytes.
 
+import { callAge } from '../session/row-index.js';
 import chalk from 'chalk';
 import type { SessionView } from './view.js';
 import { parseCapnpText, treeLines } from './capnp-tree.js';
@@ -34,7 +35,7 @@ export function detailLines(view: SessionView, id: number, toggled: ReadonlySet<
   const L: DetailLine[] = [];
   const head = chalk.bold;
   const at = view.at();
-  const age = c.returned !== null ? c.returned - c.sent : at - c.sent;
+  const age = callAge(c, at, view.connections.get(c.conn)?.closed);
   L.push({
     text: `${head(`call ${c.id}`)}  ${chalk.bold(c.title)}  ${statusColor(c.status)(c.status)}${c.status === 'pending' ? ` for ${duration(age)}` : ` in ${duration(age)}`}  c${c.conn} q${c.questionId}${c.requestNo !== null ? ` #${c.requestNo}` : ''}`,
   });

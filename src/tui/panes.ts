@@ -2,6 +2,7 @@
 // stands for), computed from the view; the ink components only window and
 // print them. The header and the footer too.
 
+import { callAge } from '../session/row-index.js';
 import { heldBehind, heldFor, heldLines, heldSummary } from './held.js';
 import chalk from 'chalk';
 import type { SessionView } from './view.js';
@@ -119,8 +120,7 @@ export function callsLines(view: SessionView, start: number, height: number, wid
   const cols = callColumns(width);
   const at = view.at();
   return view.window(start, height).map(({ row: c, depth, hasKids, folded, index }) => {
-    const closed = c.status === 'disconnected' ? view.connections.get(c.conn)?.closed : undefined;
-    const lat = c.returned !== null ? c.returned - c.sent : (closed ?? at) - c.sent;
+    const lat = callAge(c, at, view.connections.get(c.conn)?.closed);
     const fold = hasKids ? (folded ? '▸' : '▾') : ' ';
     const method = `${'  '.repeat(Math.min(depth, 6))}${depth ? '↳' : ''}${fold}${c.title}`;
     const text =
