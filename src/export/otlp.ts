@@ -2,8 +2,11 @@
 // (ExportTraceServiceRequest: resourceSpans → scopeSpans → spans), the body
 // an OTLP/HTTP collector (Jaeger, Tempo, the OpenTelemetry Collector)
 // accepts at /v1/traces. One resource per process (service.name = its
-// label); a SERVER span per call in the process that executes it; a
-// callback's parent is the span of the call it serves, so one trace is a
+// label); each call is two spans, as OpenTelemetry's RPC conventions have
+// it: a CLIENT span in the process that makes the call and, as its child, a
+// SERVER span in the process that executes it (so a process that only makes
+// calls, like a mining client, is a service too). A callback's CLIENT span
+// is a child of the SERVER span of the call it serves, so one trace is a
 // call with everything nested in it. Ids are hex (trace 32, span 16 digits),
 // derived from a session key and the call id, so exporting twice gives the
 // same ids; enums are integers and 64-bit values strings, as OTLP/JSON
@@ -38,6 +41,7 @@ export interface OtlpRequest {
 }
 
 export const SPAN_KIND_SERVER = 2;
+export const SPAN_KIND_CLIENT = 3;
 export const STATUS_UNSET = 0;
 export const STATUS_OK = 1;
 export const STATUS_ERROR = 2;
@@ -77,16 +81,25 @@ export function otlpRequest(rows: SessionRows, opts: OtlpOptions = {}): OtlpRequ
     rootOf.set(c.id, r);
     return r;
   };
-  const spanId = (id: number) => hex(`${key}|span|${id}`, 16);
+  const serverSpanId = (id: number) => hex(`${key}|span|${id}`, 16);
+  const clientSpanId = (id: number) => hex(`${key}|client|${id}`, 16);
   const perProcess = new Map<number, OtlpSpan[]>();
+  const add = (pid: number, span: OtlpSpan) => {
+    let l = perProcess.get(pid);
+    if (!l) perProcess.set(pid, (l = []));
+    l.push(span);
+  };
   for (const c of rows.calls) {
     const stop = c.returned ?? (c.status === 'disconnected' ? (closed.get(c.conn) ?? end) : end);
-    const attributes: KeyValue[] = [
+    const rpc = [
       str('rpc.system', 'capnp'),
       str('rpc.service', c.iface ?? c.interfaceId),
       str('rpc.method', c.method ?? String(c.methodId)),
       int('ipc.call_id', c.id),
       int('ipc.conn', c.conn),
+    ];
+    const attributes: KeyValue[] = [
+      ...rpc,
       int('ipc.question_id', c.questionId),
       str('ipc.status', c.status),
       str('ipc.target', c.target),
@@ -100,24 +113,37 @@ export function otlpRequest(rows: SessionRows, opts: OtlpOptions = {}): OtlpRequ
     if (c.params !== null) attributes.push(str('ipc.params', c.params));
     if (c.results !== null) attributes.push(str('ipc.results', c.results));
     const failed = c.status === 'exception' || c.status === 'disconnected';
-    const span: OtlpSpan = {
-      traceId: hex(`${key}|trace|${root(c)}`, 32),
-      spanId: spanId(c.id),
+    const status: OtlpSpan['status'] = failed
+      ? { code: STATUS_ERROR, message: c.exception ?? (c.status === 'disconnected' ? 'interrupted by disconnect' : c.status) }
+      : c.status === 'returned'
+        ? { code: STATUS_OK }
+        : { code: STATUS_UNSET, ...(c.status !== 'pending' ? { message: c.status } : {}) };
+    const traceId = hex(`${key}|trace|${root(c)}`, 32);
+    const startTimeUnixNano = unixNano(c.sent);
+    const endTimeUnixNano = unixNano(Math.max(c.sent, stop));
+    const client: OtlpSpan = {
+      traceId,
+      spanId: clientSpanId(c.id),
+      name: c.title,
+      kind: SPAN_KIND_CLIENT,
+      startTimeUnixNano,
+      endTimeUnixNano,
+      attributes: [...rpc, str('ipc.caller_thread', ix.callerLabel(c))],
+      status,
+    };
+    if (c.parent !== null && byId.has(c.parent)) client.parentSpanId = serverSpanId(c.parent);
+    add(c.clientProcess, client);
+    add(c.serverProcess, {
+      traceId,
+      spanId: serverSpanId(c.id),
+      parentSpanId: client.spanId,
       name: c.title,
       kind: SPAN_KIND_SERVER,
-      startTimeUnixNano: unixNano(c.sent),
-      endTimeUnixNano: unixNano(Math.max(c.sent, stop)),
+      startTimeUnixNano,
+      endTimeUnixNano,
       attributes,
-      status: failed
-        ? { code: STATUS_ERROR, message: c.exception ?? (c.status === 'disconnected' ? 'interrupted by disconnect' : c.status) }
-        : c.status === 'returned'
-          ? { code: STATUS_OK }
-          : { code: STATUS_UNSET, ...(c.status !== 'pending' ? { message: c.status } : {}) },
-    };
-    if (c.parent !== null && byId.has(c.parent)) span.parentSpanId = spanId(c.parent);
-    let l = perProcess.get(c.serverProcess);
-    if (!l) perProcess.set(c.serverProcess, (l = []));
-    l.push(span);
+      status,
+    });
   }
   const scope = { name: 'ipc-trace', version: opts.version ?? '0' };
   return {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import Database from 'better-sqlite3';
 import { runCli } from '../cli/run.js';
+import { ROOT } from '../helpers.js';
 import { requireBuilt } from '../demo/helpers.js';
 
 let dir: string;
@@ -164,7 +165,6 @@ describe('export --format otlp', () => {
 
   it('posts every call as a well-formed span to a collector, parents resolving', async () => {
     const { spawn } = await import('node:child_process');
-    const { ROOT } = await import('../helpers.js');
     const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'export', db, '--otlp-endpoint', url], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -183,7 +183,10 @@ describe('export --format otlp', () => {
         for (const ss of rs.scopeSpans) spans.push(...ss.spans);
       }
     }
-    expect(spans.length).toBe(calls.length);
+    // Each call is a CLIENT span (caller's process) and a SERVER span (executor's).
+    expect(spans.length).toBe(2 * calls.length);
+    expect(spans.filter((s) => s.kind === 3).length).toBe(calls.length);
+    expect(spans.filter((s) => s.kind === 2).length).toBe(calls.length);
     expect([...services].some((s) => s.startsWith('bitcoin-node-'))).toBe(true);
     expect([...services].some((s) => s.startsWith('bitcoin-wallet-'))).toBe(true);
     const byId = new Map(spans.map((s) => [s.spanId, s]));
@@ -201,7 +204,10 @@ describe('export --format otlp', () => {
         expect(p!.traceId).toBe(s.traceId);
       }
     }
-    expect(spans.filter((s) => s.parentSpanId !== undefined).length).toBe(calls.filter((c) => c.parent !== null).length);
+    // Every SERVER span hangs under its CLIENT span; a CLIENT span has a parent
+    // exactly when its call serves another (a callback).
+    for (const s of spans.filter((x) => x.kind === 2)) expect(byId.get(s.parentSpanId!)?.kind).toBe(3);
+    expect(spans.filter((s) => s.kind === 3 && s.parentSpanId !== undefined).length).toBe(calls.filter((c) => c.parent !== null).length);
   });
 
   it('says clearly when the collector cannot be reached', async () => {
@@ -215,11 +221,29 @@ describe('export --format otlp', () => {
     expect(r.stderr).toMatch(/cannot reach the OTLP endpoint .*ECONNREFUSED \(tried \d+ times\)/);
   });
 
+  it('makes a process that only makes calls a service, with CLIENT spans', () => {
+    // The mining capture: a client that only calls the node.
+    const m = join(dir, 'mining.sqlite');
+    const logs = ['mining.client.log', 'mining.node.log'].map((f) => join(ROOT, 'test/fixtures/captures', f));
+    expect(runCli(['import', ...logs, '--db', m]).code).toBe(0);
+    const r = runCli(['export', m, '--format', 'otlp']);
+    expect(r.code).toBe(0);
+    type Rs = { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: { kind: number }[] }[] };
+    const req = JSON.parse(r.stdout) as { resourceSpans: Rs[] };
+    const kinds = new Map(
+      req.resourceSpans.map((rs) => [rs.resource.attributes.find((a) => a.key === 'service.name')!.value.stringValue!, new Set(rs.scopeSpans[0]!.spans.map((s) => s.kind))]),
+    );
+    const client = [...kinds].find(([name]) => name.startsWith('bitcoin-mine-test'));
+    expect(client, [...kinds.keys()].join(', ')).toBeDefined();
+    expect([...client![1]]).toEqual([3]);
+    expect([...kinds].find(([name]) => name.startsWith('bitcoin-node'))![1].has(2)).toBe(true);
+  });
+
   it('writes the same request to a file', () => {
     const r = runCli(['export', db, '--format', 'otlp']);
     expect(r.code).toBe(0);
     const req = JSON.parse(r.stdout) as { resourceSpans: { scopeSpans: { spans: unknown[] }[] }[] };
-    expect(req.resourceSpans.reduce((a, rs) => a + rs.scopeSpans[0]!.spans.length, 0)).toBe(calls.length);
+    expect(req.resourceSpans.reduce((a, rs) => a + rs.scopeSpans[0]!.spans.length, 0)).toBe(2 * calls.length);
   });
 });
 
