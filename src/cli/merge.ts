@@ -15,7 +15,9 @@ Puts the sessions of several proxies (e.g. one between bitcoin-node and a
 local client, one in front of a wallet on another host reached over tcp:) in
 one session: processes matched by name (bitcoin-node-123 is the same process
 in every session that saw it), threads by process and name, calls ordered by
-the time they were sent. chains, stats, export, diff and replay read the
+the time they were sent. Proxies in series (client -> A -> B -> server)
+record the same connection twice: its calls are kept once, as the first
+session given has them. chains, stats, export, diff and replay read the
 result; it holds the sessions' rows, not their raw bytes (replay prints it
 from its rows). Times are each proxy's clock: merge sessions from hosts whose
 clocks agree (NTP).

@@ -69,7 +69,8 @@ describe('merge', () => {
     });
     const d = mergeSessions([
       { name: 'a', rows: { ...base, calls: [call(1, 5, null), call(2, 6, 1)] } },
-      { name: 'b', rows: { ...base, calls: [call(1, 1, null)] } },
+      // Another client's call: other params, so not the same connection recorded twice.
+      { name: 'b', rows: { ...base, calls: [{ ...call(1, 1, null), params: '(n = 2)' }] } },
     ]);
     expect(d.processes.map((p) => p.label)).toEqual(['client#1 [a]', 'bitcoin-node-9', 'client#1 [b]']);
     expect(d.calls.map((c) => [c.id, c.sent, c.parent, c.clientProcess])).toEqual([
