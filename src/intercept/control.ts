@@ -3,7 +3,7 @@
 // so that `ipc-trace release DB` from another shell can list and release held
 // messages. One request line per connection, one answer, then close:
 //
-//   list | release ID | release all | step | fail ID [TEXT]
+//   list | release ID | release all | step [ID] | fail ID [TEXT]
 //   rules | rule ACTION ARG (as on the command line: rule hold method:x) | unrule ID
 //
 // Answers are text lines; an error answer starts with `error: `.
@@ -11,16 +11,10 @@
 import net from 'node:net';
 import { lstatSync, rmSync, chmodSync } from 'node:fs';
 import { UserError } from '../decoder/sources.js';
-import { HeldInfo, Interceptor } from './engine.js';
-import { formatDuration } from '../mp/concepts.js';
+import { heldLine, Interceptor } from './engine.js';
 import { DEFAULT_FAIL_REASON, parseRuleLine } from './rules.js';
 
 export const controlPath = (dbPath: string) => `${dbPath}.ctl`;
-
-/** One line per held message: `#ID cN DIR kind Title (question Q) held 1.2s, M messages / B bytes behind (rule)`. */
-export function heldLine(h: HeldInfo, now: number): string {
-  return `#${h.id} c${h.conn} ${h.dir} ${h.kind} ${h.title} (question ${h.questionId}) held ${formatDuration(now - h.since, true)}, ${h.behindMessages} message(s) / ${h.behindBytes} bytes behind it (${h.rule})`;
-}
 
 /** Carries out one request line. */
 export function controlCommand(eng: Interceptor, line: string): string {
@@ -37,8 +31,12 @@ export function controlCommand(eng: Interceptor, line: string): string {
       if (!Number.isInteger(id)) return `error: release takes a held message number or 'all', not '${arg}'`;
       return eng.release(id) ? `released #${id}` : `error: nothing held as #${id}`;
     }
-    case 'step':
-      return eng.step() ? 'released 1' : 'error: nothing held';
+    case 'step': {
+      const id = arg === undefined ? undefined : Number(arg.replace(/^#/, ''));
+      if (id !== undefined && !Number.isInteger(id)) return `error: step takes a held message number, not '${arg}'`;
+      const released = eng.step(id);
+      return released !== null ? `released #${released}; the next match of its rule is held` : id !== undefined ? `error: nothing held as #${id}` : 'error: nothing held';
+    }
     case 'fail': {
       const id = Number((arg ?? '').replace(/^#/, ''));
       if (!Number.isInteger(id)) return 'error: fail takes a held Call number';

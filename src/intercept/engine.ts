@@ -2,28 +2,50 @@
 //
 // The relay hands it every chunk of an intercepted connection (both
 // directions) instead of writing it on; the interceptor splits the stream into
-// frames (split.ts), records each frame as it arrives (the recording shows each
-// direction as its sender wrote it, plus the Returns ipc-trace made up),
-// decodes its envelope and method, matches the rules and decides when its
-// bytes go out (sink.write). A direction is an ordered stream: a held or
-// delayed message holds everything behind it in that direction of that
-// connection, as a slow socket would; other connections and the other
-// direction flow on.
+// frames (split.ts), decodes each as it arrives and feeds its own session
+// model (the attribution rules are matched against: caller and executing
+// threads, processes, as the recording's model has them), matches the rules
+// and decides when its bytes go out (sink.write). A direction is an ordered
+// stream: a held or delayed message holds everything behind it in that
+// direction of that connection, as a slow socket would (reading from its
+// sender pauses once what waits behind a hold passes a bound); other
+// connections and the other direction flow on.
+//
+// Recorded (sink.record) as each side saw it: a Call when it arrives (its
+// caller waits from then on, held or not), everything else when it is
+// forwarded to its receiver (a held Return leaves its call outstanding until
+// it is released), the hold itself as an intervention when it arrives.
 //
 // fail: the Call is never forwarded; a Return with an exception (answerId =
 // the question) goes back to the caller instead, and the caller's later Finish
 // for that question (which the callee never knew) is swallowed, as are Calls
-// pipelined on the failed question's answer (failed the same way).
+// pipelined on the failed question's answer (failed the same way). The
+// recording has the Call, the made-up Return and the Finish: the caller's view.
+//
+// A frame announcing a length no receiver reads loses the framing: it and
+// everything after it in that direction go on as they are (recorded, and an
+// `unframed` intervention says so).
 
 import { formatDuration } from '../mp/concepts.js';
 import { now } from '../proxy/splice.js';
 import { MessageDecoder, otherDir } from '../decoder/messages.js';
-import type { Dir } from '../decoder/messages.js';
+import type { DecodedMessage, Dir } from '../decoder/messages.js';
 import type { SchemaSet } from '../decoder/schema.js';
 import type { CallRow } from '../session/rows.js';
+import { callRow } from '../session/rows.js';
+import { SessionModel } from '../session/model.js';
+import type { Update } from '../session/model.js';
+import { threadLabel } from '../session/records.js';
+import type { CallRecord } from '../session/records.js';
+import type { FilterContext } from '../filter/match.js';
 import { FrameSplitter, toFrame } from './split.js';
 import { exceptionReturn } from './inject.js';
 import { compileRule, MessageKind, MessageView, Rule } from './rules.js';
+
+/** Reading from a direction's sender pauses while more than this waits behind a hold (bytes, messages)… */
+export const BACKLOG_HIGH = { bytes: 1024 * 1024, messages: 512 };
+/** …and resumes once it is down to this. */
+export const BACKLOG_LOW = { bytes: 256 * 1024, messages: 128 };
 
 export interface InterceptSink {
   /** Sends bytes on in `dir` (to that direction's receiver). */
@@ -34,9 +56,11 @@ export interface InterceptSink {
   close(reason: string): void;
   /** Records bytes of `dir` (the recorder's tap). */
   record(dir: Dir, bytes: Uint8Array, time: number): void;
+  /** Stops (true) or resumes reading from `dir`'s sender: too much waits behind a hold. */
+  pause?(dir: Dir, on: boolean): void;
 }
 
-export type InterventionKind = 'hold' | 'release' | 'delay' | 'fail' | 'disconnect';
+export type InterventionKind = 'hold' | 'release' | 'delay' | 'fail' | 'disconnect' | 'unframed';
 
 /** One thing the interceptor did: recorded in the session and printed in the log as `IPC wire TEXT`. */
 export interface Intervention {
@@ -72,9 +96,16 @@ export interface HeldInfo {
   behindCalls: { questionId: number; time: number }[];
 }
 
+/** The one sentence for a held message (`ipc-trace release --list`, the terminal UI): `#ID cN DIR kind Title (question Q) held 1.2s, M message(s) / B bytes behind it (rule)`. */
+export function heldLine(h: HeldInfo, now: number): string {
+  return `#${h.id} c${h.conn} ${h.dir} ${h.kind} ${h.title} (question ${h.questionId}) held ${formatDuration(now - h.since, true)}, ${h.behindMessages} message(s) / ${h.behindBytes} bytes behind it (${h.rule})`;
+}
+
 interface Entry {
   bytes: Uint8Array;
   held: Held | null;
+  /** Already recorded (a Call, when it arrived; bytes passed on unframed): not again when it goes out. */
+  recorded: boolean;
   /** Made up by ipc-trace (a Return): must not go out in the middle of a frame passed through. */
   injected?: boolean;
   /** For a Call: its question and arrival time. */
@@ -99,6 +130,14 @@ interface Held {
 interface DirState {
   splitter: FrameSplitter;
   queue: Entry[];
+  /** Bytes in `queue`. */
+  queuedBytes: number;
+  /** Stream bytes sent on or queued so far (ahead of the frames handled while chunks went on as they came). */
+  sent: number;
+  /** The framing was lost (a corrupt frame length): bytes go on as they come, unframed. */
+  raw: boolean;
+  /** Reading from this direction's sender is paused (backlog behind a hold). */
+  paused: boolean;
   ended: boolean;
   endSent: boolean;
   timer: NodeJS.Timeout | null;
@@ -106,15 +145,40 @@ interface DirState {
   failed: Map<number, string>;
 }
 
+/** A one-shot hold armed by step: the next message matching `rule` is held, whether the rule is still in force or not. */
+interface StepArm {
+  rule: Rule;
+  match: (m: MessageView) => boolean;
+}
 
 export class Interceptor {
   private rules: { rule: Rule; match: (m: MessageView) => boolean }[] = [];
   private readonly conns = new Map<number, ConnIntercept>();
   private nextHeld = 1;
+  private armed: StepArm[] = [];
   /** Held messages in the order they were held. */
   readonly held = new Map<number, Held>();
   /** Called after anything changed (rules, held messages): the UI's and control socket's cue. */
   onChange: () => void = () => {};
+  /** Called when `passive` may have changed (the exec relay's mode switch). */
+  private readonly modeWatchers = new Set<() => void>();
+  /** The session as the interceptor sees it, for the names rules match (threads, processes). */
+  readonly model: SessionModel;
+  /** The call a rule is being matched against (the filter context's thread and process names). */
+  private current: CallRecord | null = null;
+  private readonly names: FilterContext = {
+    threadLabel: (id) => {
+      const c = this.current;
+      for (const t of c ? [c.caller, c.executor] : []) if (t && t.id === id) return threadLabel(t);
+      return undefined;
+    },
+    processLabel: (id) => {
+      const c = this.current;
+      for (const p of c ? [c.clientProcess, c.serverProcess] : []) if (p.id === id) return p.label;
+      return undefined;
+    },
+    now: 0,
+  };
 
   constructor(
     readonly schemas: SchemaSet,
@@ -123,32 +187,40 @@ export class Interceptor {
     /** Every intervention, in order (the recorder and the log). */
     readonly onEvent: (e: Intervention) => void,
   ) {
+    this.model = new SessionModel(schemas, { retainHistory: false });
     for (const r of rules) this.addRule(r);
   }
 
   addRule(rule: Rule): void {
-    this.rules.push({ rule, match: compileRule(rule) });
-    this.onChange();
+    this.rules.push({ rule, match: compileRule(rule, this.names) });
+    this.changed();
   }
 
   removeRule(id: number): boolean {
     const n = this.rules.length;
     this.rules = this.rules.filter((r) => r.rule.id !== id);
-    this.onChange();
+    this.changed();
     return this.rules.length !== n;
   }
 
-  /** No rule and nothing held: connections relay chunks as they come (boundaries counted, nothing decoded). */
+  /** No rule, no step armed and nothing held: connections relay chunks as they come (decoded for the names only). */
   get passive(): boolean {
-    return this.rules.length === 0 && this.held.size === 0;
+    return this.rules.length === 0 && this.armed.length === 0 && this.held.size === 0;
   }
 
   get ruleList(): Rule[] {
     return this.rules.map((r) => r.rule);
   }
 
-  /** Starts intercepting a connection (both directions). */
-  connection(id: number, sink: InterceptSink): ConnIntercept {
+  /** Calls `fn` whenever `passive` may have changed; returns the unsubscribe. */
+  watchMode(fn: () => void): () => void {
+    this.modeWatchers.add(fn);
+    return () => this.modeWatchers.delete(fn);
+  }
+
+  /** Starts intercepting a connection (both directions); `names` are its processes when the transport knows them. */
+  connection(id: number, sink: InterceptSink, names: { label?: string; client?: string; server?: string } = {}): ConnIntercept {
+    this.model.open(id, now(), names.label ?? `connection ${id}`, { client: names.client, server: names.server });
     const c = new ConnIntercept(this, id, sink);
     this.conns.set(id, c);
     return c;
@@ -181,18 +253,24 @@ export class Interceptor {
     return hs.length;
   }
 
-  /** The session is stopping: no rule any more, everything held goes on. Returns how many were held. */
+  /** The session is stopping: no rule any more, nothing armed, everything held goes on. Returns how many were held. */
   disarm(): number {
     this.rules = [];
+    this.armed = [];
     return this.release('all');
   }
 
-  /** Releases the oldest held message (the rules stay: the next match is held again). */
-  step(): number {
-    const first = this.held.values().next();
-    if (first.done) return 0;
-    this.releaseOne(first.value, 'release');
-    return 1;
+  /**
+   * Releases held message `id` (default: the oldest) and holds the next
+   * message matching its rule, exactly that one, even if the rule was
+   * dropped meanwhile. Returns the id released, or null when nothing is held.
+   */
+  step(id?: number): number | null {
+    const h = id === undefined ? this.held.values().next().value : this.held.get(id);
+    if (!h) return null;
+    this.armed.push({ rule: h.rule, match: compileRule(h.rule, this.names) });
+    this.releaseOne(h, 'release');
+    return h.id;
   }
 
   /** Answers held Call `id` with an exception instead of forwarding it. */
@@ -200,11 +278,10 @@ export class Interceptor {
     const h = this.held.get(id);
     if (!h || !h.call) return false;
     this.held.delete(id);
-    const d = h.conn.dirs[h.dir];
-    d.queue = d.queue.filter((e) => e.held !== h);
+    h.conn.drop(h);
     h.conn.failCall(h.dir, h.questionId, h.title, reason, now(), h.id);
     h.conn.flush(h.dir);
-    this.onChange();
+    this.changed();
     return true;
   }
 
@@ -218,13 +295,31 @@ export class Interceptor {
       text: `release #${h.id} ${h.kind} ${h.title} (question ${h.questionId}) after ${formatDuration(t - h.since, true)}`,
     });
     h.conn.flush(h.dir);
-    this.onChange();
+    this.changed();
   }
 
-  /** @internal the first rule a message matches. */
-  match(m: MessageView): Rule | null {
-    for (const r of this.rules) if (r.match(m)) return r.rule;
-    return null;
+  /** Rules or held messages changed. */
+  private changed(): void {
+    this.onChange();
+    for (const w of this.modeWatchers) w();
+  }
+
+  /** @internal The rule a message matches (an armed step first, used up by it), matched against its call as the model has it. */
+  match(m: MessageView, call: CallRecord | null): Rule | null {
+    this.current = call;
+    try {
+      const i = this.armed.findIndex((a) => a.match(m));
+      if (i >= 0) {
+        const [a] = this.armed.splice(i, 1);
+        // Used up: if nothing else holds the connection now, it may go back to relaying as it comes.
+        queueMicrotask(() => this.changed());
+        return a!.rule;
+      }
+      for (const r of this.rules) if (r.match(m)) return r.rule;
+      return null;
+    } finally {
+      this.current = null;
+    }
   }
 
   /** @internal */
@@ -237,13 +332,15 @@ export class Interceptor {
   /** @internal */
   dropConn(c: ConnIntercept): void {
     this.conns.delete(c.id);
+    this.model.close(c.id, now(), null);
+    this.model.skipDelta();
     for (const h of [...this.held.values()]) if (h.conn === c) this.held.delete(h.id);
-    this.onChange();
+    this.changed();
   }
 }
 
 function emptyDir(): DirState {
-  return { splitter: new FrameSplitter(), queue: [], ended: false, endSent: false, timer: null, failed: new Map() };
+  return { splitter: new FrameSplitter(), queue: [], queuedBytes: 0, sent: 0, raw: false, paused: false, ended: false, endSent: false, timer: null, failed: new Map() };
 }
 
 /** One intercepted connection. */
@@ -260,40 +357,101 @@ export class ConnIntercept {
     this.decoder = new MessageDecoder(engine.schemas, engine.rpcSchemas);
   }
 
-  /** A chunk read from `dir`'s sender. */
+  /** Nothing queued, held or owed in either direction: chunks may go on as they come. */
+  get idle(): boolean {
+    return this.engine.passive && this.canPass(this.dirs['>']) && this.canPass(this.dirs['<']);
+  }
+
+  private canPass(d: DirState): boolean {
+    return d.queue.length === 0 && d.failed.size === 0;
+  }
+
+  /** A chunk read from `dir`'s sender, for the interceptor to send on. */
   data(dir: Dir, chunk: Uint8Array, time: number): void {
     if (this.closed) return;
     const d = this.dirs[dir];
-    if (this.engine.passive && d.queue.length === 0 && d.failed.size === 0 && d.splitter.buffered === 0) {
-      d.splitter.pass(chunk);
+    const passing = this.engine.passive && this.canPass(d);
+    if (passing) {
       this.sink.record(dir, chunk, time);
       this.sink.write(dir, chunk);
+      d.sent += chunk.length;
+    }
+    this.take(dir, chunk, time, passing);
+    if (!passing) this.flush(dir, time);
+  }
+
+  /**
+   * A chunk `dir`'s sender wrote that was already sent on (the exec shim
+   * relaying by itself while no rule is in force): recorded and decoded
+   * for the names, nothing else.
+   */
+  passed(dir: Dir, chunk: Uint8Array, time: number): void {
+    if (this.closed) return;
+    this.sink.record(dir, chunk, time);
+    this.dirs[dir].sent += chunk.length;
+    this.take(dir, chunk, time, true);
+  }
+
+  /** Frames, decodes and (unless `sentOn`) queues a chunk. */
+  private take(dir: Dir, chunk: Uint8Array, time: number, sentOn: boolean): void {
+    const d = this.dirs[dir];
+    if (d.raw) {
+      if (!sentOn) {
+        this.sink.record(dir, chunk, time);
+        this.enqueue(d, { bytes: chunk, held: null, recorded: true });
+      }
       return;
     }
-    if (d.splitter.midFrame) {
-      // The rest of a frame whose start went out before a rule was in force: out first, undecoded.
-      const [tail, rest] = d.splitter.takeTail(chunk);
-      if (tail.length > 0) {
-        this.sink.record(dir, tail, time);
-        d.queue.unshift({ bytes: tail, held: null });
-      }
-      chunk = rest;
-    }
-    const offset = d.splitter.position;
-    let off = offset;
+    let off = d.splitter.position;
     for (const bytes of d.splitter.push(chunk)) {
-      this.sink.record(dir, bytes, time);
-      this.frame(dir, bytes, off, time);
-      off += bytes.length;
+      const m = this.decoder.decode(dir, toFrame(bytes, off));
+      const u = this.engine.model.message(this.id, m, time);
+      const end = off + bytes.length;
+      if (end > d.sent) {
+        if (off < d.sent) {
+          // The rest of a frame whose start went on before a rule was in force: out first, as it is.
+          const tail = bytes.subarray(d.sent - off);
+          this.sink.record(dir, tail, time);
+          d.queue.unshift({ bytes: tail, held: null, recorded: true });
+          d.queuedBytes += tail.length;
+          d.sent = end;
+        } else {
+          d.sent = end;
+          this.frame(dir, bytes, m, u, time);
+        }
+      }
+      off = end;
       if (this.closed) return;
     }
-    this.flush(dir);
+    this.engine.model.skipDelta();
+    this.engine.model.takeNamings();
+    if (d.splitter.corrupt) {
+      d.raw = true;
+      const at = d.splitter.position;
+      const rest = d.splitter.drain();
+      this.engine.onEvent({
+        time, conn: this.id, dir, kind: 'unframed', held: null, questionId: null, title: '',
+        text: `unframed: the frame at byte ${at} announces more than a receiver reads; the rest of this direction goes on as it comes, unframed`,
+      });
+      if (at + rest.length > d.sent) {
+        const fresh = rest.subarray(Math.max(0, d.sent - at));
+        d.sent = at + rest.length;
+        this.sink.record(dir, fresh, time);
+        this.enqueue(d, { bytes: fresh, held: null, recorded: true });
+      }
+    }
   }
 
   /** EOF from `dir`'s sender: passed on once the queue is empty. */
   end(dir: Dir): void {
     this.dirs[dir].ended = true;
     this.flush(dir);
+  }
+
+  /** EOF from `dir`'s sender, already passed on (the exec shim relaying by itself). */
+  endPassed(dir: Dir): void {
+    this.dirs[dir].ended = true;
+    this.dirs[dir].endSent = true;
   }
 
   /** The connection closed: held messages of it are gone. */
@@ -304,29 +462,47 @@ export class ConnIntercept {
     this.engine.dropConn(this);
   }
 
-  private frame(dir: Dir, bytes: Uint8Array, offset: number, time: number): void {
+  private enqueue(d: DirState, e: Entry): void {
+    d.queue.push(e);
+    d.queuedBytes += e.bytes.length;
+  }
+
+  /** @internal Takes held message `h` out of its queue (failed instead of forwarded). */
+  drop(h: Held): void {
+    const d = this.dirs[h.dir];
+    const i = d.queue.findIndex((e) => e.held === h);
+    if (i < 0) return;
+    d.queuedBytes -= d.queue[i]!.bytes.length;
+    d.queue.splice(i, 1);
+  }
+
+  private frame(dir: Dir, bytes: Uint8Array, m: DecodedMessage, u: Update, time: number): void {
     const d = this.dirs[dir];
-    const m = this.decoder.decode(dir, toFrame(bytes, offset));
     const r = m.rpc;
     if (r?.type === 'finish' && d.failed.has(r.questionId)) {
+      // The callee never knew this question; the caller sent it (recorded, the caller's view).
       d.failed.delete(r.questionId);
-      return; // the callee never knew this question
+      this.sink.record(dir, bytes, time);
+      return;
     }
+    const title = m.iface && m.method ? `${m.iface.name}.${m.method.name}` : r?.type === 'call' ? `${r.interfaceId}@${r.methodId}` : '?';
+    if (r?.type === 'call') this.sink.record(dir, bytes, time); // the caller waits from now on
     if (r?.type === 'call' && r.target.kind === 'promisedAnswer' && d.failed.has(r.target.questionId)) {
-      const title = m.iface && m.method ? `${m.iface.name}.${m.method.name}` : `${r.interfaceId}@${r.methodId}`;
       this.failCall(dir, r.questionId, title, d.failed.get(r.target.questionId)!, time, null);
       return;
     }
     if (r?.type !== 'call' && r?.type !== 'return') {
-      d.queue.push({ bytes, held: null });
+      this.enqueue(d, { bytes, held: null, recorded: false });
       return;
     }
     const kind: MessageKind = r.type;
-    const title = m.iface && m.method ? `${m.iface.name}.${m.method.name}` : r.type === 'call' ? `${r.interfaceId}@${r.methodId}` : '?';
     const questionId = r.type === 'call' ? r.questionId : r.answerId;
-    const rule = this.engine.match({ kind, call: callView(this.id, dir, kind, title, m.iface?.name ?? null, m.method?.name ?? null, questionId, time, r.type === 'return' && r.exception !== null) });
+    const call = u.kind === 'call' || u.kind === 'return' ? u.call : null;
+    const row = call ? callRow(call) : callView(this.id, dir, kind, title, m.iface?.name ?? null, m.method?.name ?? null, questionId, time, r.type === 'return' && r.exception !== null);
+    const rule = this.engine.match({ kind, call: row }, call);
+    const recorded = kind === 'call';
     if (!rule) {
-      d.queue.push({ bytes, held: null, call: kind === 'call' ? { questionId, time } : undefined });
+      this.enqueue(d, { bytes, held: null, recorded, call: kind === 'call' ? { questionId, time } : undefined });
       return;
     }
     const what = `${kind} ${title} (question ${questionId})`;
@@ -343,13 +519,13 @@ export class ConnIntercept {
         return;
       case 'delay': {
         const h = this.engine.newHeld({ conn: this, dir, kind, title, questionId, since: time, until: time + rule.delayMs, rule, call: kind === 'call' });
-        d.queue.push({ bytes, held: h });
+        this.enqueue(d, { bytes, held: h, recorded });
         ev('delay', `delay ${what} by ${formatDuration(rule.delayMs, true)} (rule '${rule.text}')`, h.id);
         return;
       }
       case 'hold': {
         const h = this.engine.newHeld({ conn: this, dir, kind, title, questionId, since: time, until: null, rule, call: kind === 'call' });
-        d.queue.push({ bytes, held: h });
+        this.enqueue(d, { bytes, held: h, recorded });
         ev('hold', `hold #${h.id} ${what} (rule '${rule.text}')`, h.id);
         this.engine.onChange();
         return;
@@ -367,21 +543,22 @@ export class ConnIntercept {
       time, conn: this.id, dir, kind: 'fail', held, questionId, title,
       text: `injected exception for call ${title} (question ${questionId})${held !== null ? ` held as #${held}` : ''}: "${reason}"${rule ? ` (rule '${rule.text}')` : ''}`,
     });
-    this.sink.record(back, bytes, time);
-    // The decoder of the other direction must see the Return too (it pairs Returns with questions).
-    this.decoder.decode(back, toFrame(bytes, -1));
-    this.dirs[back].queue.push({ bytes, held: null, injected: true });
-    this.flush(back);
+    // The other direction's decoder and the names' model must see the Return too (they pair Returns with questions).
+    this.engine.model.message(this.id, this.decoder.decode(back, toFrame(bytes, -1)), time);
+    const b = this.dirs[back];
+    this.enqueue(b, { bytes, held: null, recorded: false, injected: true });
+    this.flush(back, time);
   }
 
-  /** Writes out the queue of `dir` up to its first message still held or delayed. */
-  flush(dir: Dir): void {
+  /** Writes out the queue of `dir` up to its first message still held or delayed; records what goes out (the receiver's view). */
+  flush(dir: Dir, time?: number): void {
     if (this.closed) return;
     const d = this.dirs[dir];
     const out: Uint8Array[] = [];
+    let at = time;
     while (d.queue.length > 0) {
       const e = d.queue[0]!;
-      if (e.injected && d.splitter.midFrame) break; // after the rest of the frame being passed through
+      if (e.injected && d.sent > d.splitter.position && !d.raw) break; // after the rest of the frame being passed through
       const h = e.held;
       if (h && !h.released) {
         if (h.until === null) break;
@@ -397,7 +574,9 @@ export class ConnIntercept {
         }
         h.released = true;
       }
+      if (!e.recorded) this.sink.record(dir, e.bytes, (at ??= now()));
       out.push(e.bytes);
+      d.queuedBytes -= e.bytes.length;
       d.queue.shift();
     }
     if (out.length === 1) this.sink.write(dir, out[0]!);
@@ -406,10 +585,23 @@ export class ConnIntercept {
       d.endSent = true;
       this.sink.end(dir);
     }
+    this.backpressure(dir);
+  }
+
+  /** Pauses reading from `dir`'s sender while too much waits in its queue, as a slow socket would; resumes once drained. */
+  private backpressure(dir: Dir): void {
+    const d = this.dirs[dir];
+    if (!d.paused && (d.queuedBytes > BACKLOG_HIGH.bytes || d.queue.length > BACKLOG_HIGH.messages)) {
+      d.paused = true;
+      this.sink.pause?.(dir, true);
+    } else if (d.paused && d.queuedBytes <= BACKLOG_LOW.bytes && d.queue.length <= BACKLOG_LOW.messages) {
+      d.paused = false;
+      this.sink.pause?.(dir, false);
+    }
   }
 }
 
-/** A CallRow-like view of one message for the filter language (names only: no threads on the relay side). */
+/** A CallRow-like view of a message whose call the model does not know (a Return to an unknown question). */
 function callView(conn: number, dir: Dir, kind: MessageKind, title: string, iface: string | null, method: string | null, questionId: number, time: number, exception: boolean): CallRow {
   return {
     id: 0, conn, dir: kind === 'call' ? dir : otherDir(dir), questionId, interfaceId: '', methodId: 0, iface, method, title, target: '',

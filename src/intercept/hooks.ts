@@ -12,7 +12,7 @@ export function interceptedHooks(
   eng: Interceptor,
   id: number,
   tap: Tap,
-  out: { write(dir: Dir, b: Uint8Array): void; endDir(dir: Dir): void; destroy(reason: string): void },
+  out: { write(dir: Dir, b: Uint8Array): void; endDir(dir: Dir): void; destroy(reason: string): void; pauseDir(dir: Dir, on: boolean): void },
   onClose: (time: number, reason: string | null) => void,
 ): { data(dir: Dir, bytes: Buffer, time: number): void; end(dir: Dir, time: number): void; close(time: number, reason: string | null): void } {
   const sink: InterceptSink = {
@@ -20,6 +20,7 @@ export function interceptedHooks(
     end: (dir) => out.endDir(dir),
     close: (reason) => out.destroy(reason),
     record: (dir, b, time) => tap.data(id, dir, asBuffer(b), time),
+    pause: (dir, on) => out.pauseDir(dir, on),
   };
   const ci: ConnIntercept = eng.connection(id, sink);
   return {

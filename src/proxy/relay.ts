@@ -308,7 +308,7 @@ export class Relay {
       const eng = this.opts.interceptor;
       let splice: Splice;
       const hooks = eng
-        ? interceptedHooks(eng, id, tap, { write: (d, b) => splice.write(d, b), endDir: (d) => splice.endDir(d), destroy: (r) => splice.destroy(r) }, (time, reason) => this.finish(c, reason, time))
+        ? interceptedHooks(eng, id, tap, { write: (d, b) => splice.write(d, b), endDir: (d) => splice.endDir(d), destroy: (r) => splice.destroy(r), pauseDir: (d, on) => splice.pauseDir(d, on) }, (time, reason) => this.finish(c, reason, time))
         : {
             data: (dir: Dir, bytes: Buffer, time: number) => tap.data(id, dir, bytes, time),
             end: (dir: Dir, time: number) => tap.end(id, dir, time),

@@ -88,6 +88,8 @@ interface Side {
   finishing: boolean;
   /** A write to it failed after it had closed and its stream had ended: a normal close, not an error. */
   goneAfterEnd: boolean;
+  /** Intercepted mode: not read while too much waits behind a hold in its direction (pauseDir). */
+  paused: boolean;
 }
 
 export class Splice {
@@ -113,7 +115,7 @@ export class Splice {
     this.flushTimeoutMs = opts.flushTimeoutMs ?? 2000;
     this.closed = new Promise((res) => (this.resolveClosed = res));
     const mk = (sock: Socket, name: string, dir: Dir): Side =>
-      ({ sock, name, dir, peer: undefined as unknown as Side, waitingDrain: false, closed: false, finishing: false, goneAfterEnd: false });
+      ({ sock, name, dir, peer: undefined as unknown as Side, waitingDrain: false, closed: false, finishing: false, goneAfterEnd: false, paused: false });
     this.a = mk(a, nameA, '>');
     this.b = mk(b, nameB, '<');
     this.a.peer = this.b;
@@ -177,6 +179,14 @@ export class Splice {
     const dst = src.peer.sock;
     if (dst.destroyed || dst.writableEnded) return;
     if (!dst.write(bytes)) this.waitDrain(src);
+  }
+
+  /** Intercepted mode: stops (on) or resumes reading the sender of `dir`, as a slow receiver would make it. */
+  pauseDir(dir: Dir, on: boolean): void {
+    const src = dir === '>' ? this.a : this.b;
+    if (src.paused === on) return;
+    src.paused = on;
+    this.updateFlow(src);
   }
 
   /** Intercepted mode: EOF in `dir`. */
@@ -262,7 +272,7 @@ export class Splice {
   private updateFlow(side: Side): void {
     const s = side.sock;
     if (s.destroyed) return;
-    if (!this.started || side.waitingDrain || this.held || this.stopping || side.finishing) s.pause();
+    if (!this.started || side.waitingDrain || this.held || this.stopping || side.finishing || side.paused) s.pause();
     else s.resume();
   }
 

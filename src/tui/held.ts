@@ -4,6 +4,7 @@
 // back there in the control socket's words (src/intercept/control.ts).
 
 import chalk from 'chalk';
+import { heldLine } from '../intercept/engine.js';
 import type { HeldInfo } from '../intercept/engine.js';
 import type { CallRow } from '../session/rows.js';
 import { bytes, duration } from './format.js';
@@ -11,11 +12,12 @@ import { parseRuleLine } from '../intercept/rules.js';
 
 /** The held message that is this call's Call (or its Return), if any. */
 export function heldFor(held: readonly HeldInfo[], c: Pick<CallRow, 'conn' | 'questionId' | 'dir' | 'sent' | 'returned'>): HeldInfo | undefined {
-  // Question ids are reused once a question is finished: the time it arrived tells which call it is
-  // (a message is recorded when it arrives, held or not).
+  // Question ids are reused once a question is finished. A Call is recorded when it arrives, held or
+  // not: the time tells which call it is. A Return is recorded when it goes on: the call it answers is
+  // the one on that question still waiting for it.
   const near = (t: number | null, since: number) => t !== null && Math.abs(t - since) < 1;
   return held.find(
-    (h) => h.conn === c.conn && h.questionId === c.questionId && (h.kind === 'call' ? h.dir === c.dir && near(c.sent, h.since) : h.dir !== c.dir && near(c.returned, h.since)),
+    (h) => h.conn === c.conn && h.questionId === c.questionId && (h.kind === 'call' ? h.dir === c.dir && near(c.sent, h.since) : h.dir !== c.dir && c.returned === null),
   );
 }
 
@@ -31,13 +33,9 @@ export function heldSummary(held: readonly HeldInfo[], now: number): string | nu
   return chalk.bgMagenta.white.bold(' HELD ') + chalk.magenta(` ${held.length}: #${h.id} ${h.kind === 'return' ? 'return of ' : ''}${h.title} ${duration(now - h.since)}, ${h.behindMessages} msg / ${bytes(h.behindBytes)} queued behind (h release, H all, . step, ! fail)`);
 }
 
-/** Lines for the chains pane: each held message and what it holds up. */
+/** Lines for the chains pane: each held message and what it holds up (the sentence of `ipc-trace release --list`). */
 export function heldLines(held: readonly HeldInfo[], now: number): string[] {
-  return held.map(
-    (h) =>
-      chalk.magenta(`held by ipc-trace #${h.id}: c${h.conn} ${h.dir} ${h.kind} ${h.title} (question ${h.questionId}) for ${duration(now - h.since)}; `) +
-      chalk.magenta(`${h.behindMessages} message(s), ${bytes(h.behindBytes)} of c${h.conn} ${h.dir} wait behind it (${h.rule})`),
-  );
+  return held.map((h) => `held by ipc-trace ${heldLine(h, now)}`);
 }
 
 /** Why a rule typed in the UI is not valid (`hold method:x`), or null. */
@@ -58,7 +56,7 @@ export function heldRequest(cmd: string, held: readonly HeldInfo[], selected: Ca
     case 'hold.releaseAll':
       return 'release all';
     case 'hold.step':
-      return 'step';
+      return pick ? `step ${pick.id}` : null;
     case 'hold.fail': {
       const call = (selected && heldFor(held, selected)) ?? held.find((h) => h.kind === 'call');
       return call && call.kind === 'call' ? `fail ${call.id}` : null;

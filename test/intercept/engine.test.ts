@@ -1,12 +1,18 @@
 import { describe, it, expect, afterEach, vi } from 'vitest';
 import { loadSchemaBundle, rpcSchemaSet } from '../../src/decoder/sources.js';
 import { callMessage, finishMessage, returnResultsMessage } from '../../src/rpc/envelope.js';
-import { Interceptor, Intervention, InterceptSink } from '../../src/intercept/engine.js';
+import { Interceptor, Intervention, InterceptSink, BACKLOG_HIGH } from '../../src/intercept/engine.js';
 import { parseRule, parseRuleLine, RuleError } from '../../src/intercept/rules.js';
 import { FrameSplitter } from '../../src/intercept/split.js';
 import { MessageDecoder } from '../../src/decoder/messages.js';
 import { Framer } from '../../src/decoder/framer.js';
 import type { Dir } from '../../src/decoder/messages.js';
+import { Pipeline } from '../../src/session/pipeline.js';
+import { callRow } from '../../src/session/rows.js';
+import { outstandingCalls } from '../../src/chains/outstanding.js';
+import { parseHexlog } from '../../src/decoder/hexlog.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const schemas = loadSchemaBundle([], []).set;
 const rpc = rpcSchemaSet();
@@ -148,7 +154,7 @@ describe('interceptor', () => {
     expect(events[0]!.text).toMatch(/^hold #\d+ call ChainNotifications.blockConnected \(question 2\)/);
   });
 
-  it('holds Returns with the return word; step releases the oldest held and the next match is held again', () => {
+  it('holds Returns with the return word, each held in order behind the one before', () => {
     const { eng, wire, conn } = setup(['hold return & method:getHeight']);
     conn.data('>', Buffer.concat([call(1, 'Chain', 'getHeight'), call(2, 'Chain', 'getHeight')]), 0);
     expect(wire.sent('>')).toEqual(['call 1 getHeight', 'call 2 getHeight']); // calls pass
@@ -156,11 +162,31 @@ describe('interceptor', () => {
     expect(wire.sent('<')).toEqual([]);
     // Both match: both held, in order (the second behind the first).
     expect(eng.heldList().map((h) => [h.kind, h.questionId, h.behindMessages])).toEqual([['return', 1, 1], ['return', 2, 0]]);
-    expect(eng.step()).toBe(1);
+    expect(eng.release(eng.heldList()[0]!.id)).toBe(1);
     expect(wire.sent('<')).toEqual(['return 1 keep-params']);
-    expect(eng.heldList().map((h) => [h.kind, h.questionId])).toEqual([['return', 2]]);
     expect(eng.release('all')).toBe(1);
     expect(wire.sent('<')).toEqual(['return 1 keep-params', 'return 2 keep-params']);
+  });
+
+  it('step releases one message and holds exactly the next match of its rule, even once the rule is dropped', () => {
+    const { eng, wire, conn, events } = setup(['hold method:blockConnected']);
+    conn.data('>', call(1, 'ChainNotifications', 'blockConnected'), 0);
+    const [first] = eng.heldList();
+    eng.removeRule(eng.ruleList[0]!.id); // no rule any more: a release would let everything go
+    expect(eng.step()).toBe(first!.id);
+    expect(wire.sent('>')).toEqual(['call 1 blockConnected']);
+    conn.data('>', Buffer.concat([call(2, 'Chain', 'getHeight'), call(3, 'ChainNotifications', 'blockConnected'), call(4, 'ChainNotifications', 'blockConnected')]), 0);
+    // The next match is held (and what follows it), not the call before it.
+    expect(wire.sent('>')).toEqual(['call 1 blockConnected', 'call 2 getHeight']);
+    expect(eng.heldList().map((h) => [h.questionId, h.behindMessages])).toEqual([[3, 1]]);
+    // Released, the one after it goes on: the step held exactly one.
+    expect(eng.release('all')).toBe(1);
+    expect(wire.sent('>')).toEqual(['call 1 blockConnected', 'call 2 getHeight', 'call 3 blockConnected', 'call 4 blockConnected']);
+    expect(eng.passive).toBe(true);
+    conn.data('>', call(5, 'ChainNotifications', 'blockConnected'), 0);
+    expect(eng.heldList()).toEqual([]);
+    expect(events.map((e) => e.kind)).toEqual(['hold', 'release', 'hold', 'release']);
+    expect(eng.step()).toBeNull();
   });
 
   it('fail: the callee never sees the Call or its Finish; the caller gets an exception Return numbered with its question', () => {
@@ -250,5 +276,133 @@ describe('no rule in force', () => {
     expect(wire.sent('<')).toEqual([]); // not in the middle of the Return being passed through
     conn.data('<', r.subarray(10), 0);
     expect(wire.sent('<')).toEqual(['return 9 keep-params', 'return 4 exception failed: ipc-trace: injected failure']);
+  });
+});
+
+/** The sink of a recording: what it records goes through a session pipeline, as the recorder's would. */
+function recordingSetup(rules: string[]) {
+  const { eng, wire, events } = setup([]);
+  for (const r of rules) eng.addRule(parseRuleLine(r)!);
+  const p = new Pipeline(schemas, rpc, []);
+  p.open({ id: 2, time: 0, label: 'test' });
+  const conn = eng.connection(2, {
+    write: (d, b) => wire.write(d, b),
+    end: (d) => wire.end(d),
+    close: (r) => wire.close(r),
+    record: (d, b, t) => p.chunk(2, d, b, t),
+  });
+  const call = (q: number) => p.model.calls.find((c) => c.questionId === q)!;
+  return { eng, wire, events, conn, p, call };
+}
+
+describe('the recording: each side as it saw it', () => {
+  it('a held Return leaves its call outstanding (chains sees the caller waiting) until it is released', () => {
+    const { eng, wire, conn, p, call: recorded } = recordingSetup(['hold return & method:getHeight']);
+    conn.data('>', call(1, 'Chain', 'getHeight'), 10);
+    conn.data('<', ret(1), 20);
+    expect(wire.sent('<')).toEqual([]);
+    expect(eng.heldList().map((h) => h.kind)).toEqual(['return']);
+    const c = recorded(1);
+    expect(c.status).toBe('pending');
+    expect(p.model.outstanding.has(c.id)).toBe(true);
+    expect(outstandingCalls([callRow(c)], [], 30).map((o) => o.row.title)).toEqual(['Chain.getHeight']);
+    eng.release('all');
+    expect(wire.sent('<')).toEqual(['return 1 keep-params']);
+    expect(c.status).toBe('returned');
+    // Returned when the caller got it, not when it reached ipc-trace.
+    expect(c.returned!).toBeGreaterThan(20);
+    expect(outstandingCalls([callRow(c)], [], c.returned! + 1)).toEqual([]);
+  });
+
+  it('a held Call and the Calls queued behind it are outstanding from when their caller sent them', () => {
+    const { eng, wire, conn, call: recorded } = recordingSetup(['hold method:getBalances']);
+    conn.data('>', Buffer.concat([call(1, 'Wallet', 'getBalances'), call(3, 'Chain', 'getHeight')]), 10);
+    expect(wire.sent('>')).toEqual([]);
+    expect([recorded(1).status, recorded(1).sent, recorded(3).status, recorded(3).sent]).toEqual(['pending', 10, 'pending', 10]);
+    eng.release('all');
+    expect(wire.sent('>')).toEqual(['call 1 getBalances', 'call 3 getHeight']);
+    expect(recorded(1).sent).toBe(10);
+  });
+
+  it('a delayed Return shifts the latency the recording measures', () => {
+    vi.useFakeTimers();
+    const { conn, call: recorded } = recordingSetup(['delay return & method:getHeight=300ms']);
+    const t0 = performance.timeOrigin + performance.now();
+    conn.data('<', call(2, 'Chain', 'getHeight'), t0);
+    conn.data('>', ret(2), t0 + 1);
+    expect(recorded(2).status).toBe('pending'); // delayed: the caller has not got it
+    vi.advanceTimersByTime(350);
+    expect(recorded(2).status).toBe('returned');
+    expect(recorded(2).returned! - recorded(2).sent).toBeGreaterThanOrEqual(300);
+  });
+
+  it('a failed Call: the caller sent it and got the injected Return; the callee saw neither', () => {
+    const { wire, conn, call: recorded } = recordingSetup(['fail method:getBalances=nope']);
+    conn.data('>', call(4, 'Wallet', 'getBalances'), 5);
+    conn.data('>', finishMessage(4), 6);
+    expect(wire.sent('>')).toEqual([]);
+    expect(recorded(4)).toMatchObject({ status: 'exception', exception: 'failed: nope', retired: true });
+  });
+});
+
+describe('rules match the names the session has', () => {
+  const capture = parseHexlog(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'captures', 'mining-01.hexlog'), 'utf8'));
+  /** Feeds the capture through an interceptor, chunk by chunk, as it was read. */
+  function feed(rules: string[]) {
+    const { eng, wire, conn } = setup(rules);
+    for (const c of capture.chunks) conn.data(c.dir, c.bytes, 0);
+    return { eng, wire };
+  }
+
+  it('thread: matches the calling thread (from ThreadMap.makeThread and the Context)', () => {
+    const { eng } = feed(['hold thread:bitcoin-mine-te & method:waitTipChanged']);
+    const titles = eng.heldList().map((h) => h.title);
+    expect(titles.length).toBeGreaterThan(0);
+    expect(new Set(titles)).toEqual(new Set(['Mining.waitTipChanged']));
+    // A thread the connection does not have matches nothing.
+    expect(feed(['hold thread:b-scheduler & method:waitTipChanged']).eng.heldList()).toEqual([]);
+    // The executing thread counts too: the node's worker made for the client thread.
+    expect(feed(['hold thread:from & method:getTip']).eng.heldList().map((h) => h.title)).toEqual(['Mining.getTip']);
+  });
+
+  it('proc: matches the processes named from thread names', () => {
+    const { eng } = feed(['hold proc:bitcoin-mine-test & method:getTip']);
+    expect(eng.heldList().map((h) => h.title)).toEqual(['Mining.getTip']);
+    expect(feed(['hold proc:bitcoin-wallet']).eng.heldList()).toEqual([]);
+  });
+});
+
+describe('malformed frames and backpressure', () => {
+  it('a frame length no receiver reads: recorded and passed on unchanged, the direction never waits for it', () => {
+    const { wire, conn, events } = setup(['hold method:blockConnected']);
+    const garbage = Buffer.from('00000000ffffffff0102030405060708', 'hex'); // one segment of 2^32-1 words
+    const stream = Buffer.concat([call(1, 'Chain', 'getHeight'), garbage]);
+    conn.data('>', stream.subarray(0, 30), 0);
+    conn.data('>', stream.subarray(30), 0);
+    conn.data('>', call(2, 'ChainNotifications', 'blockConnected'), 0);
+    const all = Buffer.concat([stream, call(2, 'ChainNotifications', 'blockConnected')]);
+    expect(Buffer.concat(wire.out['>']).equals(all)).toBe(true);
+    expect(Buffer.concat(wire.rec['>']).equals(all)).toBe(true);
+    expect(events.map((e) => e.kind)).toEqual(['unframed']);
+  });
+
+  it('pauses reading the sender while more than a bound waits behind a hold, resumes once released', () => {
+    const { eng, conn } = setup(['hold method:blockConnected']);
+    const pauses: [Dir, boolean][] = [];
+    (conn as unknown as { sink: InterceptSink }).sink.pause = (d, on) => pauses.push([d, on]);
+    conn.data('>', call(1, 'ChainNotifications', 'blockConnected'), 0);
+    const small = call(2, 'Chain', 'getHeight');
+    let sent = 0;
+    while (pauses.length === 0 && sent < 100000) {
+      conn.data('>', small, 0);
+      sent++;
+    }
+    expect(pauses).toEqual([['>', true]]);
+    const h = eng.heldList()[0]!;
+    expect(h.behindMessages).toBeLessThanOrEqual(BACKLOG_HIGH.messages + 1);
+    conn.data('<', ret(1), 0); // the other direction is not paused
+    expect(pauses).toEqual([['>', true]]);
+    eng.release('all');
+    expect(pauses).toEqual([['>', true], ['>', false]]);
   });
 });

@@ -114,3 +114,50 @@ it('with --intercept and no rule, bytes go through unchanged, whatever the chunk
   expect(Buffer.concat(got).equals(stream)).toBe(true);
   expect(t.events).toEqual([]);
 });
+
+it('garbage through an intercepted relay arrives unchanged, and what follows it too', async () => {
+  const t = await setup(['hold method:blockConnected']);
+  const got: Buffer[] = [];
+  t.upstream.on('data', (b: Buffer) => got.push(b));
+  // A segment table announcing 2^32-1 words: no receiver reads that much, nothing may wait for it.
+  const garbage = Buffer.concat([Buffer.from('00000000ffffffff', 'hex'), Buffer.alloc(100, 0xab)]);
+  const stream = Buffer.concat([call(1, 'Chain', 'getHeight'), garbage]);
+  t.client.write(stream);
+  await until(() => Buffer.concat(got).length === stream.length);
+  expect(Buffer.concat(got).equals(stream)).toBe(true);
+  const more = call(2, 'ChainNotifications', 'blockConnected'); // not framed any more: not held either
+  t.client.write(more);
+  await until(() => Buffer.concat(got).length === stream.length + more.length);
+  expect(Buffer.concat(got).equals(Buffer.concat([stream, more]))).toBe(true);
+  expect(t.events.map((e) => e.kind)).toEqual(['unframed']);
+  // Recorded as it went.
+  const conn = [...t.tap.conns.values()][0]!;
+  expect(Buffer.concat(conn.chunks['>']).equals(Buffer.concat([stream, more]))).toBe(true);
+});
+
+it('a peer writing a lot behind a hold is paused, as a slow socket would make it: what waits stays bounded', async () => {
+  const t = await setup(['hold method:blockConnected']);
+  t.client.write(call(1, 'ChainNotifications', 'blockConnected'));
+  await until(() => t.eng.heldList().length === 1);
+  const one = call(2, 'Chain', 'getHeight');
+  const total = 16 * 1024 * 1024;
+  const block = Buffer.concat(Array.from({ length: Math.ceil(64 * 1024 / one.length) }, () => one));
+  let written = 0;
+  // Write until the socket pushes back; the relay must stop reading long before it took it all.
+  while (written < total && t.client.write(block)) written += block.length;
+  written += block.length;
+  await new Promise((r) => setTimeout(r, 300));
+  while (written < total && t.client.writableLength < 8 * 1024 * 1024) {
+    t.client.write(block);
+    written += block.length;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  const held = t.eng.heldList()[0]!;
+  console.log(`behind the hold: ${held.behindBytes} bytes in ${held.behindMessages} messages; left in the writer: ${t.client.writableLength} bytes of ${written}`);
+  expect(held.behindBytes).toBeLessThan(4 * 1024 * 1024);
+  expect(t.client.writableLength).toBeGreaterThan(0); // the writer is pushed back
+  t.eng.release('all');
+  await until(() => t.atUpstream.length === 1 + written / one.length, 20000);
+  expect(t.atUpstream.length).toBe(1 + written / one.length);
+}, 30000);

@@ -15,8 +15,9 @@ it('marks the held call itself, not earlier calls that used the same question id
   expect(heldFor(h, call({}))).toBe(h[0]);
   expect(heldFor(h, call({ sent: 400, returned: 420 }))).toBeUndefined(); // question 0 of an earlier, finished call
   expect(heldFor(h, call({ dir: '<' }))).toBeUndefined();
+  // A held Return is not recorded until it goes on: its call is the one on that question still waiting.
   const r = [held({ kind: 'return', dir: '<', since: 2000 })];
-  expect(heldFor(r, call({ returned: 2000 }))).toBe(r[0]);
+  expect(heldFor(r, call({}))).toBe(r[0]);
   expect(heldFor(r, call({ returned: 1500 }))).toBeUndefined();
 });
 
@@ -32,7 +33,8 @@ it('keys: release picks the selected call when it is held, else the oldest; fail
   expect(heldRequest('hold.release', h, undefined)).toBe('release 4');
   expect(heldRequest('hold.release', h, call({ questionId: 2, sent: 60 }))).toBe('release 7');
   expect(heldRequest('hold.releaseAll', h, undefined)).toBe('release all');
-  expect(heldRequest('hold.step', h, undefined)).toBe('step');
+  expect(heldRequest('hold.step', h, undefined)).toBe('step 4');
+  expect(heldRequest('hold.step', h, call({ questionId: 2, sent: 60 }))).toBe('step 7');
   expect(heldRequest('hold.fail', h, undefined)).toBe('fail 7');
   expect(heldRequest('hold.fail', [h[0]!], undefined)).toBeNull();
   expect(heldRequest('hold.release', [], undefined)).toBeNull();
