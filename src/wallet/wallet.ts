@@ -13,7 +13,9 @@
 //   relayMinFee, broadcastTransaction while holding it;
 // - ChainNotifications (blockConnected, transactionAddedToMempool, …) come
 //   from the node's b-scheduler thread and take cs_wallet;
-// - the wallet's own b-scheduler thread resends unconfirmed transactions.
+// - the wallet's own b-scheduler thread waits until it has caught up with the
+//   chain (Chain.waitForNotificationsIfTipChanged), then resends unconfirmed
+//   transactions.
 //
 // Scenarios (from the node's -scenario, passed in Init.makeWalletLoader's
 // globalArgs): `deadlock` makes the wallet's b-scheduler hold cs_wallet while
@@ -867,6 +869,10 @@ export class WalletProcess {
       this.timers.push(t);
     };
     every(2500 + this.rng.int(0, 1000), 'ResendWalletTransactions', async () => {
+      // Caught up with the chain first (BlockUntilSyncedToCurrentChain, cs_wallet not held): a
+      // blockConnected that does not get through (held by ipc-trace, or waiting for cs_wallet in
+      // the deadlock scenario) leaves this thread waiting on the node, which waits on b-scheduler.
+      for (const w of [...this.loaded.values()]) await w.syncedToChain();
       const ready = await this.chainCap().call('isReadyToBroadcast');
       if (ready.result !== true) return;
       for (const w of [...this.loaded.values()]) await w.resend();

@@ -1,6 +1,7 @@
 // Breakpoints on the wire against the bundled demo (normal scenario), run as
-// a user would: the deadlock reproduced on demand with two holds and
-// `ipc-trace release`, an injected exception, a delay, a disconnect, bad rules.
+// a user would: the deadlock reproduced on demand with one hold and
+// `ipc-trace release`, a process rule, an injected exception, a delay, a
+// disconnect, bad rules.
 
 import { it, expect, onTestFinished } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -33,25 +34,21 @@ function heldNow(db: string): Held[] | null {
     });
 }
 
-it('holding blockConnected while a wallet RPC thread calls the node reproduces the demo deadlock, and chains names it', async () => {
-  // The wallet's RPC threads wait for the chain in waitForNotificationsIfTipChanged: held first
-  // (which holds the wallet's side of the connection, so the node's scheduler waits too), released
-  // once a block is mined, so that they reach the node after its tip moved; blockConnected stays held.
-  const demo = startDemo(['--scenario', 'normal', '--duration', '60', '--hold', 'method:waitForNotificationsIfTipChanged', '--hold', 'method:blockConnected']);
-  let held: Held[] | null = null;
+it('holding blockConnected (one rule, added live) while a wallet thread calls the node reproduces the demo deadlock, and chains names it', async () => {
+  // The wallet's b-scheduler catches up with the chain (Chain.waitForNotificationsIfTipChanged)
+  // every few seconds. Once blockConnected is held, the wallet's tip stays behind the node's: its
+  // next call waits in the node for b-scheduler, which waits on the held blockConnected. The rule
+  // names the node's thread (thread:), matched as the session model attributes it.
+  const demo = startDemo(['--scenario', 'normal', '--duration', '60', '--intercept']);
   const until = Date.now() + 20000;
-  while (Date.now() < until && !(held ?? []).some((h) => h.title === 'Chain.waitForNotificationsIfTipChanged')) {
-    await sleep(200);
-    held = heldNow(demo.db);
-  }
-  expect(held, demo.stderr()).not.toBeNull();
+  while (Date.now() < until && heldNow(demo.db) === null) await sleep(200);
+  expect(heldNow(demo.db), demo.stderr()).toEqual([]);
   expect((statSync(`${demo.db}.ctl`).mode & 0o777).toString(8)).toBe('600');
-  // Two block intervals (2 s each): the node's tip moves while the RPC thread is held (released
-  // earlier, its call could return at once and make the method's usual time, hence its hang limit, long).
-  await sleep(5000);
+  await sleep(4000); // the wallet's threads are up and have called the node
+  const add = runCli(['release', demo.db, '--add-rule', 'hold thread:b-scheduler & method:blockConnected']);
+  expect(add.code, add.stderr).toBe(0);
   let report: ChainsJson | null = null;
   while (Date.now() < until + 30000 && demo.running() && !report) {
-    for (const h of heldNow(demo.db) ?? []) if (h.title === 'Chain.waitForNotificationsIfTipChanged') runCli(['release', demo.db, String(h.id)]);
     const c = runCli(['chains', demo.db, '--json']);
     if (c.code === 0) {
       const j = JSON.parse(c.stdout) as ChainsJson;
@@ -62,17 +59,17 @@ it('holding blockConnected while a wallet RPC thread calls the node reproduces t
   expect(report, demo.stderr()).not.toBeNull();
   const titles = report!.deadlocks[0]!.steps.map((s) => s.title).sort();
   expect(titles).toEqual(['Chain.waitForNotificationsIfTipChanged', 'ChainNotifications.blockConnected']);
-  // What is held right now: blockConnected, with what waits behind it.
+  // One message held: the node's blockConnected (from its b-scheduler), with what waits behind it.
   const still = heldNow(demo.db)!;
-  expect(still.map((h) => h.title)).toContain('ChainNotifications.blockConnected');
-  // Without the rules (else the next block's blockConnected is held again and the cycle comes back),
-  // releasing everything lets the normal scenario go on: no lock is really held in it.
+  expect(still.map((h) => h.title)).toEqual(['ChainNotifications.blockConnected']);
+  // Without the rule (else the next block's blockConnected is held again and the cycle comes back),
+  // releasing lets the normal scenario go on: no lock is really held in it.
   const rules = runCli(['release', demo.db, '--rules']).stdout.trim().split('\n');
-  expect(rules.map((l) => l.replace(/^\d+: /, ''))).toEqual(['hold method:waitForNotificationsIfTipChanged', 'hold method:blockConnected']);
-  for (const l of rules) expect(runCli(['release', demo.db, '--drop-rule', l.split(':')[0]!]).code).toBe(0);
+  expect(rules.map((l) => l.replace(/^\d+: /, ''))).toEqual(['hold thread:b-scheduler & method:blockConnected']);
+  expect(runCli(['release', demo.db, '--drop-rule', rules[0]!.split(':')[0]!]).code).toBe(0);
   const rel = runCli(['release', demo.db, 'all']);
   expect(rel.code, rel.stderr).toBe(0);
-  expect(rel.stdout).toMatch(/^released \d+/);
+  expect(rel.stdout).toMatch(/^released 1/);
   let after: ChainsJson | null = null;
   for (let i = 0; i < 30 && demo.running(); i++) {
     await sleep(300);
@@ -81,24 +78,49 @@ it('holding blockConnected while a wallet RPC thread calls the node reproduces t
     if (after.deadlocks.length === 0) break;
   }
   expect(after?.deadlocks.length).toBe(0);
-  // Ctrl-C: whatever is held is released and the session ends cleanly.
+  // Ctrl-C: the session ends cleanly.
   demo.interrupt();
   const code = await Promise.race([demo.exited, sleep(60000).then(() => 'timeout')]);
   expect(code, demo.stderr()).toBe(0);
   expectNoStackTrace(demo.stderr());
-  // Recorded: every hold and release is an intervention and a log line; replay prints them again.
+  // Recorded: the hold and the release are interventions and log lines; replay prints them again.
   const db = openDb(demo.db);
   try {
     const kinds = db.prepare('SELECT kind, count(*) AS n FROM interventions GROUP BY kind').all() as { kind: string; n: number }[];
-    expect(Object.fromEntries(kinds.map((k) => [k.kind, k.n]))).toMatchObject({ hold: expect.any(Number), release: expect.any(Number) });
+    expect(Object.fromEntries(kinds.map((k) => [k.kind, k.n]))).toEqual({ hold: 1, release: 1 });
   } finally {
     db.close();
   }
   const replay = runCli(['replay', demo.db, '--no-tui']);
   expect(replay.stdout).toMatch(/IPC wire hold #\d+ call ChainNotifications\.blockConnected \(question \d+\)/);
-  expect(replay.stdout).toMatch(/IPC wire release #\d+ call Chain\.waitForNotificationsIfTipChanged/);
+  expect(replay.stdout).toMatch(/IPC wire release #\d+ call ChainNotifications\.blockConnected/);
   expect(existsSync(`${demo.db}.ctl`)).toBe(false);
 }, 150000);
+
+it("--hold 'proc:wallet' holds calls once the wallet's process is named (not before: placeholders match nothing)", async () => {
+  const demo = startDemo(['--scenario', 'normal', '--duration', '30', '--hold', 'proc:wallet']);
+  let held: Held[] | null = null;
+  const until = Date.now() + 20000;
+  while (Date.now() < until && !(held ?? []).length) {
+    await sleep(200);
+    held = heldNow(demo.db);
+  }
+  expect(held, demo.stderr()).not.toBeNull();
+  demo.interrupt();
+  expect(await demo.exited, demo.stderr()).toBe(0);
+  const db = openDb(demo.db);
+  try {
+    const hold = db.prepare("SELECT time, question_id AS q, title FROM interventions WHERE kind = 'hold' ORDER BY seq LIMIT 1").get() as { time: number; q: number; title: string };
+    expect(held!.map((h) => h.title)).toContain(hold.title);
+    // The held call is one between the node and a process named bitcoin-wallet-PID.
+    const c = db.prepare('SELECT p1.label AS client, p2.label AS server FROM calls JOIN processes p1 ON p1.id = calls.client_process JOIN processes p2 ON p2.id = calls.server_process WHERE title = ? AND question_id = ? AND abs(sent - ?) < 1').get(hold.title, hold.q, hold.time) as { client: string; server: string };
+    expect([c.client, c.server].some((l) => /^bitcoin-wallet-\d+$/.test(l))).toBe(true);
+    // Calls before it passed: the wallet was not named yet (placeholders match nothing).
+    expect(db.prepare('SELECT count(*) FROM calls WHERE sent < ?').pluck().get(hold.time)).toBeGreaterThan(0);
+  } finally {
+    db.close();
+  }
+}, 90000);
 
 it('--fail answers the node\'s getBalances with the injected exception; the callee never runs it', () => {
   const r = runDemo(['--scenario', 'normal', '--duration', '5', '--fail', 'method:Wallet.getBalances=no balances today']);
