@@ -362,8 +362,9 @@ export class ConnIntercept {
     return this.engine.passive && this.canPass(this.dirs['>']) && this.canPass(this.dirs['<']);
   }
 
+  /** Nothing queued, no Finish to swallow, and every byte received sent on (no part of a frame waits in the splitter). */
   private canPass(d: DirState): boolean {
-    return d.queue.length === 0 && d.failed.size === 0;
+    return d.queue.length === 0 && d.failed.size === 0 && d.sent >= d.splitter.position + d.splitter.buffered;
   }
 
   /** A chunk read from `dir`'s sender, for the interceptor to send on. */

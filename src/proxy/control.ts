@@ -11,6 +11,20 @@
 //   EXIT  4   body = UTF-8 JSON { code, signal } of the real child
 //   CLOSE 5   body = UTF-8 JSON reason (null or a string)      (last frame)
 //
+//
+// With intercept rules (src/intercept/), the main process also sends frames
+// back to the shim: DATA (bytes to write on), END (EOF to pass on), CLOSE
+// (cut the connection), and
+//
+//   MODE  6   body = u8 mode: 'i' hand every chunk over and write only what
+//             comes back (intercepted); 'p' stop reading and acknowledge
+//             (before relaying by itself); 'd' relay by itself, sending
+//             copies only (no rule in force)
+//   ACK   7   body = u8 mode  (shim → main: 'i' or 'p' taken; in the stream,
+//             so every chunk before it was sent in the old mode)
+//   PAUSE 8   body = u8 dir, u8 on (stop / resume reading that direction's
+//             sender: too much waits behind a hold)
+//
 // '>' is the spawning parent → child direction (the parent is the connecting
 // side, like a client of a listening socket). Standard library only: this
 // module is loaded by the shim process.
@@ -20,6 +34,13 @@ export const FRAME_DATA = 2;
 export const FRAME_END = 3;
 export const FRAME_EXIT = 4;
 export const FRAME_CLOSE = 5;
+export const FRAME_MODE = 6;
+export const FRAME_ACK = 7;
+export const FRAME_PAUSE = 8;
+
+/** 'i' intercepted, 'p' pausing before relaying by itself, 'd' relaying by itself. */
+export type RelayMode = 'i' | 'p' | 'd';
+const MODES: readonly RelayMode[] = ['i', 'p', 'd'];
 
 /** Frames larger than this are rejected as corrupt (DATA frames carry one socket read, ≤ 64 KiB in practice). */
 export const MAX_FRAME = 64 * 1024 * 1024;
@@ -42,7 +63,9 @@ export type Frame =
   | { type: typeof FRAME_DATA; time: number; dir: '>' | '<'; bytes: Buffer }
   | { type: typeof FRAME_END; time: number; dir: '>' | '<' }
   | { type: typeof FRAME_EXIT; time: number; code: number | null; signal: string | null }
-  | { type: typeof FRAME_CLOSE; time: number; reason: string | null };
+  | { type: typeof FRAME_CLOSE; time: number; reason: string | null }
+  | { type: typeof FRAME_MODE | typeof FRAME_ACK; time: number; mode: RelayMode }
+  | { type: typeof FRAME_PAUSE; time: number; dir: '>' | '<'; on: boolean };
 
 /** A frame's header, with room for `extra` bytes of its body after it. */
 function header(type: number, time: number, bodyLength: number, extra = 0): Buffer {
@@ -83,6 +106,26 @@ export function encodeExit(time: number, code: number | null, signal: string | n
 
 export function encodeClose(time: number, reason: string | null): Buffer {
   return jsonFrame(FRAME_CLOSE, time, reason);
+}
+
+/** MODE (main → shim) or ACK (shim → main). */
+export function encodeMode(type: typeof FRAME_MODE | typeof FRAME_ACK, time: number, mode: RelayMode): Buffer {
+  const h = header(type, time, 1, 1);
+  h[13] = mode.charCodeAt(0);
+  return h;
+}
+
+export function encodePause(time: number, dir: '>' | '<', on: boolean): Buffer {
+  const h = header(FRAME_PAUSE, time, 2, 2);
+  h[13] = DIR_BYTE[dir];
+  h[14] = on ? 1 : 0;
+  return h;
+}
+
+function modeOf(b: number): RelayMode {
+  const m = String.fromCharCode(b) as RelayMode;
+  if (!MODES.includes(m)) throw new Error(`control frame: bad mode 0x${b.toString(16)}`);
+  return m;
 }
 
 function dirOf(b: number): '>' | '<' {
@@ -165,6 +208,13 @@ export class FrameReader {
         const v = JSON.parse(body.toString('utf8')) as unknown;
         return { type, time, reason: typeof v === 'string' ? v : null };
       }
+      case FRAME_MODE:
+      case FRAME_ACK:
+        if (body.length !== 1) throw new Error('control frame: bad MODE/ACK');
+        return { type, time, mode: modeOf(body[0]!) };
+      case FRAME_PAUSE:
+        if (body.length !== 2) throw new Error('control frame: bad PAUSE');
+        return { type, time, dir: dirOf(body[0]!), on: body[1] === 1 };
       default:
         throw new Error(`control frame: unknown type ${type}`);
     }

@@ -57,8 +57,8 @@ import { UserError, PACKAGE_ROOT } from '../decoder/sources.js';
 import { MAX_UNIX_PATH_BYTES } from './address.js';
 import type { Interceptor, ConnIntercept } from '../intercept/engine.js';
 import { asBuffer } from '../intercept/hooks.js';
-import { encodeData, encodeEnd, encodeClose } from './control.js';
-import { FrameReader, FRAME_OPEN, FRAME_DATA, FRAME_END, FRAME_EXIT, FRAME_CLOSE } from './control.js';
+import { encodeData, encodeEnd, encodeClose, encodeMode, encodePause } from './control.js';
+import { FrameReader, FRAME_OPEN, FRAME_DATA, FRAME_END, FRAME_EXIT, FRAME_CLOSE, FRAME_MODE, FRAME_ACK } from './control.js';
 import type { Frame } from './control.js';
 import { now, errorText } from './splice.js';
 import type { Tap } from './splice.js';
@@ -80,9 +80,11 @@ export interface ExecOptions {
   /** After COMMAND exits, how long wait() lets interposed connections finish (default 3000 ms). */
   drainTimeoutMs?: number;
   /**
-   * Intercept rules in force (src/intercept/): shims hand every chunk here
-   * (IPC_TRACE_INTERCEPT=1) and write only what is sent back to them (DATA,
-   * END and CLOSE frames on the control connection, main → shim).
+   * Intercepting (src/intercept/): while a rule is in force (or a message
+   * is held) shims hand every chunk here and write only what is sent back
+   * to them (DATA, END, CLOSE and PAUSE frames on the control connection,
+   * main → shim); otherwise they relay by themselves and send copies, as
+   * without an interceptor (the MODE/ACK switch of control.ts).
    */
   interceptor?: Interceptor;
 }
@@ -163,8 +165,16 @@ interface ControlConn {
   /** `exec:CHILDEXE[pid]`, from the OPEN record. */
   child: string;
   closed: boolean;
-  /** The interceptor's side of this connection, when rules are in force. */
+  /** The interceptor's side of this connection (with an interceptor). */
   ci: ConnIntercept | null;
+  /**
+   * Who writes the bytes on: 'i' this process (the shim hands chunks over),
+   * 'p' still this process, the shim was asked to stop reading before
+   * relaying by itself, 'd' the shim (chunks here are copies), 'di' the
+   * shim until it acknowledges the switch to 'i' (copies until the ACK).
+   */
+  mode: 'i' | 'p' | 'd' | 'di';
+  unwatch: (() => void) | null;
 }
 
 export class ExecSession {
@@ -182,6 +192,8 @@ export class ExecSession {
   private tapErrors = 0;
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
   private idleWaiters: (() => void)[] = [];
+  /** Bytes this process sent back to shims to write (intercepted mode). */
+  sentBack = 0;
 
   constructor(private readonly opts: ExecOptions) {
     this.log = opts.log ?? (() => {});
@@ -195,6 +207,11 @@ export class ExecSession {
   /** Children interposed on so far (one recorded connection each). */
   get interposed(): number {
     return this.nextId;
+  }
+
+  /** With an interceptor: who writes each open connection's bytes on ('i' this process, 'd' its shim, 'p'/'di' switching). */
+  get relayModes(): string[] {
+    return [...this.controls].filter((c) => c.id !== null && !c.closed).map((c) => c.mode);
   }
 
   /** COMMAND's pid, once started. */
@@ -376,6 +393,7 @@ export class ExecSession {
     c.closed = true;
     this.controls.delete(c);
     const id = c.id;
+    c.unwatch?.();
     c.ci?.close();
     if (id !== null) this.tapCall(() => this.opts.tap.close(id, time, reason));
     if (this.openControls() === 0) {
@@ -385,8 +403,25 @@ export class ExecSession {
     }
   }
 
+  /**
+   * Has the shim relay by itself while the interceptor has nothing to do
+   * on this connection, and hand chunks over again when it has (control.ts
+   * MODE/ACK: the switch neither reorders nor loses bytes in flight).
+   */
+  private switchMode(c: ControlConn): void {
+    if (!c.ci || c.closed || c.sock.destroyed) return;
+    const idle = c.ci.idle;
+    if (c.mode === 'i' && idle) {
+      c.mode = 'p';
+      c.sock.write(encodeMode(FRAME_MODE, now(), 'p'));
+    } else if (c.mode === 'd' && !idle) {
+      c.mode = 'di';
+      c.sock.write(encodeMode(FRAME_MODE, now(), 'i'));
+    }
+  }
+
   private onControl(sock: net.Socket): void {
-    const c: ControlConn = { sock, id: null, child: '', closed: false, ci: null };
+    const c: ControlConn = { sock, id: null, child: '', closed: false, ci: null, mode: 'i', unwatch: null };
     this.controls.add(c);
     const reader = new FrameReader();
     sock.on('data', (chunk: Buffer) => {
@@ -427,13 +462,17 @@ export class ExecSession {
         c.ci = eng.connection(id, {
           write: (dir, b) => {
             const [h, body] = encodeData(now(), dir, asBuffer(b));
+            this.sentBack += body.length;
             send(h);
             send(body);
           },
           end: (dir) => send(encodeEnd(now(), dir)),
           close: (reason) => send(encodeClose(now(), reason)),
           record: (dir, b, time) => this.tapCall(() => tap.data(id, dir, asBuffer(b), time)),
-        });
+          pause: (dir, on) => send(encodePause(now(), dir, on)),
+        }, { label: `${i.parentExe} -> ${c.child}`, client: `exec:${i.parentExe}[${i.parentPid}]`, server: c.child });
+        c.unwatch = eng.watchMode(() => this.switchMode(c));
+        this.switchMode(c);
       }
       return;
     }
@@ -446,14 +485,33 @@ export class ExecSession {
     }
     const id = c.id;
     if (id === null || c.closed) return;
+    const copies = c.mode === 'd' || c.mode === 'di';
     switch (f.type) {
       case FRAME_DATA:
-        if (c.ci) c.ci.data(f.dir, f.bytes, f.time);
-        else this.tapCall(() => tap.data(id, f.dir, f.bytes, f.time));
+        if (!c.ci) this.tapCall(() => tap.data(id, f.dir, f.bytes, f.time));
+        else if (copies) c.ci.passed(f.dir, f.bytes, f.time);
+        else {
+          c.ci.data(f.dir, f.bytes, f.time);
+          this.switchMode(c);
+        }
         break;
       case FRAME_END:
         this.tapCall(() => tap.end(id, f.dir, f.time));
-        c.ci?.end(f.dir);
+        if (copies) c.ci?.endPassed(f.dir);
+        else c.ci?.end(f.dir);
+        break;
+      case FRAME_ACK:
+        if (f.mode === 'i' && c.mode === 'di') c.mode = 'i';
+        else if (f.mode === 'p' && c.mode === 'p') {
+          // Every chunk the shim sent before stopping has been handled (and written back).
+          if (c.ci?.idle) {
+            c.mode = 'd';
+            c.sock.write(encodeMode(FRAME_MODE, now(), 'd'));
+          } else {
+            c.mode = 'i';
+            c.sock.write(encodeMode(FRAME_MODE, now(), 'i'));
+          }
+        }
         break;
       case FRAME_CLOSE:
         this.closeControl(c, f.reason, f.time);

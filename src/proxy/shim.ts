@@ -27,11 +27,16 @@
 // both sockets pauses until it drains (the recorder applies backpressure
 // rather than the shim buffering without bound). Standard library only.
 //
-// With IPC_TRACE_INTERCEPT=1 (intercept rules in force in the main process,
-// src/intercept/) the shim writes nothing on by itself: every chunk and EOF
-// goes to the main process, which sends back what to write (DATA), when to
-// end a direction (END) and when to cut the connection (CLOSE). Without a
-// control connection it relays as usual.
+// With IPC_TRACE_INTERCEPT=1 (the main process intercepts, src/intercept/)
+// the shim starts writing nothing on by itself: every chunk and EOF goes to
+// the main process, which sends back what to write (DATA), when to end a
+// direction (END), when to cut the connection (CLOSE) and when to stop
+// reading one way (PAUSE). While no rule is in force the main process has the
+// shim relay by itself, copies only (MODE 'p': stop reading, ACK; then MODE
+// 'd' once every chunk sent before the ACK was written back), and back
+// (MODE 'i', ACK: chunks after the ACK are intercepted), so no byte is
+// reordered or lost across a switch. Without a control connection it relays
+// as usual.
 
 import net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -40,7 +45,7 @@ import { openSync, closeSync, fstatSync, readFileSync, writeSync } from 'node:fs
 import { basename, join } from 'node:path';
 import { constants } from 'node:os';
 import { Splice, now, errorText } from './splice.js';
-import { encodeOpen, encodeData, encodeEnd, encodeExit, encodeClose, FrameReader, FRAME_DATA, FRAME_END, FRAME_CLOSE } from './control.js';
+import { encodeOpen, encodeData, encodeEnd, encodeExit, encodeClose, encodeMode, FrameReader, FRAME_DATA, FRAME_END, FRAME_CLOSE, FRAME_MODE, FRAME_ACK, FRAME_PAUSE } from './control.js';
 import type { Frame } from './control.js';
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
@@ -279,12 +284,42 @@ function interpose(real: string, fd: number, parentSock: net.Socket, argv0: stri
       close: (time, reason) => mirror.send(encodeClose(time, reason)),
     }, { names: ['parent', 'child'], intercepted });
     if (intercepted) {
-      mirror.onFrame = (f) => {
-        if (f.type === FRAME_DATA) splice.write(f.dir, f.bytes);
-        else if (f.type === FRAME_END) splice.endDir(f.dir);
-        else if (f.type === FRAME_CLOSE) splice.destroy(f.reason ?? 'closed by ipc-trace');
+      let mode: 'i' | 'p' | 'd' = 'i';
+      const reading = (on: boolean) => {
+        splice.pauseDir('>', !on);
+        splice.pauseDir('<', !on);
       };
-      mirror.onLost = () => splice.destroy('lost the control connection to ipc-trace while intercepting');
+      mirror.onFrame = (f) => {
+        switch (f.type) {
+          case FRAME_DATA:
+            splice.write(f.dir, f.bytes);
+            break;
+          case FRAME_END:
+            splice.endDir(f.dir);
+            break;
+          case FRAME_CLOSE:
+            splice.destroy(f.reason ?? 'closed by ipc-trace');
+            break;
+          case FRAME_PAUSE:
+            splice.pauseDir(f.dir, f.on);
+            break;
+          case FRAME_MODE:
+            mode = f.mode;
+            if (f.mode === 'p') {
+              // Chunks sent before the ACK may not be written back yet: read nothing until 'd' (or 'i').
+              reading(false);
+              mirror.send(encodeMode(FRAME_ACK, now(), 'p'));
+            } else {
+              splice.setIntercepted(f.mode === 'i');
+              reading(true);
+              if (f.mode === 'i') mirror.send(encodeMode(FRAME_ACK, now(), 'i'));
+            }
+            break;
+        }
+      };
+      mirror.onLost = () => {
+        if (mode !== 'd') splice.destroy('lost the control connection to ipc-trace while intercepting');
+      };
     }
     mirror.onPressure = (on) => splice.hold(on);
     splice.start();

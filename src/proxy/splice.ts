@@ -27,6 +27,8 @@
 // chunks and EOFs go to the hooks only; the interceptor decides when bytes go
 // out, with write(dir, bytes) and endDir(dir). write() applies the same flow
 // control (the source of that direction pauses until the destination drains).
+// The exec shim switches between the two modes as rules come and go
+// (setIntercepted).
 
 import type { Socket } from 'node:net';
 
@@ -104,6 +106,7 @@ export class Splice {
   private started = false;
   private done = false;
   private readonly flushTimeoutMs: number;
+  private intercepted: boolean;
 
   /**
    * a: the connecting side (bytes read from it are '>'), b: the other end.
@@ -113,6 +116,7 @@ export class Splice {
   constructor(a: Socket, b: Socket, private readonly hooks: SpliceHooks, private readonly opts: SpliceOptions = {}) {
     const [nameA, nameB] = opts.names ?? ['client', 'upstream'];
     this.flushTimeoutMs = opts.flushTimeoutMs ?? 2000;
+    this.intercepted = opts.intercepted ?? false;
     this.closed = new Promise((res) => (this.resolveClosed = res));
     const mk = (sock: Socket, name: string, dir: Dir): Side =>
       ({ sock, name, dir, peer: undefined as unknown as Side, waitingDrain: false, closed: false, finishing: false, goneAfterEnd: false, paused: false });
@@ -181,6 +185,11 @@ export class Splice {
     if (!dst.write(bytes)) this.waitDrain(src);
   }
 
+  /** Switches between relaying by itself and intercepted mode (from the next chunk or EOF read on). */
+  setIntercepted(on: boolean): void {
+    this.intercepted = on;
+  }
+
   /** Intercepted mode: stops (on) or resumes reading the sender of `dir`, as a slow receiver would make it. */
   pauseDir(dir: Dir, on: boolean): void {
     const src = dir === '>' ? this.a : this.b;
@@ -211,7 +220,7 @@ export class Splice {
     s.on('data', (chunk: Buffer) => this.onData(side, chunk));
     s.on('end', () => {
       this.hook(() => this.hooks.end(side.dir, now()));
-      if (this.opts.intercepted) return;
+      if (this.intercepted) return;
       const dst = side.peer.sock;
       if (!dst.destroyed && !dst.writableEnded) dst.end();
     });
@@ -251,7 +260,7 @@ export class Splice {
   private onData(side: Side, chunk: Buffer): void {
     const dst = side.peer.sock;
     if (dst.destroyed || dst.writableEnded) return; // the other end is gone: nowhere to relay to
-    if (this.opts.intercepted) {
+    if (this.intercepted) {
       try {
         this.hooks.data(side.dir, chunk, now());
       } catch (err) {

@@ -267,6 +267,17 @@ describe('no rule in force', () => {
     expect(Buffer.concat(wire.rec['>']).equals(stream)).toBe(true);
   });
 
+  it('a rule dropped while part of a frame waits to be framed: that frame still goes on whole, then chunks go as they come', () => {
+    const { eng, wire, conn } = setup(['hold method:blockConnected']);
+    const stream = Buffer.concat([call(1, 'Chain', 'getHeight'), call(2, 'Chain', 'getHeight'), call(3, 'Chain', 'getHeight')]);
+    conn.data('>', stream.subarray(0, 30), 0);
+    eng.removeRule(eng.ruleList[0]!.id);
+    conn.data('>', stream.subarray(30, 130), 0);
+    conn.data('>', stream.subarray(130), 0);
+    expect(Buffer.concat(wire.out['>']).equals(stream)).toBe(true);
+    expect(Buffer.concat(wire.rec['>']).equals(stream)).toBe(true);
+  });
+
   it('an injected Return waits for the rest of a frame passed through in its direction', () => {
     const { eng, wire, conn } = setup([]);
     const r = ret(9);

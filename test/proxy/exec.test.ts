@@ -19,6 +19,11 @@ import { dirname, join } from 'node:path';
 import { ExecSession, resolveCommand, shimScript } from '../../src/proxy/exec.js';
 import { UserError } from '../../src/decoder/sources.js';
 import { RecordingTap, tempDir, within, sleep } from './helpers.js';
+import { Interceptor } from '../../src/intercept/engine.js';
+import { parseRule } from '../../src/intercept/rules.js';
+import { loadSchemaBundle, rpcSchemaSet } from '../../src/decoder/sources.js';
+import { callMessage } from '../../src/rpc/envelope.js';
+import { createHash } from 'node:crypto';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const FIXTURES = join(import.meta.dirname, 'fixtures');
@@ -34,7 +39,7 @@ beforeAll(() => {
   if (r.status !== 0) throw new Error(`compiling the shim failed:\n${r.stdout}${r.stderr}`);
   writeFileSync(join(build.dir, 'package.json'), '{"type":"module"}\n');
   shimEntry = join(build.dir, 'proxy', 'shim.js');
-  for (const f of ['fake-parent.cjs', 'fake-child.cjs']) chmodSync(join(FIXTURES, f), 0o755);
+  for (const f of ['fake-parent.cjs', 'fake-child.cjs', 'capnp-parent.cjs']) chmodSync(join(FIXTURES, f), 0o755);
 }, 20000);
 
 afterAll(() => build?.cleanup());
@@ -237,4 +242,75 @@ describe('ExecSession', () => {
     const r = spawnSync('/bin/sh', ['-n', '-c', text]);
     expect(r.status).toBe(0);
   });
+});
+
+describe('ExecSession with an interceptor', () => {
+  const schemas = loadSchemaBundle([], []).set;
+  const call = (q: number, ifaceName: string, method: string): Uint8Array => {
+    const i = [...schemas.interfaces.values()].find((x) => x.name === ifaceName)!;
+    const m = i.methods.find((x) => x.name === method)!;
+    return callMessage(q, i.id, m.ordinal, { kind: 'importedCap', id: 0 }, () => []).bytes;
+  };
+  const until = async (cond: () => boolean, ms = 15000) => {
+    const end = Date.now() + ms;
+    while (!cond() && Date.now() < end) await sleep(10);
+    expect(cond()).toBe(true);
+  };
+
+  it('shims relay by themselves while no rule is in force and hand chunks over while one is; the switches reorder and lose nothing', async () => {
+    const tmp = tempDir('ipt-exec-icpt-');
+    try {
+      const bin = fakeBin(tmp.dir);
+      const frames: Uint8Array[] = [];
+      for (let q = 0; q < 8000; q++) frames.push(q % 40 === 39 ? call(q, 'ChainNotifications', 'blockConnected') : call(q, 'Chain', 'getHeight'));
+      const stream = Buffer.concat(frames);
+      const streamFile = join(tmp.dir, 'stream.bin');
+      writeFileSync(streamFile, stream);
+      const resultFile = join(tmp.dir, 'result.json');
+      const eng = new Interceptor(schemas, rpcSchemaSet(), [], () => {});
+      const tap = new RecordingTap();
+      const session = new ExecSession({
+        command: join(bin, 'fake-parent'),
+        args: [join(FIXTURES, 'capnp-parent.cjs'), resultFile, streamFile],
+        tap,
+        shimEntry,
+        interceptor: eng,
+        env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+      });
+      await session.start();
+      const recorded = () => [...tap.conns.values()].reduce((n, c) => n + c.bytes['>'], 0);
+      // No rule: the shim relays by itself; this process only records the copies.
+      await until(() => session.relayModes.join() === 'd');
+      let back = session.sentBack;
+      let at = recorded();
+      await until(() => recorded() > at + 20000);
+      expect(session.sentBack).toBe(back);
+      // A rule: chunks come here and what goes on is written back; blockConnected is held.
+      const rule = parseRule('hold', 'method:blockConnected');
+      eng.addRule(rule);
+      await until(() => eng.heldList().length > 0);
+      expect(session.relayModes.join()).toBe('i');
+      eng.removeRule(rule.id);
+      back = session.sentBack;
+      expect(eng.release('all')).toBe(1);
+      expect(session.sentBack).toBeGreaterThan(back);
+      // Nothing held, no rule: back to relaying by itself.
+      await until(() => session.relayModes.join() === 'd');
+      back = session.sentBack;
+      at = recorded();
+      await until(() => recorded() > at + 20000);
+      expect(session.sentBack).toBe(back);
+      expect(await within(session.wait(), 60000, 'capnp parent exit')).toBe(0);
+      await session.stop();
+      const result = JSON.parse(readFileSync(resultFile, 'utf8')) as { sent: number; recv: number; equal: boolean };
+      expect(result).toMatchObject({ sent: stream.length, recv: stream.length, equal: true });
+      // The recording has every byte, in order, both ways.
+      const [c] = [...tap.conns.values()];
+      const sha = createHash('sha256').update(stream).digest('hex');
+      expect([c!.bytes['>'], c!.bytes['<']]).toEqual([stream.length, stream.length]);
+      expect([c!.digest!['>'], c!.digest!['<']]).toEqual([sha, sha]);
+    } finally {
+      tmp.cleanup();
+    }
+  }, 90000);
 });
