@@ -27,11 +27,12 @@ export const INTERCEPT_HELP = `  --hold EXPR      hold matching Calls (or Return
   --fail EXPR[=TEXT]     answer matching Calls with an exception (TEXT) instead of forwarding them
   --disconnect EXPR      close the connection when a matching message arrives
   --rules FILE     rules, one per line: hold|delay|fail|disconnect EXPR (# comments)
-                   EXPR is the filter language of the terminal UI (method:, iface:, conn:, ! & |)
-                   plus the words call and return; a held message holds what follows it
-                   in its direction of its connection
+                   EXPR is the filter language of the terminal UI (method:, iface:, thread:,
+                   proc:, conn:, ! & |) plus the words call and return; a held message holds
+                   what follows it in its direction of its connection
   --intercept      no rule yet, but rules can be added while live (the terminal UI's b key);
-                   until one is, chunks are relayed as they come (frame boundaries counted)
+                   until one is, chunks are relayed as they come (and decoded for the
+                   thread and process names rules match)
 `;
 
 /** The rules given on the command line; a bad one is bad usage (exit 2). */

@@ -56,7 +56,7 @@ export const BINDINGS: Binding[] = [
   { command: 'hold.rule', keys: ['b'], mode: 'live', help: 'add an intercept rule: hold|delay|fail|disconnect EXPR (a breakpoint on the wire)', footer: 'rule' },
   { command: 'hold.release', keys: ['h'], mode: 'live', help: 'release the held message of the selected call, or the oldest held (--hold rules)', footer: 'release' },
   { command: 'hold.releaseAll', keys: ['H'], mode: 'live', help: 'release every held message' },
-  { command: 'hold.step', keys: ['.'], mode: 'live', help: 'step: release the oldest held message (the rules stay: the next match is held)' },
+  { command: 'hold.step', keys: ['.'], mode: 'live', help: 'step: release the selected (or oldest) held message and hold exactly the next match of its rule' },
   { command: 'hold.fail', keys: ['!'], mode: 'live', help: 'answer the selected (or oldest) held Call with an exception instead of forwarding it' },
   { command: 'replay.next', keys: [']'], mode: 'replay', help: 'time cursor: to the next call', footer: 'step' },
   { command: 'replay.prev', keys: ['['], mode: 'replay', help: 'time cursor: to the previous call' },
