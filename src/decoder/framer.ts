@@ -8,7 +8,7 @@ import { DEFAULT_TRAVERSAL_LIMIT_WORDS } from './wire.js';
 
 export const MAX_SEGMENTS = 512; // a message must have fewer
 /** Segment tables larger than this cannot be skipped reliably: the stream is given up. */
-const MAX_SKIPPABLE_TABLE_SEGMENTS = 1 << 16;
+export const MAX_SKIPPABLE_TABLE_SEGMENTS = 1 << 16;
 
 export interface Frame {
   /** The whole frame, segment table included. */

@@ -6,7 +6,7 @@
 // interceptor relays what it frames. Cheap: it reads segment tables only;
 // frame bytes are views of the chunks (copied only when a frame spans chunks).
 
-import { MAX_SEGMENTS, type Frame } from '../decoder/framer.js';
+import { MAX_SEGMENTS, MAX_SKIPPABLE_TABLE_SEGMENTS, type Frame } from '../decoder/framer.js';
 import { DEFAULT_TRAVERSAL_LIMIT_WORDS } from '../decoder/wire.js';
 
 /** The most bytes a segment table can take (the decoder rejects a message with MAX_SEGMENTS segments or more). */
@@ -92,15 +92,16 @@ export class FrameSplitter {
 /**
  * The whole length of the frame starting at b[0], null when its segment
  * table is not all there, or CORRUPT when it announces more words than a
- * receiver reads.
+ * receiver reads (or a segment table the decoder does not skip).
  */
 export function frameLength(b: Uint8Array): number | null {
   if (b.length < 4) return null;
   const dv = new DataView(b.buffer, b.byteOffset, b.length);
   const count = (dv.getUint32(0, true) + 1) >>> 0;
   const header = (4 + 4 * count + 7) & ~7;
-  // Corrupt (the receiver rejects it): the table goes on as its own "frame", known from its first
-  // word alone, so the stream never waits for a table longer than push() looks ahead.
+  // Corrupt (the receiver rejects it): a table of up to MAX_SKIPPABLE_TABLE_SEGMENTS goes on as its
+  // own "frame", known from its first word alone, as the decoder skips it; a longer one loses the framing.
+  if (count > MAX_SKIPPABLE_TABLE_SEGMENTS) return CORRUPT;
   if (count === 0 || count >= MAX_SEGMENTS) return header;
   if (b.length < 4 + 4 * count) return null;
   let words = 0;

@@ -384,18 +384,25 @@ describe('rules match the names the session has', () => {
 });
 
 describe('malformed frames and backpressure', () => {
-  it('a frame length no receiver reads: recorded and passed on unchanged, the direction never waits for it', () => {
-    const { wire, conn, events } = setup(['hold method:blockConnected']);
-    const garbage = Buffer.from('00000000ffffffff0102030405060708', 'hex'); // one segment of 2^32-1 words
-    const stream = Buffer.concat([call(1, 'Chain', 'getHeight'), garbage]);
-    conn.data('>', stream.subarray(0, 30), 0);
-    conn.data('>', stream.subarray(30), 0);
-    conn.data('>', call(2, 'ChainNotifications', 'blockConnected'), 0);
-    const all = Buffer.concat([stream, call(2, 'ChainNotifications', 'blockConnected')]);
-    expect(Buffer.concat(wire.out['>']).equals(all)).toBe(true);
-    expect(Buffer.concat(wire.rec['>']).equals(all)).toBe(true);
-    expect(events.map((e) => e.kind)).toEqual(['unframed']);
-  });
+  // One segment of 2^32-1 words; a table of 2^31 segments (what random bytes usually look like).
+  for (const [what, hex] of [['a huge segment', '00000000ffffffff0102030405060708'], ['a huge segment table', 'ffffff7f0102030405060708']] as const) {
+    for (const rules of [['hold method:blockConnected'], []]) {
+      it(`${what}, ${rules.length ? 'a rule in force' : 'no rule'}: recorded and passed on unchanged, nothing waits for it or keeps it`, () => {
+        const { wire, conn, events } = setup(rules);
+        const garbage = Buffer.concat([Buffer.from(hex, 'hex'), Buffer.alloc(200000, 0x5a)]);
+        const stream = Buffer.concat([call(1, 'Chain', 'getHeight'), garbage]);
+        conn.data('>', stream.subarray(0, 30), 0);
+        conn.data('>', stream.subarray(30, 100000), 0);
+        conn.data('>', stream.subarray(100000), 0);
+        conn.data('>', call(2, 'ChainNotifications', 'blockConnected'), 0);
+        const all = Buffer.concat([stream, call(2, 'ChainNotifications', 'blockConnected')]);
+        expect(Buffer.concat(wire.out['>']).equals(all)).toBe(true);
+        expect(Buffer.concat(wire.rec['>']).equals(all)).toBe(true);
+        expect(events.map((e) => e.kind)).toEqual(['unframed']);
+        expect(conn.dirs['>'].splitter.buffered).toBe(0);
+      });
+    }
+  }
 
   it('pauses reading the sender while more than a bound waits behind a hold, resumes once released', () => {
     const { eng, conn } = setup(['hold method:blockConnected']);
