@@ -4,6 +4,7 @@ import { callMessage, finishMessage, returnResultsMessage } from '../../src/rpc/
 import { Interceptor, Intervention, InterceptSink, BACKLOG_HIGH } from '../../src/intercept/engine.js';
 import { parseRule, parseRuleLine, RuleError } from '../../src/intercept/rules.js';
 import { FrameSplitter } from '../../src/intercept/split.js';
+import { controlCommand } from '../../src/intercept/control.js';
 import { MessageDecoder } from '../../src/decoder/messages.js';
 import { Framer } from '../../src/decoder/framer.js';
 import type { Dir } from '../../src/decoder/messages.js';
@@ -187,6 +188,18 @@ describe('interceptor', () => {
     expect(eng.heldList()).toEqual([]);
     expect(events.map((e) => e.kind)).toEqual(['hold', 'release', 'hold', 'release']);
     expect(eng.step()).toBeNull();
+  });
+
+  it("the control socket's step [ID] and list speak the one held-message sentence", () => {
+    const { eng, wire, conn } = setup(['hold method:blockConnected']);
+    conn.data('>', Buffer.concat([call(1, 'ChainNotifications', 'blockConnected'), call(2, 'Chain', 'getHeight')]), 0);
+    const id = eng.heldList()[0]!.id;
+    expect(controlCommand(eng, 'list')).toMatch(new RegExp(`^#${id} c1 > call ChainNotifications\\.blockConnected \\(question 1\\) held \\S+, 1 message\\(s\\) / \\d+ bytes behind it \\(hold method:blockConnected\\)$`));
+    expect(controlCommand(eng, 'step 999')).toBe('error: nothing held as #999');
+    expect(controlCommand(eng, 'step x')).toMatch(/^error: step takes a held message number/);
+    expect(controlCommand(eng, `step ${id}`)).toBe(`released #${id}; the next match of its rule is held`);
+    expect(wire.sent('>')).toEqual(['call 1 blockConnected', 'call 2 getHeight']);
+    expect(controlCommand(eng, 'step')).toBe('error: nothing held');
   });
 
   it('fail: the callee never sees the Call or its Finish; the caller gets an exception Return numbered with its question', () => {
