@@ -2,6 +2,7 @@
 // process (the listening relay), or an exec shim in another process reached
 // through its control connection (src/proxy/control.ts frames, sent back).
 
+import { now } from '../proxy/splice.js';
 import type { Dir, Tap } from '../proxy/splice.js';
 import type { ConnIntercept, InterceptSink, Interceptor } from './engine.js';
 
@@ -14,10 +15,13 @@ export function interceptedHooks(
   tap: Tap,
   out: { write(dir: Dir, b: Uint8Array): void; endDir(dir: Dir): void; destroy(reason: string): void; pauseDir(dir: Dir, on: boolean): void },
   onClose: (time: number, reason: string | null) => void,
-): { data(dir: Dir, bytes: Buffer, time: number): void; end(dir: Dir, time: number): void; close(time: number, reason: string | null): void } {
+): { data(dir: Dir, bytes: Buffer, time: number): void; end(dir: Dir): void; close(time: number, reason: string | null): void } {
   const sink: InterceptSink = {
     write: (dir, b) => out.write(dir, b),
-    end: (dir) => out.endDir(dir),
+    end: (dir) => {
+      out.endDir(dir);
+      tap.end(id, dir, now()); // recorded when passed on, as the receiver sees it
+    },
     close: (reason) => out.destroy(reason),
     record: (dir, b, time) => tap.data(id, dir, asBuffer(b), time),
     pause: (dir, on) => out.pauseDir(dir, on),
@@ -25,10 +29,7 @@ export function interceptedHooks(
   const ci: ConnIntercept = eng.connection(id, sink);
   return {
     data: (dir, bytes, time) => ci.data(dir, bytes, time),
-    end: (dir, time) => {
-      tap.end(id, dir, time);
-      ci.end(dir);
-    },
+    end: (dir) => ci.end(dir),
     close: (time, reason) => {
       ci.close();
       onClose(time, reason);

@@ -466,7 +466,11 @@ export class ExecSession {
             send(h);
             send(body);
           },
-          end: (dir) => send(encodeEnd(now(), dir)),
+          end: (dir) => {
+            const t = now();
+            send(encodeEnd(t, dir));
+            this.tapCall(() => tap.end(id, dir, t)); // recorded when passed on, as the receiver sees it
+          },
           close: (reason) => send(encodeClose(now(), reason)),
           record: (dir, b, time) => this.tapCall(() => tap.data(id, dir, asBuffer(b), time)),
           pause: (dir, on) => send(encodePause(now(), dir, on)),
@@ -496,12 +500,15 @@ export class ExecSession {
         }
         break;
       case FRAME_END:
-        this.tapCall(() => tap.end(id, f.dir, f.time));
+        if (!c.ci || copies) this.tapCall(() => tap.end(id, f.dir, f.time));
         if (copies) c.ci?.endPassed(f.dir);
         else c.ci?.end(f.dir);
         break;
       case FRAME_ACK:
-        if (f.mode === 'i' && c.mode === 'di') c.mode = 'i';
+        if (f.mode === 'i' && c.mode === 'di') {
+          c.mode = 'i';
+          this.switchMode(c); // the rule may be gone again
+        }
         else if (f.mode === 'p' && c.mode === 'p') {
           // Every chunk the shim sent before stopping has been handled (and written back).
           if (c.ci?.idle) {

@@ -161,3 +161,19 @@ it('a peer writing a lot behind a hold is paused, as a slow socket would make it
   await until(() => t.atUpstream.length === 1 + written / one.length, 20000);
   expect(t.atUpstream.length).toBe(1 + written / one.length);
 }, 30000);
+
+it('an EOF behind a hold is recorded when it is passed on, after what was held', async () => {
+  const t = await setup(['hold method:blockConnected']);
+  let upstreamEnded = false;
+  t.upstream.on('end', () => (upstreamEnded = true));
+  t.client.end(call(1, 'ChainNotifications', 'blockConnected'));
+  await until(() => t.eng.heldList().length === 1);
+  await new Promise((r) => setTimeout(r, 100));
+  const conn = [...t.tap.conns.values()][0]!;
+  expect(upstreamEnded).toBe(false);
+  expect(conn.ends).toEqual([]);
+  t.eng.release('all');
+  await until(() => upstreamEnded && conn.ends.length === 1);
+  expect(conn.ends).toEqual(['>']);
+  expect(conn.seq.slice(-2)).toEqual(['>', 'end>']); // the held Call recorded (when it arrived), then the EOF
+});
