@@ -36,6 +36,7 @@ import { callRow } from '../session/rows.js';
 import { SessionModel } from '../session/model.js';
 import type { Update } from '../session/model.js';
 import { threadLabel } from '../session/records.js';
+import { renderStruct } from '../decoder/text.js';
 import type { CallRecord } from '../session/records.js';
 import type { FilterContext } from '../filter/match.js';
 import { FrameSplitter, toFrame } from './split.js';
@@ -187,7 +188,7 @@ export class Interceptor {
     /** Every intervention, in order (the recorder and the log). */
     readonly onEvent: (e: Intervention) => void,
   ) {
-    this.model = new SessionModel(schemas, { retainHistory: false });
+    this.model = new SessionModel(schemas, { retainHistory: false, renderText: false });
     for (const r of rules) this.addRule(r);
   }
 
@@ -499,7 +500,9 @@ export class ConnIntercept {
     const kind: MessageKind = r.type;
     const questionId = r.type === 'call' ? r.questionId : r.answerId;
     const call = u.kind === 'call' || u.kind === 'return' ? u.call : null;
-    const row = call ? callRow(call) : callView(this.id, dir, kind, title, m.iface?.name ?? null, m.method?.name ?? null, questionId, time, r.type === 'return' && r.exception !== null);
+    // The params or results as text (the filter's text: term), rendered only for a message a rule looks at.
+    const text = m.content ? renderStruct(m.content, this.engine.schemas) : null;
+    const row = call ? { ...callRow(call), ...(kind === 'call' ? { params: text } : { results: text }) } : callView(this.id, dir, kind, title, m.iface?.name ?? null, m.method?.name ?? null, questionId, time, r.type === 'return' && r.exception !== null);
     const rule = this.engine.match({ kind, call: row }, call);
     const recorded = kind === 'call';
     if (!rule) {

@@ -133,12 +133,15 @@ export class SessionModel {
    * closed connection are forgotten and memory stays bounded by what is live.
    */
   private readonly retainHistory: boolean;
+  /** Render params and results as text (off for a model kept for names only: the interceptor's). */
+  private readonly renderText: boolean;
 
   constructor(
     readonly schemas: SchemaSet,
-    opts: { retainHistory?: boolean } = {},
+    opts: { retainHistory?: boolean; renderText?: boolean } = {},
   ) {
     this.retainHistory = opts.retainHistory ?? true;
+    this.renderText = opts.renderText ?? true;
   }
 
   // ---- connections ----
@@ -333,7 +336,7 @@ export class SessionModel {
       finished: null,
       callMsg: d.n ?? -1,
       returnMsg: null,
-      params: d.content ? renderStruct(d.content, this.schemas) : null,
+      params: d.content && this.renderText ? renderStruct(d.content, this.schemas) : null,
       results: null,
       retired: false,
     };
@@ -464,7 +467,7 @@ export class SessionModel {
     } else if (call.status === 'pending') {
       this.setStatus(call, 'returned');
     }
-    if (d.content) call.results = renderStruct(d.content, this.schemas);
+    if (d.content && this.renderText) call.results = renderStruct(d.content, this.schemas);
     let madeThread: ThreadRecord | null = null;
     if (q.resultThread) {
       madeThread = q.resultThread;

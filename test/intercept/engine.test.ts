@@ -389,6 +389,11 @@ describe('rules match the names the session has', () => {
     expect(feed(['hold thread:from & method:getTip']).eng.heldList().map((h) => h.title)).toEqual(['Mining.getTip']);
   });
 
+  it('text: matches the params as the log renders them', () => {
+    expect(feed(['hold text:bitcoin-mine-test & method:makeThread']).eng.heldList().map((h) => h.title)).toEqual(['ThreadMap.makeThread']);
+    expect(feed(['hold text:nosuchname & method:makeThread']).eng.heldList()).toEqual([]);
+  });
+
   it('proc: matches the processes named from thread names', () => {
     const { eng } = feed(['hold proc:bitcoin-mine-test & method:getTip']);
     expect(eng.heldList().map((h) => h.title)).toEqual(['Mining.getTip']);
