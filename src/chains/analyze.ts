@@ -9,6 +9,7 @@ import { outstandingCalls, OpenCall } from './outstanding.js';
 import { threadStacks } from './stacks.js';
 import { chainForest, rootOf } from './forest.js';
 import { hangLimits } from './limits.js';
+import { heldCalls } from './held.js';
 import { waitGraph, findCycles, WaitEdge } from './cycles.js';
 import type { BlockedCall, ChainInput, ChainNode, ChainReport, Deadlock, StuckChain, ThreadRef, ThreadStack } from './types.js';
 
@@ -38,6 +39,7 @@ export function analyzeChains(input: ChainInput): ChainReport {
   const byId = new Map<number, OpenCall>(open.map((c) => [c.row.id, c]));
   const { stacks, queued } = threadStacks(open);
   const forest = chainForest(open);
+  const held = heldCalls(input.interventions ?? [], input.calls, at);
   const limitOf = (c: OpenCall) => limits.limitFor(c.row.title);
   const isHung = (c: OpenCall) => c.ageMs > limitOf(c);
 
@@ -61,6 +63,7 @@ export function analyzeChains(input: ChainInput): ChainReport {
       limitMs: limitOf(c),
       cancelRequested: r.cancelRequested !== null && r.cancelRequested <= at,
       queuedBehind: queued.get(r.id) ?? null,
+      heldBy: held.get(r.id) ?? null,
       children: (forest.children.get(id) ?? []).map(node),
     };
   };
@@ -69,7 +72,7 @@ export function analyzeChains(input: ChainInput): ChainReport {
   const blocked = (id: number): BlockedCall => {
     const c = byId.get(id)!;
     const q = queued.get(id) ?? null;
-    return { call: id, title: c.row.title, requestNo: c.row.requestNo, thread: ref(c.row.executor, c.row.serverProcess), ageMs: c.ageMs, queuedBehind: q };
+    return { call: id, title: c.row.title, requestNo: c.row.requestNo, thread: ref(c.row.executor, c.row.serverProcess), ageMs: c.ageMs, queuedBehind: q, heldBy: held.get(id) ?? null };
   };
   const processOf = new Map(input.threads.map((t) => [t.id, t.process]));
   const edges = waitGraph({ open, forest, queued, processOf, hung: (id) => isHung(byId.get(id)!) });

@@ -6,6 +6,7 @@
 //   limits.ts       per-method hang limits (10 × p99 of completed calls)
 //   cycles.ts       the wait-for graph; deadlock cycles and what waits behind them
 //   waits.ts        what some blocked methods are known to wait for
+//   held.ts         the calls ipc-trace itself holds up (--hold)
 //   analyze.ts      all of it as one ChainReport
 //   format.ts       the report as text (prose lives only there)
 //   read.ts         the input from a session database, through SessionReader
@@ -25,3 +26,5 @@ export { waitGraph, findCycles } from './cycles.js';
 export type { WaitEdge, FoundCycle } from './cycles.js';
 export { chainInput } from './read.js';
 export { waitsFor } from './waits.js';
+export { heldCalls } from './held.js';
+export type { HeldEvent } from './held.js';

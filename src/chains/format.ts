@@ -5,7 +5,7 @@
 // debugger to; every chain and thread stack only on request.
 
 import { formatDuration } from '../mp/concepts.js';
-import type { BlockedCall, ChainNode, ChainReport, CycleStep, Deadlock, StuckChain, ThreadRef } from './types.js';
+import type { BlockedCall, ChainNode, ChainReport, CycleStep, Deadlock, HeldMark, StuckChain, ThreadRef } from './types.js';
 
 export interface FormatOptions {
   /** The report's time as shown (`2026-… (end of session)`). */
@@ -75,7 +75,9 @@ function stepLines(s: CycleStep, next: CycleStep, first: CycleStep, last: boolea
     out.push(`    → runs in ${via?.executor.label ?? '?'}, which waits on ${hop?.title ?? '?'} [call ${s.path[i]}]`);
   }
   const b = s.blocked;
-  if (s.how === 'queued') {
+  if (b.heldBy) {
+    out.push(`    → ${heldSentence(b.heldBy, b.thread)}${last ? ': the cycle closes at the first line' : ''}`);
+  } else if (s.how === 'queued') {
     const on = last ? `${first.title} [call ${first.call}] (first line): the cycle closes` : `${next.title} [call ${next.call}] (next line)`;
     out.push(`    → queued on ${b.thread.label}, busy running ${on}`);
   } else {
@@ -87,9 +89,17 @@ function stepLines(s: CycleStep, next: CycleStep, first: CycleStep, last: boolea
 
 const label = (t: ThreadRef) => t.label;
 
+/** What ipc-trace's own hold does to a call, for people. */
+export function heldSentence(h: HeldMark, runner: ThreadRef): string {
+  if (h.what === 'call') return `held by ipc-trace (hold #${h.hold}): ${runner.processLabel} has not received it`;
+  if (h.what === 'return') return `answered by ${runner.label}; its Return held by ipc-trace (hold #${h.hold})`;
+  return `queued on the wire behind ipc-trace's hold #${h.hold}`;
+}
+
 /** Where to look with gdb: the process, the frame, and the thread (by LWP when its name carries it, else by the request it runs). */
 export function attach(b: BlockedCall): string {
   const t = b.thread;
+  if (b.heldBy) return `held by ipc-trace, not by the process: release hold #${b.heldBy.hold} (ipc-trace release DB ${b.heldBy.hold}, or in the UI)`;
   const gdb = t.pid !== null ? `gdb -p ${t.pid}` : `attach to ${t.processLabel}`;
   const lwp = t.role === 'client' ? /-(\d+)$/.exec(t.label)?.[1] : undefined;
   const which = lwp
@@ -113,7 +123,11 @@ function deadlockLines(d: Deadlock, n: number | null, nodes: Map<number, ChainNo
     lines.push(`  ${plural(d.behind.length, 'thread')} blocked behind it:`);
     for (const b of d.behind) {
       const tail = b.blocked.call === b.call ? `run by ${label(b.blocked.thread)}` : `→ ${b.blocked.title} [call ${b.blocked.call}] in ${label(b.blocked.thread)}`;
-      const how = b.blocked.queuedBehind !== null ? `queued behind call ${b.blocked.queuedBehind}` : `blocked inside ${b.blocked.thread.processLabel}`;
+      const how = b.blocked.heldBy
+        ? heldSentence(b.blocked.heldBy, b.blocked.thread)
+        : b.blocked.queuedBehind !== null
+          ? `queued behind call ${b.blocked.queuedBehind}`
+          : `blocked inside ${b.blocked.thread.processLabel}`;
       lines.push(`    ${label(b.waiter)} waits ${age(b.ageMs)} on ${b.title} [call ${b.call}] ${tail}, ${how}`);
     }
   }
@@ -123,7 +137,11 @@ function deadlockLines(d: Deadlock, n: number | null, nodes: Map<number, ChainNo
 }
 
 function stuckLines(s: StuckChain): string[] {
-  const flags = [s.interrupted ? 'interrupted by a disconnect' : '', s.hung && !s.stuck ? 'longer than usual' : ''].filter(Boolean);
+  const flags = [
+    s.interrupted ? 'interrupted by a disconnect' : '',
+    s.hung && !s.stuck ? 'longer than usual' : '',
+    s.blocked.heldBy ? heldSentence(s.blocked.heldBy, s.blocked.thread) : '',
+  ].filter(Boolean);
   const deeper = s.blocked.call !== s.call ? ` → ${s.blocked.title} [call ${s.blocked.call}]` : '';
   return [
     `  ${label(s.waiter)} waits ${age(s.ageMs)} on ${s.title} [call ${s.call}]${deeper}, run by ${label(s.blocked.thread)}${flags.length ? ` (${flags.join(', ')})` : ''}`,
@@ -139,10 +157,17 @@ function chainLines(r: ChainReport): string[] {
       n.stuck ? 'STUCK' : n.hung ? 'longer than usual' : '',
       n.cancelRequested ? 'cancel requested' : '',
       n.queuedBehind !== null ? `queued behind call ${n.queuedBehind}` : '',
+      n.heldBy ? heldSentence(n.heldBy, n.executor) : '',
     ].filter(Boolean);
     const req = n.requestNo !== null ? `, #${n.requestNo}` : '';
     lines.push(`${indent}{${n.waiter.label}} waits ${age(n.ageMs)} on ${n.title} [call ${n.call}${req}, c${n.conn} q${n.questionId}] -> ${n.target}${flags.length ? `  (${flags.join(', ')})` : ''}`);
-    const state = n.children.length ? '' : n.queuedBehind !== null ? ', not started' : ', executing (no outgoing call)';
+    const state = n.children.length
+      ? ''
+      : n.heldBy && n.heldBy.what !== 'return'
+        ? ', not received (held by ipc-trace)'
+        : n.queuedBehind !== null
+          ? ', not started'
+          : ', executing (no outgoing call)';
     lines.push(`${indent}  run by {${n.executor.label}}${state}`);
     for (const c of n.children) draw(c, indent + '    ');
   };

@@ -16,5 +16,6 @@ export function chainInput(reader: SessionReader, at: number, stuckMs?: number):
     at,
     stuckMs,
     limits: limitsFromDurations(reader.durationsByTitle(at)),
+    interventions: reader.interventions(at),
   };
 }

@@ -5,12 +5,14 @@
 
 import type { CallRow, ConnRow, ProcessRow, ThreadRow } from '../session/rows.js';
 import type { ThreadRole } from '../session/records.js';
+import type { HeldEvent } from './held.js';
 
 /** The columns of a call the analysis reads (a full CallRow fits). */
 export type ChainCallRow = Pick<
   CallRow,
   | 'id'
   | 'conn'
+  | 'dir'
   | 'questionId'
   | 'title'
   | 'target'
@@ -55,6 +57,15 @@ export interface ChainInput {
   stuckMs?: number;
   /** Per-method hang limits; by default computed from `calls` completed by `at` (hangLimits). */
   limits?: HangLimits;
+  /** The session's interventions (--hold and the like), to tell calls ipc-trace holds up (held.ts). */
+  interventions?: HeldEvent[];
+}
+
+/** A call ipc-trace holds up: its Call held (the callee has not received it), its Return held, or queued behind a held message. */
+export interface HeldMark {
+  /** The held message's number (`hold #N`, `ipc-trace release DB N`). */
+  hold: number;
+  what: 'call' | 'return' | 'queued';
 }
 
 /** A thread as the report names it: ids, and labels for people. */
@@ -95,6 +106,8 @@ export interface ChainNode {
   cancelRequested: boolean;
   /** The executing thread is busy with another call (this id): this one is queued behind it. */
   queuedBehind: number | null;
+  /** Held up by ipc-trace itself, not by the processes. */
+  heldBy: HeldMark | null;
   children: ChainNode[];
 }
 
@@ -109,6 +122,8 @@ export interface BlockedCall {
   ageMs: number;
   /** Queued behind this call on a busy thread, rather than running. */
   queuedBehind: number | null;
+  /** Held up by ipc-trace itself (a --hold), not blocked in the process. */
+  heldBy: HeldMark | null;
 }
 
 /**

@@ -203,6 +203,13 @@ export class SessionReader {
     ).map(callFrom);
   }
 
+  /** The interventions (--hold and the like) made by `at`, in order. */
+  interventions(at = Infinity): Intervention[] {
+    if (!this.hasInterventions()) return [];
+    const st = this.db.prepare('SELECT seq, conn, dir, time, kind, held, question_id, title, text FROM interventions WHERE time <= ? ORDER BY seq');
+    return (st.all(Number.isFinite(at) ? at : Number.MAX_VALUE) as Record<string, unknown>[]).map(interventionOf);
+  }
+
   /** Per call title, how long (ms) each call that returned by `at` took. */
   durationsByTitle(at: number): Map<string, number[]> {
     const out = new Map<string, number[]>();

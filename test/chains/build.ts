@@ -49,6 +49,7 @@ export class World {
     this.calls.push({
       id,
       conn: 1,
+      dir: '>',
       questionId: id,
       title,
       target: title.split('.')[0]!,

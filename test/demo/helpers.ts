@@ -93,6 +93,7 @@ export interface BlockedJson {
   title: string;
   thread: ThreadRefJson;
   requestNo: number | null;
+  heldBy: { hold: number; what: 'call' | 'return' | 'queued' } | null;
 }
 
 export interface ChainsJson {

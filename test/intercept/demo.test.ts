@@ -62,6 +62,13 @@ it('holding blockConnected (one rule, added live) while a wallet thread calls th
   // One message held: the node's blockConnected (from its b-scheduler), with what waits behind it.
   const still = heldNow(demo.db)!;
   expect(still.map((h) => h.title)).toEqual(['ChainNotifications.blockConnected']);
+  // chains says who holds it: ipc-trace, not the wallet.
+  const step = report!.deadlocks[0]!.steps.find((s) => s.title === 'ChainNotifications.blockConnected')!;
+  expect(step.blocked.heldBy).toEqual({ hold: still[0]!.id, what: 'call' });
+  expect(report!.deadlocks[0]!.steps.find((s) => s.title !== step.title)!.blocked.heldBy).toBeNull();
+  const text = runCli(['chains', demo.db]).stdout;
+  expect(text).toContain(`held by ipc-trace (hold #${still[0]!.id}): bitcoin-wallet-`);
+  expect(text).toContain(`release hold #${still[0]!.id}`);
   // Without the rule (else the next block's blockConnected is held again and the cycle comes back),
   // releasing lets the normal scenario go on: no lock is really held in it.
   const rules = runCli(['release', demo.db, '--rules']).stdout.trim().split('\n');
