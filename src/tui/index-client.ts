@@ -40,6 +40,7 @@ export function chainsAt(reader: SessionReader, q: ChainsRequest): ChainReport {
     at: q.at,
     stuckMs: q.stuckMs,
     limits: { limitFor: (title) => limits.get(title) ?? UNSEEN_LIMIT_MS },
+    interventions: reader.interventions(q.at),
   });
 }
 
