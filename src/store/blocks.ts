@@ -1,0 +1,219 @@
+// Compressed blocks of the session database (layout 3): raw socket chunks
+// and params/results texts are stored as blocks of many items, deflated
+// together, instead of one row each (a row per chunk or text compressed
+// alone would stay at half its size; a block of 32 KB comes to a sixth).
+//
+// Writing: each stream (a connection's direction, or the session's texts)
+// collects its items in memory. Every flush (one per batch, inside its
+// transaction) writes the items not yet written as a raw "tail" row, so a
+// killed recorder loses nothing already committed; once a stream's tail
+// holds BLOCK_BYTES (or the stream ends) its tail rows are replaced by one
+// deflated block. A block's key is its first item's key (chunk seq, text
+// id): keys grow within a stream, so the block holding key K is the one
+// with the greatest key <= K.
+//
+// Block payload: u32 n, then n item lengths (u32), then (chunk blocks) n
+// keys and n times (f64), then the items' bytes one after the other.
+
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+
+/** Bytes of items a stream collects before they go into one deflated block. */
+export const BLOCK_BYTES = 32 << 10;
+/** All streams' tails together: past this the largest are written as blocks early. */
+const TAILS_MAX = 16 << 20;
+
+export interface BlockItems {
+  n: number;
+  lens: Uint32Array;
+  /** Per item (chunk blocks): its key (seq) and time; text blocks leave them out (keys follow the block's). */
+  keys: Float64Array | null;
+  times: Float64Array | null;
+  /** Start of each item in `bytes`. */
+  starts: Uint32Array;
+  bytes: Buffer;
+}
+
+export function encodeBlock(n: number, lens: ArrayLike<number>, keys: ArrayLike<number> | null, times: ArrayLike<number> | null, bytes: Buffer): Buffer {
+  const head = 4 + 4 * n + (keys ? 16 * n : 0);
+  const out = Buffer.allocUnsafe(head + bytes.length);
+  out.writeUInt32LE(n, 0);
+  let p = 4;
+  for (let i = 0; i < n; i++, p += 4) out.writeUInt32LE(lens[i]!, p);
+  if (keys && times) {
+    for (let i = 0; i < n; i++, p += 8) out.writeDoubleLE(keys[i]!, p);
+    for (let i = 0; i < n; i++, p += 8) out.writeDoubleLE(times[i]!, p);
+  }
+  bytes.copy(out, head);
+  return out;
+}
+
+/** A block's items (z: the payload is deflated). */
+export function decodeBlock(data: Buffer, z: number, withKeys: boolean): BlockItems {
+  const b = z ? inflateRawSync(data) : data;
+  const n = b.readUInt32LE(0);
+  const lens = new Uint32Array(n);
+  const starts = new Uint32Array(n);
+  let p = 4;
+  for (let i = 0; i < n; i++, p += 4) lens[i] = b.readUInt32LE(p);
+  let keys: Float64Array | null = null;
+  let times: Float64Array | null = null;
+  if (withKeys) {
+    keys = new Float64Array(n);
+    times = new Float64Array(n);
+    for (let i = 0; i < n; i++, p += 8) keys[i] = b.readDoubleLE(p);
+    for (let i = 0; i < n; i++, p += 8) times[i] = b.readDoubleLE(p);
+  }
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    starts[i] = s;
+    s += lens[i]!;
+  }
+  return { n, lens, keys, times, starts, bytes: b.subarray(p) };
+}
+
+/** One stream's items not yet in a deflated block (its tail). */
+export class OpenStream {
+  buf = Buffer.allocUnsafe(1024);
+  /** Bytes of the tail. */
+  len = 0;
+  /** Stream offset of the tail's first byte (chunk streams: bytes of the direction before it). */
+  base = 0;
+  keys: number[] = [];
+  times: number[] = [];
+  lens: number[] = [];
+  /** Items of the tail already written (in raw tail rows). */
+  written = 0;
+  writtenBytes = 0;
+  /** Keys of the raw tail rows. */
+  rows: number[] = [];
+  /** A byte already written was changed (redaction): the tail rows are written again. */
+  dirty = false;
+  /** The stream may not be deflated yet (redaction waits for the end of a frame). */
+  hold = false;
+  /** Chunk streams: their connection and direction. */
+  conn = 0;
+  dir = '';
+
+  constructor(readonly id: string) {}
+
+  add(key: number, time: number, bytes: Uint8Array): void {
+    const need = this.len + bytes.length;
+    if (need > this.buf.length) {
+      const b = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+      this.buf.copy(b, 0, 0, this.len);
+      this.buf = b;
+    }
+    this.buf.set(bytes, this.len);
+    this.len = need;
+    this.keys.push(key);
+    this.times.push(time);
+    this.lens.push(bytes.length);
+  }
+
+  get n(): number {
+    return this.keys.length;
+  }
+}
+
+export interface BlockTable {
+  /** Keys per item are stored (chunks); else they are the block's key + index (texts). */
+  withKeys: boolean;
+  /** Items [from, s.n) of a stream, their bytes from s.buf[byteStart]. */
+  insert(s: OpenStream, from: number, byteStart: number, z: number, data: Buffer): void;
+  remove(key: number): void;
+}
+
+/** The streams of one block table being written. */
+export class BlockWriter {
+  readonly streams = new Map<string, OpenStream>();
+  private tails = 0;
+
+  constructor(private readonly table: BlockTable) {}
+
+  stream(id: string): OpenStream {
+    let s = this.streams.get(id);
+    if (!s) this.streams.set(id, (s = new OpenStream(id)));
+    return s;
+  }
+
+  add(s: OpenStream, key: number, time: number, bytes: Uint8Array): void {
+    s.add(key, time, bytes);
+    this.tails += bytes.length;
+  }
+
+  /** Writes what each stream collected since the last flush (inside the caller's transaction). */
+  flush(): void {
+    for (const s of this.streams.values()) if (s.written < s.n || s.dirty) this.write(s, s.len >= BLOCK_BYTES && !s.hold);
+    if (this.tails > TAILS_MAX) {
+      const big = [...this.streams.values()].filter((s) => !s.hold).sort((a, b) => b.len - a.len);
+      for (const s of big) {
+        if (this.tails <= TAILS_MAX / 2) break;
+        if (s.n) this.write(s, true);
+      }
+    }
+  }
+
+  /** Writes a stream's tail as a deflated block and forgets the stream (it has ended). */
+  close(id: string): void {
+    const s = this.streams.get(id);
+    if (!s) return;
+    if (s.n) this.write(s, true);
+    this.streams.delete(id);
+  }
+
+  /** Every stream's tail as deflated blocks (the recording ends). */
+  finish(): void {
+    for (const id of [...this.streams.keys()]) this.close(id);
+  }
+
+  private write(s: OpenStream, final: boolean): void {
+    if (final || s.dirty) {
+      for (const k of s.rows) this.table.remove(k);
+      s.rows = [];
+      s.written = 0;
+      s.writtenBytes = 0;
+      s.dirty = false;
+    }
+    const from = s.written;
+    const n = s.n - from;
+    if (n === 0) return;
+    const keys = this.table.withKeys ? s.keys.slice(from) : null;
+    const payload = encodeBlock(n, s.lens.slice(from), keys, keys ? s.times.slice(from) : null, s.buf.subarray(s.writtenBytes, s.len));
+    if (final) {
+      this.table.insert(s, from, s.writtenBytes, 1, deflateRawSync(payload, { level: 1 }));
+      this.tails -= s.len;
+      s.base += s.len;
+      s.len = 0;
+      s.keys = [];
+      s.times = [];
+      s.lens = [];
+      s.written = 0;
+      s.writtenBytes = 0;
+      if (s.buf.length > 4 * BLOCK_BYTES) s.buf = Buffer.allocUnsafe(1024);
+    } else {
+      this.table.insert(s, from, s.writtenBytes, 0, payload);
+      s.rows.push(s.keys[from]!);
+      s.written = s.n;
+      s.writtenBytes = s.len;
+    }
+  }
+}
+
+/** Decoded blocks a reader used last (a few, by table and key). */
+export class BlockCache {
+  private readonly map = new Map<string, BlockItems>();
+  constructor(private readonly size = 16) {}
+
+  get(key: string, load: () => BlockItems): BlockItems {
+    let b = this.map.get(key);
+    if (b) {
+      this.map.delete(key);
+      this.map.set(key, b);
+      return b;
+    }
+    b = load();
+    this.map.set(key, b);
+    if (this.map.size > this.size) this.map.delete(this.map.keys().next().value!);
+    return b;
+  }
+}
