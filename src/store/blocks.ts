@@ -47,22 +47,32 @@ export function encodeBlock(n: number, lens: ArrayLike<number>, keys: ArrayLike<
   return out;
 }
 
-/** A block's items (z: the payload is deflated). */
+const LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** `n` little-endian numbers at `p` of `b`, into a typed array (a copy: `b` need not be aligned). */
+function numbers<T extends Uint32Array | Float64Array>(make: new (n: number) => T, b: Buffer, p: number, n: number): T {
+  const out = new make(n);
+  const size = out.BYTES_PER_ELEMENT;
+  if (LE) new Uint8Array(out.buffer).set(b.subarray(p, p + n * size));
+  else for (let i = 0; i < n; i++) out[i] = size === 8 ? b.readDoubleLE(p + 8 * i) : b.readUInt32LE(p + 4 * i);
+  return out;
+}
+
+/** A block's items (z 1: the payload is deflated). */
 export function decodeBlock(data: Buffer, z: number, withKeys: boolean): BlockItems {
-  const b = z ? inflateRawSync(data) : data;
+  const b = z === 1 ? inflateRawSync(data) : data;
   const n = b.readUInt32LE(0);
-  const lens = new Uint32Array(n);
-  const starts = new Uint32Array(n);
   let p = 4;
-  for (let i = 0; i < n; i++, p += 4) lens[i] = b.readUInt32LE(p);
+  const lens = numbers(Uint32Array, b, p, n);
+  p += 4 * n;
   let keys: Float64Array | null = null;
   let times: Float64Array | null = null;
   if (withKeys) {
-    keys = new Float64Array(n);
-    times = new Float64Array(n);
-    for (let i = 0; i < n; i++, p += 8) keys[i] = b.readDoubleLE(p);
-    for (let i = 0; i < n; i++, p += 8) times[i] = b.readDoubleLE(p);
+    keys = numbers(Float64Array, b, p, n);
+    times = numbers(Float64Array, b, p + 8 * n, n);
+    p += 16 * n;
   }
+  const starts = new Uint32Array(n);
   let s = 0;
   for (let i = 0; i < n; i++) {
     starts[i] = s;
@@ -96,18 +106,31 @@ export class OpenStream {
 
   constructor(readonly id: string) {}
 
-  add(key: number, time: number, bytes: Uint8Array): void {
-    const need = this.len + bytes.length;
+  private reserve(n: number): void {
+    const need = this.len + n;
     if (need > this.buf.length) {
       const b = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
       this.buf.copy(b, 0, 0, this.len);
       this.buf = b;
     }
-    this.buf.set(bytes, this.len);
-    this.len = need;
+  }
+
+  /** Adds an item: bytes, or a text (stored as UTF-8); returns its length in bytes. */
+  add(key: number, time: number, bytes: Uint8Array | string): number {
+    let n: number;
+    if (typeof bytes === 'string') {
+      this.reserve(bytes.length * 3);
+      n = this.buf.write(bytes, this.len, 'utf8');
+    } else {
+      this.reserve(bytes.length);
+      this.buf.set(bytes, this.len);
+      n = bytes.length;
+    }
+    this.len += n;
     this.keys.push(key);
     this.times.push(time);
-    this.lens.push(bytes.length);
+    this.lens.push(n);
+    return n;
   }
 
   get n(): number {
@@ -115,18 +138,46 @@ export class OpenStream {
   }
 }
 
+/** Where a block's items lie: its table row without the data. */
+export interface BlockRow {
+  key: number;
+  conn: number;
+  dir: string;
+  /** Stream offset of its first byte. */
+  offset: number;
+  size: number;
+  n: number;
+  lastTime: number;
+}
+
+/** A block's payload size: the header (see encodeBlock) and the items' bytes. */
+export const payloadSize = (n: number, size: number, withKeys: boolean) => 4 + 4 * n + (withKeys ? 16 * n : 0) + size;
+
 export interface BlockTable {
   /** Keys per item are stored (chunks); else they are the block's key + index (texts). */
   withKeys: boolean;
-  /** Items [from, s.n) of a stream, their bytes from s.buf[byteStart]. */
-  insert(s: OpenStream, from: number, byteStart: number, z: number, data: Buffer): void;
+  /**
+   * Small blocks (a short connection's direction) are deflated together, one
+   * pack per flush (a deflate call costs about as much as 10 KB deflated):
+   * z = 2, the payload at `packAt` in the pack's inflated data.
+   */
+  pack?: (data: Buffer) => number;
+  /** z: 0 raw (a tail row), 1 deflated alone, 2 in a pack. */
+  insert(row: BlockRow, z: number, data: Buffer | null, pack: number | null, packAt: number | null): void;
   remove(key: number): void;
 }
+
+/** Blocks smaller than this go into a pack. */
+const PACK_SMALL = 8 << 10;
+/** A pack is written once it holds this much. */
+const PACK_BYTES = 256 << 10;
 
 /** The streams of one block table being written. */
 export class BlockWriter {
   readonly streams = new Map<string, OpenStream>();
   private tails = 0;
+  private packed: { row: BlockRow; payload: Buffer }[] = [];
+  private packedBytes = 0;
 
   constructor(private readonly table: BlockTable) {}
 
@@ -136,9 +187,8 @@ export class BlockWriter {
     return s;
   }
 
-  add(s: OpenStream, key: number, time: number, bytes: Uint8Array): void {
-    s.add(key, time, bytes);
-    this.tails += bytes.length;
+  add(s: OpenStream, key: number, time: number, bytes: Uint8Array | string): void {
+    this.tails += s.add(key, time, bytes);
   }
 
   /** Writes what each stream collected since the last flush (inside the caller's transaction). */
@@ -151,9 +201,10 @@ export class BlockWriter {
         if (s.n) this.write(s, true);
       }
     }
+    this.writePack();
   }
 
-  /** Writes a stream's tail as a deflated block and forgets the stream (it has ended). */
+  /** Writes a stream's tail as a deflated block and forgets the stream (it has ended); written by the next flush at the latest. */
   close(id: string): void {
     const s = this.streams.get(id);
     if (!s) return;
@@ -164,6 +215,20 @@ export class BlockWriter {
   /** Every stream's tail as deflated blocks (the recording ends). */
   finish(): void {
     for (const id of [...this.streams.keys()]) this.close(id);
+    this.writePack();
+  }
+
+  private writePack(): void {
+    if (this.packed.length === 0) return;
+    const data = deflateRawSync(Buffer.concat(this.packed.map((p) => p.payload)), { level: 1 });
+    const id = this.table.pack!(data);
+    let at = 0;
+    for (const p of this.packed) {
+      this.table.insert(p.row, 2, null, id, at);
+      at += p.payload.length;
+    }
+    this.packed = [];
+    this.packedBytes = 0;
   }
 
   private write(s: OpenStream, final: boolean): void {
@@ -179,8 +244,13 @@ export class BlockWriter {
     if (n === 0) return;
     const keys = this.table.withKeys ? s.keys.slice(from) : null;
     const payload = encodeBlock(n, s.lens.slice(from), keys, keys ? s.times.slice(from) : null, s.buf.subarray(s.writtenBytes, s.len));
+    const row: BlockRow = { key: s.keys[from]!, conn: s.conn, dir: s.dir, offset: s.base + s.writtenBytes, size: s.len - s.writtenBytes, n, lastTime: s.times[s.n - 1]! };
     if (final) {
-      this.table.insert(s, from, s.writtenBytes, 1, deflateRawSync(payload, { level: 1 }));
+      if (this.table.pack && payload.length < PACK_SMALL) {
+        this.packed.push({ row, payload });
+        this.packedBytes += payload.length;
+        if (this.packedBytes >= PACK_BYTES) this.writePack();
+      } else this.table.insert(row, 1, deflateRawSync(payload, { level: 1 }), null, null);
       this.tails -= s.len;
       s.base += s.len;
       s.len = 0;
@@ -191,8 +261,8 @@ export class BlockWriter {
       s.writtenBytes = 0;
       if (s.buf.length > 4 * BLOCK_BYTES) s.buf = Buffer.allocUnsafe(1024);
     } else {
-      this.table.insert(s, from, s.writtenBytes, 0, payload);
-      s.rows.push(s.keys[from]!);
+      this.table.insert(row, 0, payload, null, null);
+      s.rows.push(row.key);
       s.written = s.n;
       s.writtenBytes = s.len;
     }
@@ -200,13 +270,13 @@ export class BlockWriter {
 }
 
 /** Decoded blocks a reader used last (a few, by table and key). */
-export class BlockCache {
-  private readonly map = new Map<string, BlockItems>();
+export class BlockCache<T> {
+  private readonly map = new Map<number, T>();
   constructor(private readonly size = 16) {}
 
-  get(key: string, load: () => BlockItems): BlockItems {
+  get(key: number, load: () => T): T {
     let b = this.map.get(key);
-    if (b) {
+    if (b !== undefined) {
       this.map.delete(key);
       this.map.set(key, b);
       return b;

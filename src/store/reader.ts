@@ -5,13 +5,13 @@
 
 import type { Intervention, InterventionKind } from '../intercept/engine.js';
 import Database from 'better-sqlite3';
-import { inflateSync } from 'node:zlib';
+import { inflateRawSync as inflateSync_, inflateSync } from 'node:zlib';
 import type { Dir } from '../decoder/messages.js';
 import type { CallRow, CapRow, ConnRow, ProcessRow, ThreadRow } from '../session/rows.js';
 import { openExisting } from './store.js';
 import { UserError } from '../decoder/sources.js';
 import type { SqlFilter } from './filter-sql.js';
-import { BlockItems, decodeBlock } from './blocks.js';
+import { BlockCache, BlockItems, decodeBlock, payloadSize } from './blocks.js';
 
 /** One item of the recorded stream, in the order it happened. */
 export type StreamItem =
@@ -84,12 +84,29 @@ interface CachedBlock {
   items: BlockItems;
 }
 
+/** What the reader selects of a chunk_blocks row. */
+interface ChunkBlockRow {
+  seq: number;
+  conn: number;
+  dir: Dir;
+  offset: number;
+  size: number;
+  n: number;
+  z: number;
+  data: Buffer | null;
+  pack: number | null;
+  pack_at: number | null;
+}
+const CHUNK_BLOCK = 'seq, conn, dir, offset, size, n, z, data, pack, pack_at';
+
 /** Blocks a reader keeps decoded (most recently used last). */
 const BLOCK_CACHE = 16;
 
 export class SessionReader {
   private readonly textBlockAt: Database.Statement;
   private readonly textCache: CachedBlock[] = [];
+  private readonly packs = new BlockCache<Buffer>(8);
+  private packAt: Database.Statement | null = null;
 
   private constructor(
     readonly path: string,
@@ -164,6 +181,14 @@ export class SessionReader {
     if (cache.length > BLOCK_CACHE) cache.shift();
     const i = id - b.first;
     return i < b.items.n ? { items: b.items, i } : null;
+  }
+
+  /** The chunks of a chunk_blocks row (seq, z, data, pack, pack_at, n, size). */
+  private chunkBlock(r: ChunkBlockRow): BlockItems {
+    if (r.z !== 2) return decodeBlock(r.data!, r.z, true);
+    this.packAt ??= this.blocks.prepare('SELECT data FROM chunk_packs WHERE id = ?').pluck();
+    const pack = this.packs.get(r.pack!, () => inflateSync_(this.packAt!.get(r.pack!) as Buffer));
+    return decodeBlock(pack.subarray(r.pack_at!, r.pack_at! + payloadSize(r.n, r.size, true)), 0, true);
   }
 
   /** A params/results text by its id (calls.params_ref, results_ref). */
@@ -378,9 +403,9 @@ export class SessionReader {
       .prepare(
         `SELECT id, conn, n, dir, time, offset, size, type, question_id AS questionId, answer_id AS answerId,
            interface_id AS interfaceId, method_id AS methodId, name, text, exception, error, call_id AS callId
-           FROM messages WHERE call_id = ? ORDER BY id`,
+           FROM messages WHERE id IN (SELECT call_msg FROM calls WHERE id = ? UNION ALL SELECT return_msg FROM calls WHERE id = ?) ORDER BY id`,
       )
-      .all(callId) as MessageRow[];
+      .all(callId, callId) as MessageRow[];
   }
 
   /**
@@ -390,10 +415,10 @@ export class SessionReader {
   streamBytes(conn: number, dir: Dir, offset: number, length: number): Buffer {
     const out: Buffer[] = [];
     const from = (this.blocks.prepare('SELECT max(offset) FROM chunk_blocks WHERE conn = ? AND dir = ? AND offset <= ?').pluck().get(conn, dir, offset) as number | null) ?? 0;
-    const st = this.blocks.prepare('SELECT offset, z, data FROM chunk_blocks WHERE conn = ? AND dir = ? AND offset >= ? ORDER BY offset');
+    const st = this.blocks.prepare(`SELECT ${CHUNK_BLOCK} FROM chunk_blocks WHERE conn = ? AND dir = ? AND offset >= ? ORDER BY offset`);
     let need = length;
-    for (const r of st.iterate(conn, dir, from) as IterableIterator<{ offset: number; z: number; data: Buffer }>) {
-      const b = decodeBlock(r.data, r.z, true).bytes;
+    for (const r of st.iterate(conn, dir, from) as IterableIterator<ChunkBlockRow>) {
+      const b = this.chunkBlock(r).bytes;
       const s = Math.max(0, offset - r.offset);
       if (s < b.length) {
         const piece = b.subarray(s, Math.min(b.length, s + need));
@@ -407,8 +432,8 @@ export class SessionReader {
 
   /** The recorded chunks in seq order (of one connection if given): the blocks of all directions merged. */
   private *chunkItems(conn?: number): IterableIterator<Extract<StreamItem, { k: 'data' }>> {
-    const st = this.blocks.prepare(`SELECT seq, conn, dir, z, data FROM chunk_blocks ${conn !== undefined ? 'WHERE conn = ?' : ''} ORDER BY seq`);
-    const rows = (conn !== undefined ? st.iterate(conn) : st.iterate()) as IterableIterator<{ seq: number; conn: number; dir: Dir; z: number; data: Buffer }>;
+    const st = this.blocks.prepare(`SELECT ${CHUNK_BLOCK} FROM chunk_blocks ${conn !== undefined ? 'WHERE conn = ?' : ''} ORDER BY seq`);
+    const rows = (conn !== undefined ? st.iterate(conn) : st.iterate()) as IterableIterator<ChunkBlockRow>;
     // The blocks being read (one per direction at most), a heap by their next chunk's seq.
     interface Cursor { b: BlockItems; i: number; key: number; conn: number; dir: Dir }
     const heap: Cursor[] = [];
@@ -436,7 +461,7 @@ export class SessionReader {
     let next = rows.next().value;
     for (;;) {
       while (next && (heap.length === 0 || next.seq < heap[0]!.key)) {
-        const b = decodeBlock(next.data, next.z, true);
+        const b = this.chunkBlock(next);
         if (b.n > 0) {
           heap.push({ b, i: 0, key: b.keys![0]!, conn: next.conn, dir: next.dir });
           up(heap.length - 1);

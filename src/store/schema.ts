@@ -25,8 +25,9 @@ CREATE TABLE connections (
 
 -- Raw bytes as read from each socket, in order: the source of truth replay feeds the pipeline from.
 -- A block holds consecutive chunks of one direction of a connection (src/store/blocks.ts): their
--- seqs, times and bytes; deflated (z = 1), or raw (z = 0: the newest chunks of a direction, written
--- each batch and replaced by a deflated block once there are 32 KB of them).
+-- seqs, times and bytes; deflated (z = 1, or 2: in a pack with other small blocks), or raw (z = 0:
+-- the newest chunks of a direction, written each batch and replaced by a deflated block once there
+-- are 32 KB of them or the direction ends).
 CREATE TABLE chunk_blocks (
   seq INTEGER PRIMARY KEY,         -- the first chunk's seq
   conn INTEGER NOT NULL,
@@ -35,9 +36,12 @@ CREATE TABLE chunk_blocks (
   size INTEGER NOT NULL,           -- bytes of its chunks
   n INTEGER NOT NULL,              -- chunks
   last_time REAL NOT NULL,
-  z INTEGER NOT NULL,
-  data BLOB NOT NULL
+  z INTEGER NOT NULL,               -- 0 raw, 1 deflated, 2 in a pack (small blocks written in one batch are deflated together)
+  data BLOB,                       -- z 0, 1
+  pack INTEGER, pack_at INTEGER    -- z 2: chunk_packs.id, and where the block starts in the pack's inflated data
 );
+
+CREATE TABLE chunk_packs (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
 
 -- Params and results texts (capnp text format, bytes as latin1), in blocks of consecutive ids as chunk_blocks.
 CREATE TABLE text_blocks (
@@ -138,6 +142,7 @@ CREATE TABLE calls (
   request_no INTEGER,              -- libmultiprocess's #N on the server process (from the session's start)
   sent REAL NOT NULL, returned REAL, cancel_requested REAL, finished REAL,
   params_ref INTEGER, results_ref INTEGER, -- text ids (text_blocks); views show the texts: ipc_text(params_ref)
+  call_msg INTEGER, return_msg INTEGER,    -- its Call and Return in message_rows
   retired INTEGER NOT NULL
 );
 
@@ -151,7 +156,6 @@ CREATE TABLE errors (
 );
 
 CREATE INDEX chunk_blocks_stream ON chunk_blocks (conn, dir, offset);
-CREATE INDEX messages_call ON message_rows (call_id);
 
 CREATE VIEW messages AS
 SELECT m.id, m.conn, m.n, m.dir, m.time, m.offset, m.size, m.type, m.question_id, m.answer_id,

@@ -19,6 +19,15 @@ import { UserError } from '../decoder/sources.js';
 
 type DB = Database.Database;
 
+interface CallRefs {
+  p: number | null;
+  r: number | null;
+  callMsg: number | bigint | null;
+  returnMsg: number | bigint | null;
+}
+
+const noRefs = (): CallRefs => ({ p: null, r: null, callMsg: null, returnMsg: null });
+
 /** Removes a session database and its WAL files (--force; a recording that could not start). */
 export function removeSession(path: string): void {
   for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
@@ -58,25 +67,27 @@ export class Store implements Sink {
   private readonly texts: BlockWriter;
   private readonly textStream: OpenStream;
   private textId = 0;
-  /** The text ids of the calls not yet retired (a text is written once; a call row many times). */
-  private readonly callTexts = new Map<number, { p: number | null; r: number | null }>();
-  private readonly enc = new TextEncoder();
+  /** Of the calls not yet retired: their text ids (a text is written once, a call row many times) and Call and Return message rows. */
+  private readonly callRefs = new Map<number, CallRefs>();
 
   private constructor(readonly db: DB) {
     const p = (sql: string) => db.prepare(sql);
-    const chunkBlock = p('INSERT INTO chunk_blocks (seq, conn, dir, offset, size, n, last_time, z, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const chunkBlock = p(
+      'INSERT INTO chunk_blocks (seq, conn, dir, offset, size, n, last_time, z, data, pack, pack_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     const chunkGone = p('DELETE FROM chunk_blocks WHERE seq = ?');
+    const chunkPack = p('INSERT INTO chunk_packs (data) VALUES (?)');
     this.chunks = new BlockWriter({
       withKeys: true,
-      insert: (s, from, byteStart, z, data) =>
-        chunkBlock.run(s.keys[from], s.conn, s.dir, s.base + byteStart, s.len - byteStart, s.n - from, s.times[s.n - 1], z, data),
+      pack: (data) => Number(chunkPack.run(data).lastInsertRowid),
+      insert: (r, z, data, pack, packAt) => chunkBlock.run(r.key, r.conn, r.dir, r.offset, r.size, r.n, r.lastTime, z, data, pack, packAt),
       remove: (key) => chunkGone.run(key),
     });
     const textBlock = p('INSERT INTO text_blocks (id, n, z, data) VALUES (?, ?, ?, ?)');
     const textGone = p('DELETE FROM text_blocks WHERE id = ?');
     this.texts = new BlockWriter({
       withKeys: false,
-      insert: (s, from, _byteStart, z, data) => textBlock.run(s.keys[from], s.n - from, z, data),
+      insert: (r, z, data) => textBlock.run(r.key, r.n, z, data),
       remove: (key) => textGone.run(key),
     });
     this.textStream = this.texts.stream('texts');
@@ -97,9 +108,10 @@ export class Store implements Sink {
       call: p(
         `INSERT OR REPLACE INTO calls (id, conn, dir, question_id, interface_id, method_id, iface, method, title, target, has_context,
            caller_thread, executor_thread, client_process, server_process, parent_call, depth, status, exception, request_no,
-           sent, returned, cancel_requested, finished, params_ref, results_ref, retired)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           sent, returned, cancel_requested, finished, params_ref, results_ref, call_msg, return_msg, retired)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      callMsg: p('UPDATE calls SET call_msg = coalesce(?, call_msg), return_msg = coalesce(?, return_msg) WHERE id = ?'),
       connProcesses: p('UPDATE connections SET client_process = ?, server_process = ? WHERE id = ?'),
       processGone: p('DELETE FROM processes WHERE id = ?'),
       // A merged-away process's rows the model no longer holds (retired calls, closed connections).
@@ -201,7 +213,7 @@ export class Store implements Sink {
     const t = r?.type;
     const fromCall = call !== null && (t === 'call' || t === 'return');
     const name = d.name ?? null;
-    this.ins.message!.run(
+    const row = this.ins.message!.run(
       conn.id,
       d.n ?? null,
       d.dir,
@@ -217,7 +229,17 @@ export class Store implements Sink {
       d.exception ?? null,
       d.error ?? null,
       call?.id ?? null,
-    );
+    ).lastInsertRowid;
+    if (fromCall) {
+      // The call row says where its Call and Return are (no index on message_rows.call_id).
+      let refs = this.callRefs.get(call.id);
+      if (!refs && call.retired) this.ins.callMsg!.run(t === 'call' ? row : null, t === 'return' ? row : null, call.id);
+      else {
+        if (!refs) this.callRefs.set(call.id, (refs = noRefs()));
+        if (t === 'call') refs.callMsg = row;
+        else refs.returnMsg = row;
+      }
+    }
     if (u.kind === 'error') this.ins.error!.run(conn.id, d.dir, time, u.offset, u.framing ? 'framing' : 'decode', u.error);
   }
 
@@ -298,21 +320,21 @@ export class Store implements Sink {
   private textOf(text: string | null, id: number | null): number | null {
     if (id !== null || text === null) return id;
     id = ++this.textId;
-    this.texts.add(this.textStream, id, 0, this.enc.encode(text));
+    this.texts.add(this.textStream, id, 0, text);
     return id;
   }
 
   private writeCall(c: CallRow): void {
     if (this.redactFields) c = redactCall(c, this.redactFields);
-    let t = this.callTexts.get(c.id);
-    if (!t) this.callTexts.set(c.id, (t = { p: null, r: null }));
+    let t = this.callRefs.get(c.id);
+    if (!t) this.callRefs.set(c.id, (t = noRefs()));
     t.p = this.textOf(c.params, t.p);
     t.r = this.textOf(c.results, t.r);
-    if (c.retired) this.callTexts.delete(c.id);
+    if (c.retired) this.callRefs.delete(c.id);
     this.ins.call!.run(
       c.id, c.conn, c.dir, c.questionId, c.interfaceId, c.methodId, c.iface, c.method, c.title, c.target, c.hasContext ? 1 : 0,
       c.caller, c.executor, c.clientProcess, c.serverProcess, c.parent, c.depth,
-      c.status, c.exception, c.requestNo, c.sent, c.returned, c.cancelRequested, c.finished, t.p, t.r, c.retired ? 1 : 0,
+      c.status, c.exception, c.requestNo, c.sent, c.returned, c.cancelRequested, c.finished, t.p, t.r, t.callMsg, t.returnMsg, c.retired ? 1 : 0,
     );
   }
 

@@ -92,6 +92,43 @@ describe('chunk blocks', () => {
   });
 });
 
+describe('small blocks deflated together (packs)', () => {
+  it('reads back the chunks of many short connections, closed in the same batches', () => {
+    const rand = prng(3);
+    const db = join(dir, 'packs.sqlite');
+    const store = create('packs.sqlite');
+    const sent = new Map<number, Buffer[]>();
+    let t = 0;
+    for (let b = 0; b < 10; b++) {
+      store.batch(() => {
+        for (let k = 0; k < 30; k++) {
+          const id = b * 30 + k + 1;
+          store.open(conn(id), {} as never);
+          const chunks = Array.from({ length: 1 + (id % 4) }, () => (id % 50 === 0 ? Buffer.alloc(BLOCK_BYTES, id) : bytesOf(rand, 300)));
+          for (const c of chunks) store.chunk(id, '>', c, (t += 1));
+          sent.set(id, chunks);
+          store.close(conn(id), t, null);
+        }
+      });
+    }
+    store.shutdown();
+    const raw = new Database(db, { readonly: true });
+    // One pack per batch (or more when a batch holds over 256 KB); a connection's big block deflated alone.
+    expect(raw.prepare('SELECT count(*) FROM chunk_packs').pluck().get()).toBeGreaterThanOrEqual(10);
+    expect(raw.prepare('SELECT count(*) FROM chunk_blocks WHERE z = 1').pluck().get()).toBe(6);
+    raw.close();
+    const r = SessionReader.open(db);
+    const got = new Map<number, Buffer[]>();
+    for (const it of r.stream()) if (it.k === 'data') got.set(it.conn, [...(got.get(it.conn) ?? []), Buffer.from(it.bytes)]);
+    expect(got).toEqual(sent);
+    for (const id of [1, 50, 299]) {
+      const whole = Buffer.concat(sent.get(id)!);
+      expect(r.streamBytes(id, '>', 1, whole.length).equals(whole.subarray(1))).toBe(true);
+    }
+    r.close();
+  });
+});
+
 describe('text blocks', () => {
   const rand = prng(11);
   const db = join(dir, 'texts.sqlite');
