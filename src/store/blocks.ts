@@ -231,6 +231,13 @@ export class BlockWriter {
     this.packedBytes = 0;
   }
 
+  /** Items [from, to) of a stream, bytes [start, end) of its buffer, as a block payload and its row. */
+  private block(s: OpenStream, from: number, to: number, start: number, end: number): { row: BlockRow; payload: Buffer } {
+    const keys = this.table.withKeys ? s.keys.slice(from, to) : null;
+    const payload = encodeBlock(to - from, s.lens.slice(from, to), keys, keys ? s.times.slice(from, to) : null, s.buf.subarray(start, end));
+    return { row: { key: s.keys[from]!, conn: s.conn, dir: s.dir, offset: s.base + start, size: end - start, n: to - from, lastTime: s.times[to - 1]! }, payload };
+  }
+
   private write(s: OpenStream, final: boolean): void {
     if (final || s.dirty) {
       for (const k of s.rows) this.table.remove(k);
@@ -239,33 +246,39 @@ export class BlockWriter {
       s.writtenBytes = 0;
       s.dirty = false;
     }
-    const from = s.written;
-    const n = s.n - from;
-    if (n === 0) return;
-    const keys = this.table.withKeys ? s.keys.slice(from) : null;
-    const payload = encodeBlock(n, s.lens.slice(from), keys, keys ? s.times.slice(from) : null, s.buf.subarray(s.writtenBytes, s.len));
-    const row: BlockRow = { key: s.keys[from]!, conn: s.conn, dir: s.dir, offset: s.base + s.writtenBytes, size: s.len - s.writtenBytes, n, lastTime: s.times[s.n - 1]! };
-    if (final) {
+    if (s.written === s.n) return;
+    if (!final) {
+      const { row, payload } = this.block(s, s.written, s.n, s.writtenBytes, s.len);
+      this.table.insert(row, 0, payload, null, null);
+      s.rows.push(row.key);
+      s.written = s.n;
+      s.writtenBytes = s.len;
+      return;
+    }
+    // Deflated blocks of BLOCK_BYTES / 2 to BLOCK_BYTES each, as the items allow (a reader inflates a whole block to read one item).
+    const target = s.len / Math.ceil(s.len / BLOCK_BYTES);
+    for (let i = 0, start = 0; i < s.n; ) {
+      let j = i;
+      let end = start;
+      while (j < s.n && (j === i || end - start + s.lens[j]! <= target)) end += s.lens[j++]!;
+      const { row, payload } = this.block(s, i, j, start, end);
       if (this.table.pack && payload.length < PACK_SMALL) {
         this.packed.push({ row, payload });
         this.packedBytes += payload.length;
         if (this.packedBytes >= PACK_BYTES) this.writePack();
       } else this.table.insert(row, 1, deflateRawSync(payload, { level: 1 }), null, null);
-      this.tails -= s.len;
-      s.base += s.len;
-      s.len = 0;
-      s.keys = [];
-      s.times = [];
-      s.lens = [];
-      s.written = 0;
-      s.writtenBytes = 0;
-      if (s.buf.length > 4 * BLOCK_BYTES) s.buf = Buffer.allocUnsafe(1024);
-    } else {
-      this.table.insert(row, 0, payload, null, null);
-      s.rows.push(row.key);
-      s.written = s.n;
-      s.writtenBytes = s.len;
+      i = j;
+      start = end;
     }
+    this.tails -= s.len;
+    s.base += s.len;
+    s.len = 0;
+    s.keys = [];
+    s.times = [];
+    s.lens = [];
+    s.written = 0;
+    s.writtenBytes = 0;
+    if (s.buf.length > 4 * BLOCK_BYTES) s.buf = Buffer.allocUnsafe(1024);
   }
 }
 

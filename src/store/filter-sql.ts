@@ -1,7 +1,7 @@
 // A filter expression (src/filter) as an SQL condition on the calls table,
 // with the same meaning as compileFilter's predicate, so that a large
 // session is filtered inside SQLite. Thread and process names are resolved
-// to ids first; text: uses the ipc_text_match function SessionReader registers.
+// to ids first; text: uses the ipc_text_matches table SessionReader registers.
 
 import type { FilterExpr } from '../filter/parse.js';
 
@@ -56,11 +56,11 @@ export function filterSql(e: FilterExpr, labels: FilterLabels): SqlFilter {
         args.push(labels.now, e.ms);
         return `(coalesce(returned, ?) - sent) ${e.op} ?`;
       case 'text': {
-        // Texts are in compressed blocks: ipc_text_match (SessionReader) reads them. A text every
-        // match must contain lets it skip most texts before the regular expression runs.
+        // Texts are in compressed blocks: the table ipc_text_matches (SessionReader) scans them once
+        // per pattern. A text every match must contain lets it skip most texts before the regular expression runs.
         const lit = requiredLiteral(e.value) ?? '';
         args.push(e.value, lit, e.value, lit);
-        return '(coalesce(ipc_text_match(?, ?, params_ref), 0) OR coalesce(ipc_text_match(?, ?, results_ref), 0))';
+        return '(params_ref IN (SELECT id FROM ipc_text_matches(?, ?)) OR results_ref IN (SELECT id FROM ipc_text_matches(?, ?)))';
       }
     }
   };

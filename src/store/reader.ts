@@ -84,6 +84,13 @@ interface CachedBlock {
   items: BlockItems;
 }
 
+/** Ids of the texts matching a pattern (see textMatches). */
+interface TextMatches {
+  upTo: number;
+  ids: Int32Array;
+  n: number;
+}
+
 /** What the reader selects of a chunk_blocks row. */
 interface ChunkBlockRow {
   seq: number;
@@ -140,13 +147,22 @@ export class SessionReader {
       if (typeof literal === 'string' && literal) {
         let lit = lits.get(literal);
         if (!lit) lits.set(literal, (lit = Buffer.from(literal, 'utf8')));
-        const k = items.bytes.indexOf(lit, start);
-        if (k < 0 || k + lit.length > end) return 0;
+        if (items.bytes.subarray(start, end).indexOf(lit) < 0) return 0;
       }
       return regexp(pattern).test(items.bytes.toString('utf8', start, end)) ? 1 : 0;
     });
-    // The chunks, one row each (seq, conn, dir, time, bytes), for the query command.
+    // ipc_text_matches(pattern, literal): the ids of the texts that match (the text: filter's table).
     const reader = this;
+    db.table('ipc_text_matches', {
+      columns: ['id'],
+      parameters: ['pattern', 'literal'],
+      rows: function* (this: void, pattern: unknown, literal: unknown) {
+        if (typeof pattern !== 'string') return;
+        const m = reader.textMatches(pattern, typeof literal === 'string' ? literal : '');
+        for (let i = 0; i < m.n; i++) yield [m.ids[i]!];
+      },
+    });
+    // The chunks, one row each (seq, conn, dir, time, bytes), for the query command.
     db.table('chunks', {
       columns: ['seq', 'conn', 'dir', 'time', 'bytes'],
       rows: function* (this: void) {
@@ -189,6 +205,62 @@ export class SessionReader {
     this.packAt ??= this.blocks.prepare('SELECT data FROM chunk_packs WHERE id = ?').pluck();
     const pack = this.packs.get(r.pack!, () => inflateSync_(this.packAt!.get(r.pack!) as Buffer));
     return decodeBlock(pack.subarray(r.pack_at!, r.pack_at! + payloadSize(r.n, r.size, true)), 0, true);
+  }
+
+  /** Texts matching a pattern, per (pattern, literal): the ids found so far and the last id looked at. */
+  private readonly matches = new Map<string, TextMatches>();
+
+  /**
+   * The ids (ascending) of the texts that match the JavaScript regular
+   * expression `pattern` (and contain `literal`, when not empty). The text
+   * blocks are scanned once per pattern: again, only the texts added since.
+   */
+  textMatches(pattern: string, literal: string): TextMatches {
+    const key = `${pattern}\u0000${literal}`;
+    let m = this.matches.get(key);
+    if (m) this.matches.delete(key);
+    else m = { upTo: 0, ids: new Int32Array(1024), n: 0 };
+    this.matches.set(key, m);
+    if (this.matches.size > 4) this.matches.delete(this.matches.keys().next().value!);
+    const re = new RegExp(pattern);
+    const lit = literal ? Buffer.from(literal, 'utf8') : null;
+    const add = (id: number) => {
+      if (m.n === m.ids.length) {
+        const ids = new Int32Array(m.ids.length * 2);
+        ids.set(m.ids);
+        m.ids = ids;
+      }
+      m.ids[m.n++] = id;
+    };
+    const st = this.blocks.prepare('SELECT id, z, data FROM text_blocks WHERE id >= coalesce((SELECT max(id) FROM text_blocks WHERE id <= ?), 0) ORDER BY id');
+    for (const row of st.iterate(m.upTo + 1) as IterableIterator<{ id: number; z: number; data: Buffer }>) {
+      const b = decodeBlock(row.data, row.z, false);
+      const { bytes, starts, lens } = b;
+      let i = Math.max(0, m.upTo + 1 - row.id);
+      const test = (k: number) => {
+        if (re.test(bytes.toString('utf8', starts[k]!, starts[k]! + lens[k]!))) add(row.id + k);
+      };
+      if (lit) {
+        // The literal's places in the whole block, then the regular expression on the texts that hold it.
+        for (let p = i < b.n ? bytes.indexOf(lit, starts[i]) : -1; p >= 0; ) {
+          let lo = i;
+          let hi = b.n - 1;
+          while (lo < hi) {
+            const mid = (lo + hi + 1) >> 1;
+            if (starts[mid]! <= p) lo = mid;
+            else hi = mid - 1;
+          }
+          const end = starts[lo]! + lens[lo]!;
+          if (p + lit.length <= end) {
+            test(lo);
+            i = lo + 1;
+            p = i < b.n ? bytes.indexOf(lit, starts[i]) : -1;
+          } else p = bytes.indexOf(lit, p + 1);
+        }
+      } else for (; i < b.n; i++) test(i);
+      m.upTo = Math.max(m.upTo, row.id + b.n - 1);
+    }
+    return m;
   }
 
   /** A params/results text by its id (calls.params_ref, results_ref). */
