@@ -24,9 +24,11 @@ interface CallRefs {
   r: number | null;
   callMsg: number | bigint | null;
   returnMsg: number | bigint | null;
+  /** The call has no row yet (its Call was seen in this recording): a plain INSERT, cheaper than a REPLACE. */
+  fresh: boolean;
 }
 
-const noRefs = (): CallRefs => ({ p: null, r: null, callMsg: null, returnMsg: null });
+const noRefs = (fresh: boolean): CallRefs => ({ p: null, r: null, callMsg: null, returnMsg: null, fresh });
 
 /** Removes a session database and its WAL files (--force; a recording that could not start). */
 export function removeSession(path: string): void {
@@ -107,6 +109,12 @@ export class Store implements Sink {
       ),
       call: p(
         `INSERT OR REPLACE INTO calls (id, conn, dir, question_id, interface_id, method_id, iface, method, title, target, has_context,
+           caller_thread, executor_thread, client_process, server_process, parent_call, depth, status, exception, request_no,
+           sent, returned, cancel_requested, finished, params_ref, results_ref, call_msg, return_msg, retired)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      callNew: p(
+        `INSERT INTO calls (id, conn, dir, question_id, interface_id, method_id, iface, method, title, target, has_context,
            caller_thread, executor_thread, client_process, server_process, parent_call, depth, status, exception, request_no,
            sent, returned, cancel_requested, finished, params_ref, results_ref, call_msg, return_msg, retired)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -235,7 +243,7 @@ export class Store implements Sink {
       let refs = this.callRefs.get(call.id);
       if (!refs && call.retired) this.ins.callMsg!.run(t === 'call' ? row : null, t === 'return' ? row : null, call.id);
       else {
-        if (!refs) this.callRefs.set(call.id, (refs = noRefs()));
+        if (!refs) this.callRefs.set(call.id, (refs = noRefs(t === 'call')));
         if (t === 'call') refs.callMsg = row;
         else refs.returnMsg = row;
       }
@@ -327,11 +335,13 @@ export class Store implements Sink {
   private writeCall(c: CallRow): void {
     if (this.redactFields) c = redactCall(c, this.redactFields);
     let t = this.callRefs.get(c.id);
-    if (!t) this.callRefs.set(c.id, (t = noRefs()));
+    if (!t) this.callRefs.set(c.id, (t = noRefs(false)));
     t.p = this.textOf(c.params, t.p);
     t.r = this.textOf(c.results, t.r);
     if (c.retired) this.callRefs.delete(c.id);
-    this.ins.call!.run(
+    const st = t.fresh ? this.ins.callNew! : this.ins.call!;
+    t.fresh = false;
+    st.run(
       c.id, c.conn, c.dir, c.questionId, c.interfaceId, c.methodId, c.iface, c.method, c.title, c.target, c.hasContext ? 1 : 0,
       c.caller, c.executor, c.clientProcess, c.serverProcess, c.parent, c.depth,
       c.status, c.exception, c.requestNo, c.sent, c.returned, c.cancelRequested, c.finished, t.p, t.r, t.callMsg, t.returnMsg, c.retired ? 1 : 0,
