@@ -81,6 +81,7 @@ export class Store implements Sink {
     const chunkPack = p('INSERT INTO chunk_packs (data) VALUES (?)');
     this.chunks = new BlockWriter({
       withKeys: true,
+      level: 1,
       pack: (data) => Number(chunkPack.run(data).lastInsertRowid),
       insert: (r, z, data, pack, packAt) => chunkBlock.run(r.key, r.conn, r.dir, r.offset, r.size, r.n, r.lastTime, z, data, pack, packAt),
       remove: (key) => chunkGone.run(key),
@@ -89,6 +90,7 @@ export class Store implements Sink {
     const textGone = p('DELETE FROM text_blocks WHERE id = ?');
     this.texts = new BlockWriter({
       withKeys: false,
+      level: 6,
       insert: (r, z, data) => textBlock.run(r.key, r.n, z, data),
       remove: (key) => textGone.run(key),
     });
