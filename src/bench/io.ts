@@ -1,8 +1,11 @@
 // `npm run bench` (sessions in and out): on a 100k-call session, the rate
 // (calls/s) of reading its rows, of each export format, of stats, and of
 // importing the -debug=ipc logs of the same 100k calls (parse + rows +
-// database). Figures on a shared machine are noisy: compare orders of
-// magnitude.
+// database). Then the store's figures: recording rate at the start and the
+// end of 10^6 messages (BENCH_MESSAGES), replay rate of that database, and
+// the database size against the wire bytes of a demo session
+// (BENCH_DEMO_SECONDS, 0 to skip). Figures on a shared machine are noisy:
+// compare orders of magnitude; the per-CPU-second rates are steadier.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +21,11 @@ import { callStats } from '../stats/stats.js';
 import { RowIndex } from '../session/row-index.js';
 import { DebugLogImporter } from '../import/debuglog.js';
 import { isoTime } from '../log/ipclog.js';
+import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { PACKAGE_ROOT } from '../decoder/sources.js';
+import { recordingRate, replayRate } from '../soak/record-rate.js';
 
 const N = Number(process.env.BENCH_CALLS ?? 100_000);
 const METHODS = ['Wallet.getBalances', 'Chain.findBlock', 'Chain.estimateSmartFee', 'Wallet.createTransaction', 'ChainNotifications.transactionAddedToMempool'];
@@ -105,6 +113,34 @@ function synthesize(): { delta: ReturnType<typeof emptyDelta>; log: { node: stri
   return { delta: d, log: { node: node.join('\n'), wallet: wallet.join('\n') } };
 }
 
+/** Recording and replay rates through the store, and a demo session's database size. */
+function storeFigures(): void {
+  const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+  const M = Number(process.env.BENCH_MESSAGES ?? 1_000_000);
+  const db = join(dir, 'rate.sqlite');
+  const r = recordingRate(db, M);
+  const last = r.rates.length - 1;
+  console.log(`recording into the store: ${fmt(r.messages)} messages in ${fmt(r.conns)} short connections (bundled captures), in-process on one core`);
+  console.log(`  first tenth ${fmt(r.rates[0]!)} msg/s (${fmt(r.cpuRates[0]!)} per CPU s); last tenth ${fmt(r.rates[last]!)} msg/s (${fmt(r.cpuRates[last]!)} per CPU s)`);
+  console.log(`  per tenth, per CPU s: ${r.cpuRates.map(fmt).join(' ')}`);
+  console.log(`  database ${(r.dbBytes / 1e6).toFixed(1)} MB for ${(r.wireBytes / 1e6).toFixed(1)} MB of wire bytes (${(r.dbBytes / r.wireBytes).toFixed(2)}x)`);
+  const p = replayRate(db);
+  console.log(`replay of that database (decode, model, log to memory): ${fmt(p.messages / p.seconds)} msg/s (${fmt(p.messages / p.cpuSeconds)} per CPU s), ${(p.logBytes / 1e6).toFixed(0)} MB of log`);
+  const seconds = Number(process.env.BENCH_DEMO_SECONDS ?? 10);
+  if (seconds > 0) {
+    const demo = join(dir, 'demo.sqlite');
+    const d = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'dist/cli/main.js'), 'demo', '--no-tui', '--duration', String(seconds), '--db', demo], { stdio: 'ignore', timeout: 120_000 });
+    if (d.status !== 0) console.log(`demo session: exit ${d.status}`);
+    else {
+      const raw = new Database(demo, { readonly: true });
+      const wire = raw.prepare('SELECT coalesce(sum(size), 0) FROM chunk_blocks').pluck().get() as number;
+      raw.close();
+      const size = statSync(demo).size;
+      console.log(`demo session of ${seconds} s: database ${(size / 1024).toFixed(0)} KB for ${(wire / 1024).toFixed(0)} KB of wire bytes (${(size / wire).toFixed(2)}x)`);
+    }
+  }
+}
+
 try {
   console.log(`sessions in and out: ${N.toLocaleString('en-US')} calls`);
   const { delta, log } = synthesize();
@@ -148,6 +184,7 @@ try {
     s.shutdown();
   });
   console.log(`  (import found ${imported.toLocaleString('en-US')} of ${N.toLocaleString('en-US')} calls; ${((log.node.length + log.wallet.length) / 1e6).toFixed(1)} MB of log; checksum ${sink % 997})`);
+  storeFigures();
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -12,7 +12,7 @@ import { ByteWriter, createOutputFile, checkOutputFile, jsonObject } from './out
 import { Progress } from './progress.js';
 import { SessionReader, SessionRows } from '../store/reader.js';
 import { UserError } from '../decoder/sources.js';
-import { redactCall, redactText, secretByteRanges, secretFields } from '../redact/redact.js';
+import { redactCall, redactText, secretByteRanges, secretFields, zeroRange } from '../redact/redact.js';
 import { MessageDecoder, StreamDecoder } from '../decoder/messages.js';
 import { loadCodeGeneratorRequest } from '../decoder/schema.js';
 import { rpcSchemaSet, PACKAGE_ROOT } from '../decoder/sources.js';
@@ -55,6 +55,10 @@ export const QUERY_HELP = `usage: ipc-trace query DB SQL [--json] [--redact] [--
 Runs read-only SQL on a session database and prints the rows, tab-separated with
 a header (or as JSON lines). Tables and views: see docs/store.md; e.g.
   ipc-trace query session.sqlite 'SELECT * FROM v_outstanding'
+  ipc-trace query session.sqlite "SELECT title, params, results FROM v_calls WHERE status = 'exception'"
+Params and results texts and the raw chunks are stored compressed: v_calls and
+messages show the texts (calls.params_ref/results_ref are text ids; ipc_text(ref)
+gives one), and chunks shows one row per chunk (seq, conn, dir, time, bytes).
 With --redact, wallet secrets in any text column are masked (docs/redaction.md).
 `;
 
@@ -112,19 +116,12 @@ function redactedChunks(reader: SessionReader, conn: number, fields: ReadonlySet
   const dec = new StreamDecoder(new MessageDecoder(loadCodeGeneratorRequest(reader.schemaSet()), rpcSchemaSet()));
   const chunks: Record<string, { seq: number; start: number; bytes: Buffer }[]> = { '>': [], '<': [] };
   const pos: Record<string, number> = { '>': 0, '<': 0 };
-  const zero = (dir: string, a: number, b: number) => {
-    for (const c of chunks[dir]!) {
-      const x = Math.max(a, c.start);
-      const y = Math.min(b, c.start + c.bytes.length);
-      if (x < y) c.bytes.fill(0, x - c.start, y - c.start);
-    }
-  };
   for (const it of reader.stream(conn)) {
     if (it.k !== 'data') continue;
     const copy = Buffer.from(it.bytes);
     chunks[it.dir]!.push({ seq: it.seq, start: pos[it.dir]!, bytes: copy });
     pos[it.dir]! += copy.length;
-    for (const d of dec.push(it.dir, it.bytes)) for (const [a, b] of secretByteRanges(d, fields)) zero(d.dir, a, b);
+    for (const d of dec.push(it.dir, it.bytes)) for (const [a, b] of secretByteRanges(d, fields)) zeroRange(chunks[d.dir]!, a, b);
   }
   return new Map([...chunks['>']!, ...chunks['<']!].map((c) => [c.seq, c.bytes]));
 }

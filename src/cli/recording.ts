@@ -183,7 +183,7 @@ export class Recording {
     return bytes;
   }
 
-  /** Runs events through the pipeline in one transaction and hands the changes to the feed. */
+  /** Runs events through the pipeline and hands the changes to the feed, in one transaction. */
   private apply(items: RecordItem[]): void {
     if (items.length === 0) return;
     this.store.batch(() => {
@@ -211,8 +211,9 @@ export class Recording {
             break;
         }
       }
+      // The rows the batch changed go to the store in the same transaction.
+      this.publish();
     });
-    this.publish();
     this.out?.flush();
   }
 

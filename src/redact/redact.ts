@@ -97,6 +97,23 @@ function blobs(v: Value, secret: boolean, fields: ReadonlySet<string>, out: Uint
 }
 
 /**
+ * Zeroes bytes [start, end) of a direction's stream in the pieces (chunks,
+ * each with its offset in the stream) that hold them; true if any did. The
+ * one place both record --redact (the store) and export --redact zero bytes.
+ */
+export function zeroRange(pieces: Iterable<{ start: number; bytes: Uint8Array }>, start: number, end: number): boolean {
+  let hit = false;
+  for (const c of pieces) {
+    const a = Math.max(start, c.start);
+    const b = Math.min(end, c.start + c.bytes.length);
+    if (a >= b) continue;
+    c.bytes.fill(0, a - c.start, b - c.start);
+    hit = true;
+  }
+  return hit;
+}
+
+/**
  * Where the secret fields' values of a decoded Call or Return lie in its
  * direction's byte stream: [start, end) offsets. A Data value is a view of
  * the frame, so its place is exact; a Text value is found by its bytes in

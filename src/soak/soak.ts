@@ -16,15 +16,12 @@
 //   5. the database size of a demo session against its raw wire bytes.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { parseHexlog } from '../decoder/hexlog.js';
-import { Framer } from '../decoder/framer.js';
 import { PACKAGE_ROOT } from '../decoder/sources.js';
-import { Recording } from '../cli/recording.js';
-import type { RecordItem } from '../session/recorder.js';
+import { recordingRate } from './record-rate.js';
 import { captureFrames, memoryMb, pump, startEcho, startProxy } from './traffic.js';
 
 const SHORT = process.argv.includes('--short');
@@ -39,70 +36,21 @@ const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
-interface Session {
-  chunks: { dir: '>' | '<'; bytes: Uint8Array }[];
-  messages: number;
-}
-
-/** A capture as one connection's chunks, and how many messages it holds. */
-function session(name: string): Session {
-  const h = parseHexlog(readFileSync(join(PACKAGE_ROOT, 'test/fixtures/captures', `${name}.hexlog`), 'latin1'));
-  let messages = 0;
-  for (const d of ['>', '<'] as const) {
-    const f = new Framer();
-    for (const c of h.chunks) if (c.dir === d) for (const e of f.push(c.bytes)) if (e.kind === 'frame') messages++;
-  }
-  return { chunks: h.chunks.map((c) => ({ dir: c.dir as '>' | '<', bytes: c.bytes })), messages };
-}
-
-function recordingRate(): string {
+function recording(): string {
   const total = SHORT ? 100_000 : 1_000_000;
-  const segment = total / 10;
-  const sessions = ['cli-01', 'cli-02', 'cli-03', 'cli-04', 'cli-05', 'cli-06', 'cli-01', 'cli-02', 'mining-01', 'template-01'].map(session);
   const db = join(dir, 'rate.sqlite');
-  const rec = new Recording({ db, schemaFiles: [], importDirs: [], maxChars: Infinity, command: 'soak', printLog: false });
-  let messages = 0;
-  let conns = 0;
-  // Times a day back: the recording's time-order window releases every event at once.
-  let t = Date.now() - 86_400_000;
-  const rates: number[] = [];
-  const rss: number[] = [];
-  let segStart = now();
-  let segMessages = 0;
-  let batch: RecordItem[] = [];
-  const flush = () => {
-    rec.process(batch);
-    batch = [];
-  };
-  while (messages < total) {
-    const s = sessions[conns % sessions.length]!;
-    const id = ++conns;
-    batch.push({ k: 'open', info: { id, time: t, label: `soak #${id}` } });
-    for (const c of s.chunks) batch.push({ k: 'data', id, dir: c.dir, bytes: c.bytes, time: (t += 0.01) });
-    batch.push({ k: 'close', id, time: t, reason: null });
-    messages += s.messages;
-    segMessages += s.messages;
-    if (batch.length >= 2000) flush();
-    if (segMessages >= segment) {
-      flush();
-      const el = now() - segStart;
-      rates.push((segMessages / el) * 1000);
-      rss.push(process.memoryUsage().rss / 2 ** 20);
-      segStart = now();
-      segMessages = 0;
-    }
-  }
-  flush();
-  rec.finish(0);
-  console.log(`1. recording rate, in-process on one core: ${fmt(messages)} messages in ${fmt(conns)} connections (captures replayed)`);
-  console.log(`   messages/s per ${fmt(segment)}: ${rates.map(fmt).join(' ')}`);
-  console.log(`   first ${fmt(rates[0]!)}/s, last ${fmt(rates[rates.length - 1]!)}/s (ratio ${(rates[rates.length - 1]! / rates[0]!).toFixed(2)}); RSS ${rss.map((m) => m.toFixed(0)).join(' ')} MB`);
+  const r = recordingRate(db, total);
+  console.log(`1. recording rate, in-process on one core: ${fmt(r.messages)} messages in ${fmt(r.conns)} connections (captures replayed)`);
+  console.log(`   messages/s per ${fmt(total / 10)}: ${r.rates.map(fmt).join(' ')}`);
+  console.log(`   per CPU second:        ${r.cpuRates.map(fmt).join(' ')}`);
+  console.log(`   first ${fmt(r.rates[0]!)}/s, last ${fmt(r.rates[r.rates.length - 1]!)}/s (ratio ${(r.rates[r.rates.length - 1]! / r.rates[0]!).toFixed(2)}); RSS ${r.rss.map((m) => m.toFixed(0)).join(' ')} MB`);
+  console.log(`   database ${(r.dbBytes / 1e6).toFixed(1)} MB for ${(r.wireBytes / 1e6).toFixed(1)} MB of wire bytes (${(r.dbBytes / r.wireBytes).toFixed(2)}x)`);
   return db;
 }
 
 function replayRate(db: string): void {
   const d = new Database(db, { readonly: true });
-  const n = d.prepare('SELECT count(*) FROM messages').pluck().get() as number;
+  const n = d.prepare('SELECT count(*) FROM message_rows').pluck().get() as number;
   d.close();
   const t0 = now();
   const r = spawnSync(process.execPath, [main, 'replay', db], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -121,10 +69,10 @@ interface DbFigures {
 
 function dbFigures(db: string): DbFigures {
   const d = new Database(db, { readonly: true });
-  const chunkBytes = (d.prepare('SELECT coalesce(sum(length(bytes)), 0) FROM chunks').pluck().get() as number);
+  const chunkBytes = d.prepare('SELECT coalesce(sum(size), 0) FROM chunk_blocks').pluck().get() as number;
   const gapBytes = d.prepare("SELECT coalesce(sum(bytes), 0) FROM stream_events WHERE kind IN ('gap', 'gap+')").pluck().get() as number;
   const conns = d.prepare('SELECT count(*) FROM connections').pluck().get() as number;
-  const lastChunk = (d.prepare('SELECT max(time) FROM chunks').pluck().get() as number | null) ?? 0;
+  const lastChunk = (d.prepare('SELECT max(last_time) FROM chunk_blocks').pluck().get() as number | null) ?? 0;
   const meta = Object.fromEntries((d.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
   d.close();
   return { chunkBytes, gapBytes, conns, meta, lastChunk, wireBytes: chunkBytes };
@@ -278,7 +226,7 @@ async function run(): Promise<void> {
   console.log(`ipc-trace soak${SHORT ? ' (short)' : ''} — Node ${process.version}, ${new Date().toISOString()}`);
   const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
   const step = (n: string) => !only || only.includes(n);
-  if (step('1')) replayRate(recordingRate());
+  if (step('1')) replayRate(recording());
   if (step('2')) await liveLoad();
   if (step('3')) await sigkill();
   if (step('4')) await diskFull();

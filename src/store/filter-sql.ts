@@ -1,7 +1,7 @@
 // A filter expression (src/filter) as an SQL condition on the calls table,
 // with the same meaning as compileFilter's predicate, so that a large
 // session is filtered inside SQLite. Thread and process names are resolved
-// to ids first; text: uses the ipc_regexp function SessionReader registers.
+// to ids first; text: uses the ipc_text_matches table SessionReader registers.
 
 import type { FilterExpr } from '../filter/parse.js';
 
@@ -56,12 +56,11 @@ export function filterSql(e: FilterExpr, labels: FilterLabels): SqlFilter {
         args.push(labels.now, e.ms);
         return `(coalesce(returned, ?) - sent) ${e.op} ?`;
       case 'text': {
-        // A text every match must contain lets SQLite skip most rows before the regular expression runs.
-        const lit = requiredLiteral(e.value);
-        const pre = lit ? '(instr(params, ?) > 0 OR instr(results, ?) > 0) AND ' : '';
-        if (lit) args.push(lit, lit);
-        args.push(e.value, e.value);
-        return `(${pre}(coalesce(ipc_regexp(?, params), 0) OR coalesce(ipc_regexp(?, results), 0)))`;
+        // Texts are in compressed blocks: the table ipc_text_matches (SessionReader) scans them once
+        // per pattern. A text every match must contain lets it skip most texts before the regular expression runs.
+        const lit = requiredLiteral(e.value) ?? '';
+        args.push(e.value, lit, e.value, lit);
+        return '(params_ref IN (SELECT id FROM ipc_text_matches(?, ?)) OR results_ref IN (SELECT id FROM ipc_text_matches(?, ?)))';
       }
     }
   };

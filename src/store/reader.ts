@@ -4,13 +4,14 @@
 // stream (connection opens, chunks, stream events, closes) in recorded order.
 
 import type { Intervention, InterventionKind } from '../intercept/engine.js';
-import type Database from 'better-sqlite3';
-import { inflateSync } from 'node:zlib';
+import Database from 'better-sqlite3';
+import { inflateRawSync as inflateSync_, inflateSync } from 'node:zlib';
 import type { Dir } from '../decoder/messages.js';
 import type { CallRow, CapRow, ConnRow, ProcessRow, ThreadRow } from '../session/rows.js';
 import { openExisting } from './store.js';
 import { UserError } from '../decoder/sources.js';
 import type { SqlFilter } from './filter-sql.js';
+import { BlockCache, BlockItems, decodeBlock, payloadSize } from './blocks.js';
 
 /** One item of the recorded stream, in the order it happened. */
 export type StreamItem =
@@ -53,7 +54,7 @@ export interface SessionSpan {
 const CALL_COLUMNS = `id, conn, dir, question_id AS questionId, interface_id AS interfaceId, method_id AS methodId, iface, method, title, target,
   has_context AS hasContext, caller_thread AS caller, executor_thread AS executor, client_process AS clientProcess,
   server_process AS serverProcess, parent_call AS parent, depth, status, exception, request_no AS requestNo, sent, returned,
-  cancel_requested AS cancelRequested, finished, params, results, retired`;
+  cancel_requested AS cancelRequested, finished, params_ref AS params, results_ref AS results, retired`;
 
 /** Every row of a session, for the exports, stats, diff and merge (functions of rows). */
 export interface SessionRows {
@@ -77,37 +78,209 @@ export interface CallIndex {
   returned: Float64Array;
 }
 
-function callFrom(r: Raw): CallRow {
-  r.hasContext = r.hasContext === 1;
-  r.retired = r.retired === 1;
-  return r as unknown as CallRow;
+/** A decoded block of texts or chunks and the keys it covers. */
+interface CachedBlock {
+  first: number;
+  items: BlockItems;
 }
 
+/** Ids of the texts matching a pattern (see textMatches). */
+interface TextMatches {
+  upTo: number;
+  ids: Int32Array;
+  n: number;
+}
+
+/** What the reader selects of a chunk_blocks row. */
+interface ChunkBlockRow {
+  seq: number;
+  conn: number;
+  dir: Dir;
+  offset: number;
+  size: number;
+  n: number;
+  z: number;
+  data: Buffer | null;
+  pack: number | null;
+  pack_at: number | null;
+}
+const CHUNK_BLOCK = 'seq, conn, dir, offset, size, n, z, data, pack, pack_at';
+
+/** Blocks a reader keeps decoded (most recently used last). */
+const BLOCK_CACHE = 16;
+
 export class SessionReader {
+  private readonly textBlockAt: Database.Statement;
+  private readonly textCache: CachedBlock[] = [];
+  private readonly packs = new BlockCache<Buffer>(8);
+  private packAt: Database.Statement | null = null;
+
   private constructor(
     readonly path: string,
     private readonly db: Database.Database,
+    /** A second connection for the blocks: the SQL functions and the chunks table read them while a query runs on `db`. */
+    private readonly blocks: Database.Database,
   ) {
-    // text: filters (src/store/filter-sql.ts) match params/results with a JavaScript regular expression.
-    const cache = new Map<string, RegExp>();
+    this.textBlockAt = blocks.prepare('SELECT id, z, data FROM text_blocks WHERE id <= ? ORDER BY id DESC LIMIT 1');
+    // The views show params/results texts (kept in blocks) with ipc_text(params_ref).
+    db.function('ipc_text', { deterministic: true }, (ref: unknown) => (typeof ref === 'number' || typeof ref === 'bigint' ? this.text(Number(ref)) : null));
+    // text: filters (src/store/filter-sql.ts) match params/results with a JavaScript regular expression;
+    // ipc_text_match(pattern, literal, ref): the text of `ref` matches (a text without `literal`, when given, never does).
+    const res = new Map<string, RegExp>();
+    const lits = new Map<string, Buffer>();
+    const regexp = (pattern: string) => {
+      let re = res.get(pattern);
+      if (!re) res.set(pattern, (re = new RegExp(pattern)));
+      return re;
+    };
     db.function('ipc_regexp', { deterministic: true }, (pattern: unknown, text: unknown) => {
       if (typeof text !== 'string' || typeof pattern !== 'string') return null;
-      let re = cache.get(pattern);
-      if (!re) {
-        re = new RegExp(pattern);
-        cache.set(pattern, re);
-      }
-      return re.test(text) ? 1 : 0;
+      return regexp(pattern).test(text) ? 1 : 0;
     });
+    db.function('ipc_text_match', { deterministic: true }, (pattern: unknown, literal: unknown, ref: unknown) => {
+      if (typeof pattern !== 'string' || (typeof ref !== 'number' && typeof ref !== 'bigint')) return null;
+      const at = this.textAt(Number(ref));
+      if (!at) return null;
+      const { items, i } = at;
+      const start = items.starts[i]!;
+      const end = start + items.lens[i]!;
+      if (typeof literal === 'string' && literal) {
+        let lit = lits.get(literal);
+        if (!lit) lits.set(literal, (lit = Buffer.from(literal, 'utf8')));
+        if (items.bytes.subarray(start, end).indexOf(lit) < 0) return 0;
+      }
+      return regexp(pattern).test(items.bytes.toString('utf8', start, end)) ? 1 : 0;
+    });
+    // ipc_text_matches(pattern, literal): the ids of the texts that match (the text: filter's table).
+    const reader = this;
+    db.table('ipc_text_matches', {
+      columns: ['id'],
+      parameters: ['pattern', 'literal'],
+      rows: function* (this: void, pattern: unknown, literal: unknown) {
+        if (typeof pattern !== 'string') return;
+        const m = reader.textMatches(pattern, typeof literal === 'string' ? literal : '');
+        for (let i = 0; i < m.n; i++) yield [m.ids[i]!];
+      },
+    });
+    // The chunks, one row each (seq, conn, dir, time, bytes), for the query command.
+    db.table('chunks', {
+      columns: ['seq', 'conn', 'dir', 'time', 'bytes'],
+      rows: function* (this: void) {
+        for (const c of reader.chunkItems()) if (c.k === 'data') yield [c.seq, c.conn, c.dir, c.time, c.bytes];
+      },
+    });
+  }
+
+  private callFrom(r: Raw): CallRow {
+    r.hasContext = r.hasContext === 1;
+    r.retired = r.retired === 1;
+    r.params = this.text(r.params as number | null);
+    r.results = this.text(r.results as number | null);
+    return r as unknown as CallRow;
+  }
+
+  /** Where text `id` is: its block (decoded, cached) and index in it. */
+  private textAt(id: number): { items: BlockItems; i: number } | null {
+    const cache = this.textCache;
+    for (let k = cache.length - 1; k >= 0; k--) {
+      const b = cache[k]!;
+      const i = id - b.first;
+      if (i >= 0 && i < b.items.n) {
+        if (k !== cache.length - 1) cache.push(cache.splice(k, 1)[0]!);
+        return { items: b.items, i };
+      }
+    }
+    const row = this.textBlockAt.get(id) as { id: number; z: number; data: Buffer } | undefined;
+    if (!row) return null;
+    const b = { first: row.id, items: decodeBlock(row.data, row.z, false) };
+    cache.push(b);
+    if (cache.length > BLOCK_CACHE) cache.shift();
+    const i = id - b.first;
+    return i < b.items.n ? { items: b.items, i } : null;
+  }
+
+  /** The chunks of a chunk_blocks row (seq, z, data, pack, pack_at, n, size). */
+  private chunkBlock(r: ChunkBlockRow): BlockItems {
+    if (r.z !== 2) return decodeBlock(r.data!, r.z, true);
+    this.packAt ??= this.blocks.prepare('SELECT data FROM chunk_packs WHERE id = ?').pluck();
+    const pack = this.packs.get(r.pack!, () => inflateSync_(this.packAt!.get(r.pack!) as Buffer));
+    return decodeBlock(pack.subarray(r.pack_at!, r.pack_at! + payloadSize(r.n, r.size, true)), 0, true);
+  }
+
+  /** Texts matching a pattern, per (pattern, literal): the ids found so far and the last id looked at. */
+  private readonly matches = new Map<string, TextMatches>();
+
+  /**
+   * The ids (ascending) of the texts that match the JavaScript regular
+   * expression `pattern` (and contain `literal`, when not empty). The text
+   * blocks are scanned once per pattern: again, only the texts added since.
+   */
+  textMatches(pattern: string, literal: string): TextMatches {
+    const key = `${pattern}\u0000${literal}`;
+    let m = this.matches.get(key);
+    if (m) this.matches.delete(key);
+    else m = { upTo: 0, ids: new Int32Array(1024), n: 0 };
+    this.matches.set(key, m);
+    if (this.matches.size > 4) this.matches.delete(this.matches.keys().next().value!);
+    const re = new RegExp(pattern);
+    const lit = literal ? Buffer.from(literal, 'utf8') : null;
+    const add = (id: number) => {
+      if (m.n === m.ids.length) {
+        const ids = new Int32Array(m.ids.length * 2);
+        ids.set(m.ids);
+        m.ids = ids;
+      }
+      m.ids[m.n++] = id;
+    };
+    const st = this.blocks.prepare('SELECT id, z, data FROM text_blocks WHERE id >= coalesce((SELECT max(id) FROM text_blocks WHERE id <= ?), 0) ORDER BY id');
+    for (const row of st.iterate(m.upTo + 1) as IterableIterator<{ id: number; z: number; data: Buffer }>) {
+      const b = decodeBlock(row.data, row.z, false);
+      const { bytes, starts, lens } = b;
+      let i = Math.max(0, m.upTo + 1 - row.id);
+      const test = (k: number) => {
+        if (re.test(bytes.toString('utf8', starts[k]!, starts[k]! + lens[k]!))) add(row.id + k);
+      };
+      if (lit) {
+        // The literal's places in the whole block, then the regular expression on the texts that hold it.
+        for (let p = i < b.n ? bytes.indexOf(lit, starts[i]) : -1; p >= 0; ) {
+          let lo = i;
+          let hi = b.n - 1;
+          while (lo < hi) {
+            const mid = (lo + hi + 1) >> 1;
+            if (starts[mid]! <= p) lo = mid;
+            else hi = mid - 1;
+          }
+          const end = starts[lo]! + lens[lo]!;
+          if (p + lit.length <= end) {
+            test(lo);
+            i = lo + 1;
+            p = i < b.n ? bytes.indexOf(lit, starts[i]) : -1;
+          } else p = bytes.indexOf(lit, p + 1);
+        }
+      } else for (; i < b.n; i++) test(i);
+      m.upTo = Math.max(m.upTo, row.id + b.n - 1);
+    }
+    return m;
+  }
+
+  /** A params/results text by its id (calls.params_ref, results_ref). */
+  text(id: number | null): string | null {
+    if (id === null) return null;
+    const at = this.textAt(id);
+    if (!at) return null;
+    const s = at.items.starts[at.i]!;
+    return at.items.bytes.toString('utf8', s, s + at.items.lens[at.i]!);
   }
 
   /** Opens an existing session database read-only (UserError if it is not one). */
   static open(path: string): SessionReader {
-    return new SessionReader(path, openExisting(path));
+    const db = openExisting(path);
+    return new SessionReader(path, db, new Database(path, { readonly: true, fileMustExist: true }));
   }
 
   close(): void {
     this.db.close();
+    this.blocks.close();
   }
 
   meta(): Record<string, string> {
@@ -124,7 +297,7 @@ export class SessionReader {
     return {
       start: one<number | null>('SELECT min(opened) FROM connections'),
       last: one<number | null>(
-        `SELECT max(t) FROM (SELECT max(time) AS t FROM chunks UNION ALL SELECT max(time) FROM stream_events UNION ALL SELECT max(closed) FROM connections
+        `SELECT max(t) FROM (SELECT max(last_time) AS t FROM chunk_blocks UNION ALL SELECT max(time) FROM stream_events UNION ALL SELECT max(closed) FROM connections
            UNION ALL SELECT max(max(sent, coalesce(returned, sent), coalesce(finished, sent))) FROM calls)`,
       ),
       ended: this.metaValue('ended') ?? null,
@@ -177,7 +350,7 @@ export class SessionReader {
 
   call(id: number): CallRow | undefined {
     const r = this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE id = ?`).get(id) as Raw | undefined;
-    return r ? callFrom(r) : undefined;
+    return r ? this.callFrom(r) : undefined;
   }
 
   /** Calls in id order (the order they were sent), optionally only those sent by `sentBy` or on one connection. */
@@ -193,14 +366,14 @@ export class SessionReader {
       args.push(opts.conn);
     }
     const sql = `SELECT ${CALL_COLUMNS} FROM calls ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id`;
-    for (const r of this.db.prepare(sql).iterate(...args) as IterableIterator<Raw>) yield callFrom(r);
+    for (const r of this.db.prepare(sql).iterate(...args) as IterableIterator<Raw>) yield this.callFrom(r);
   }
 
   /** Calls sent by `at` that had not returned by then: outstanding at `at`, or cut by a disconnect before it. */
   callsOpenAt(at: number): CallRow[] {
     return (
       this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE sent <= ? AND (returned IS NULL OR returned > ?) ORDER BY id`).all(at, at) as Raw[]
-    ).map(callFrom);
+    ).map((r) => this.callFrom(r));
   }
 
   /** The interventions (--hold and the like) made by `at`, in order. */
@@ -224,7 +397,7 @@ export class SessionReader {
 
   /** Calls in id order with ids in [from, to): a page for views of large sessions. */
   callPage(fromId: number, limit: number): CallRow[] {
-    return (this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE id >= ? ORDER BY id LIMIT ?`).all(fromId, limit) as Raw[]).map(callFrom);
+    return (this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE id >= ? ORDER BY id LIMIT ?`).all(fromId, limit) as Raw[]).map((r) => this.callFrom(r));
   }
 
   /**
@@ -264,7 +437,7 @@ export class SessionReader {
   callsByIds(ids: ArrayLike<number>): CallRow[] {
     if (ids.length === 0) return [];
     const list = Array.from(ids, (x) => Math.trunc(x)).join(',');
-    const rows = (this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE id IN (${list})`).all() as Raw[]).map(callFrom);
+    const rows = (this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE id IN (${list})`).all() as Raw[]).map((r) => this.callFrom(r));
     const byId = new Map(rows.map((r) => [r.id, r]));
     const out: CallRow[] = [];
     for (let i = 0; i < ids.length; i++) {
@@ -276,7 +449,7 @@ export class SessionReader {
 
   /** Callbacks nested directly in a call, in id order. */
   callChildren(id: number): CallRow[] {
-    return (this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE parent_call = ? ORDER BY id`).all(id) as Raw[]).map(callFrom);
+    return (this.db.prepare(`SELECT ${CALL_COLUMNS} FROM calls WHERE parent_call = ? ORDER BY id`).all(id) as Raw[]).map((r) => this.callFrom(r));
   }
 
 
@@ -309,9 +482,9 @@ export class SessionReader {
       .prepare(
         `SELECT id, conn, n, dir, time, offset, size, type, question_id AS questionId, answer_id AS answerId,
            interface_id AS interfaceId, method_id AS methodId, name, text, exception, error, call_id AS callId
-           FROM messages WHERE call_id = ? ORDER BY id`,
+           FROM messages WHERE id IN (SELECT call_msg FROM calls WHERE id = ? UNION ALL SELECT return_msg FROM calls WHERE id = ?) ORDER BY id`,
       )
-      .all(callId) as MessageRow[];
+      .all(callId, callId) as MessageRow[];
   }
 
   /**
@@ -320,20 +493,75 @@ export class SessionReader {
    */
   streamBytes(conn: number, dir: Dir, offset: number, length: number): Buffer {
     const out: Buffer[] = [];
-    let pos = 0;
+    const from = (this.blocks.prepare('SELECT max(offset) FROM chunk_blocks WHERE conn = ? AND dir = ? AND offset <= ?').pluck().get(conn, dir, offset) as number | null) ?? 0;
+    const st = this.blocks.prepare(`SELECT ${CHUNK_BLOCK} FROM chunk_blocks WHERE conn = ? AND dir = ? AND offset >= ? ORDER BY offset`);
     let need = length;
-    for (const b of this.db.prepare('SELECT bytes FROM chunks WHERE conn = ? AND dir = ? ORDER BY seq').pluck().iterate(conn, dir) as IterableIterator<Buffer>) {
-      const end = pos + b.length;
-      if (end > offset && need > 0) {
-        const s = Math.max(0, offset - pos);
+    for (const r of st.iterate(conn, dir, from) as IterableIterator<ChunkBlockRow>) {
+      const b = this.chunkBlock(r).bytes;
+      const s = Math.max(0, offset - r.offset);
+      if (s < b.length) {
         const piece = b.subarray(s, Math.min(b.length, s + need));
         out.push(piece);
         need -= piece.length;
       }
-      pos = end;
       if (need <= 0) break;
     }
     return Buffer.concat(out);
+  }
+
+  /** The recorded chunks in seq order (of one connection if given): the blocks of all directions merged. */
+  private *chunkItems(conn?: number): IterableIterator<Extract<StreamItem, { k: 'data' }>> {
+    const st = this.blocks.prepare(`SELECT ${CHUNK_BLOCK} FROM chunk_blocks ${conn !== undefined ? 'WHERE conn = ?' : ''} ORDER BY seq`);
+    const rows = (conn !== undefined ? st.iterate(conn) : st.iterate()) as IterableIterator<ChunkBlockRow>;
+    // The blocks being read (one per direction at most), a heap by their next chunk's seq.
+    interface Cursor { b: BlockItems; i: number; key: number; conn: number; dir: Dir }
+    const heap: Cursor[] = [];
+    const less = (a: Cursor, b: Cursor) => a.key < b.key;
+    const up = (k: number) => {
+      while (k > 0) {
+        const p = (k - 1) >> 1;
+        if (!less(heap[k]!, heap[p]!)) break;
+        [heap[k], heap[p]] = [heap[p]!, heap[k]!];
+        k = p;
+      }
+    };
+    const down = (k: number) => {
+      for (;;) {
+        const l = 2 * k + 1;
+        const r = l + 1;
+        let m = k;
+        if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
+        if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
+        if (m === k) return;
+        [heap[k], heap[m]] = [heap[m]!, heap[k]!];
+        k = m;
+      }
+    };
+    let next = rows.next().value;
+    for (;;) {
+      while (next && (heap.length === 0 || next.seq < heap[0]!.key)) {
+        const b = this.chunkBlock(next);
+        if (b.n > 0) {
+          heap.push({ b, i: 0, key: b.keys![0]!, conn: next.conn, dir: next.dir });
+          up(heap.length - 1);
+        }
+        next = rows.next().value;
+      }
+      const c = heap[0];
+      if (!c) return;
+      const { b, i } = c;
+      yield { k: 'data', seq: c.key, conn: c.conn, dir: c.dir, time: b.times![i]!, bytes: b.bytes.subarray(b.starts[i]!, b.starts[i]! + b.lens[i]!) };
+      if (++c.i < b.n) {
+        c.key = b.keys![c.i]!;
+        down(0);
+      } else {
+        const last = heap.pop()!;
+        if (heap.length) {
+          heap[0] = last;
+          down(0);
+        }
+      }
+    }
   }
 
   /** The recorded stream (opens, chunks, ends, gaps, closes), in order; of one connection if given. */
@@ -351,9 +579,9 @@ export class SessionReader {
         make: (r) => ({ k: 'open', seq: r.seq as number, conn: r.conn as number, time: r.time as number, label: (r.label as string | null) ?? '', client: r.client as string | null, server: r.server as string | null }),
       },
       {
-        it: q(`SELECT seq, conn, dir, time, bytes FROM chunks ${where('conn')} ORDER BY seq`),
+        it: this.chunkItems(conn) as IterableIterator<Raw>,
         head: undefined,
-        make: (r) => ({ k: 'data', seq: r.seq as number, conn: r.conn as number, dir: r.dir as Dir, time: r.time as number, bytes: r.bytes as Buffer }),
+        make: (r) => r as unknown as StreamItem,
       },
       {
         // 'gap+' rows only count bytes dropped after a direction's gap: not events of the stream.
@@ -414,7 +642,7 @@ export class SessionReader {
 
   /** True when the session has recorded traffic to replay (an imported or merged session has only rows). */
   hasStream(): boolean {
-    return this.db.prepare('SELECT 1 FROM chunks LIMIT 1').get() !== undefined;
+    return this.db.prepare('SELECT 1 FROM chunk_blocks LIMIT 1').get() !== undefined;
   }
 
   /** All rows of the session (calls in id order). */

@@ -1,8 +1,11 @@
 // The session database's tables (documented in docs/store.md). Raw socket
 // chunks are the source of truth; everything else is derived and can be
-// rebuilt by replaying them.
+// rebuilt by replaying them. Chunks and params/results texts are stored in
+// deflated blocks (src/store/blocks.ts); the views that show them call
+// functions SessionReader registers (ipc_text), so read them with
+// `ipc-trace query`, not the sqlite3 shell.
 
-export const STORE_SCHEMA_VERSION = 2;
+export const STORE_SCHEMA_VERSION = 3;
 
 export const STORE_DDL = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -21,12 +24,31 @@ CREATE TABLE connections (
 );
 
 -- Raw bytes as read from each socket, in order: the source of truth replay feeds the pipeline from.
-CREATE TABLE chunks (
-  seq INTEGER PRIMARY KEY,
+-- A block holds consecutive chunks of one direction of a connection (src/store/blocks.ts): their
+-- seqs, times and bytes; deflated (z = 1, or 2: in a pack with other small blocks), or raw (z = 0:
+-- the newest chunks of a direction, written each batch and replaced by a deflated block once there
+-- are 32 KB of them or the direction ends).
+CREATE TABLE chunk_blocks (
+  seq INTEGER PRIMARY KEY,         -- the first chunk's seq
   conn INTEGER NOT NULL,
   dir TEXT NOT NULL,               -- '>' from the connecting side, '<' back
-  time REAL NOT NULL,
-  bytes BLOB NOT NULL
+  offset INTEGER NOT NULL,         -- byte offset of the first chunk in its direction's stream
+  size INTEGER NOT NULL,           -- bytes of its chunks
+  n INTEGER NOT NULL,              -- chunks
+  last_time REAL NOT NULL,
+  z INTEGER NOT NULL,               -- 0 raw, 1 deflated, 2 in a pack (small blocks written in one batch are deflated together)
+  data BLOB,                       -- z 0, 1
+  pack INTEGER, pack_at INTEGER    -- z 2: chunk_packs.id, and where the block starts in the pack's inflated data
+);
+
+CREATE TABLE chunk_packs (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+
+-- Params and results texts (capnp text format, bytes as latin1), in blocks of consecutive ids as chunk_blocks.
+CREATE TABLE text_blocks (
+  id INTEGER PRIMARY KEY,          -- the first text's id
+  n INTEGER NOT NULL,
+  z INTEGER NOT NULL,
+  data BLOB NOT NULL
 );
 
 -- Stream events that are not bytes: end of one direction, recorder gaps (a direction's 'gap' and 'gap+' rows add up to what it lost).
@@ -54,7 +76,9 @@ CREATE TABLE interventions (
 );
 
 -- One row per Cap'n Proto message (or framing error), as decoded; read it through the view
--- messages, which adds the text (a Call's or Return's is its call's params or results).
+-- messages, which adds the text (a Call's or Return's is its call's params or results), and the
+-- interface, method and name of a Call or Return with a call (left NULL here when its call has them:
+-- Iface.method$Params / $Results; '' for no name).
 CREATE TABLE message_rows (
   id INTEGER PRIMARY KEY,
   conn INTEGER NOT NULL,
@@ -117,7 +141,8 @@ CREATE TABLE calls (
   exception TEXT,
   request_no INTEGER,              -- libmultiprocess's #N on the server process (from the session's start)
   sent REAL NOT NULL, returned REAL, cancel_requested REAL, finished REAL,
-  params TEXT, results TEXT,
+  params_ref INTEGER, results_ref INTEGER, -- text ids (text_blocks); views show the texts: ipc_text(params_ref)
+  call_msg INTEGER, return_msg INTEGER,    -- its Call and Return in message_rows
   retired INTEGER NOT NULL
 );
 
@@ -130,21 +155,17 @@ CREATE TABLE errors (
   message TEXT NOT NULL
 );
 
-CREATE INDEX chunks_conn ON chunks (conn, seq);
-CREATE INDEX messages_time ON message_rows (time);
-CREATE INDEX messages_conn ON message_rows (conn, n);
-CREATE INDEX messages_call ON message_rows (call_id);
+CREATE INDEX chunk_blocks_stream ON chunk_blocks (conn, dir, offset);
 
 CREATE VIEW messages AS
-SELECT m.id, m.conn, m.n, m.dir, m.time, m.offset, m.size, m.type, m.question_id, m.answer_id, m.interface_id, m.method_id, m.name,
-       CASE m.type WHEN 'call' THEN c.params WHEN 'return' THEN c.results END AS text, -- params/results in capnp text format (bytes as latin1)
+SELECT m.id, m.conn, m.n, m.dir, m.time, m.offset, m.size, m.type, m.question_id, m.answer_id,
+       CASE WHEN m.type = 'call' AND m.interface_id IS NULL THEN c.interface_id ELSE m.interface_id END AS interface_id,
+       CASE WHEN m.type = 'call' AND m.interface_id IS NULL THEN c.method_id ELSE m.method_id END AS method_id,
+       CASE WHEN m.name = '' THEN NULL WHEN m.name IS NOT NULL THEN m.name
+            WHEN m.type = 'call' THEN c.title || '$Params' WHEN m.type = 'return' THEN c.title || '$Results' END AS name,
+       ipc_text(CASE m.type WHEN 'call' THEN c.params_ref WHEN 'return' THEN c.results_ref END) AS text, -- params/results in capnp text format (bytes as latin1)
        m.exception, m.error, m.call_id
 FROM message_rows m LEFT JOIN calls c ON c.id = m.call_id;
-CREATE INDEX calls_sent ON calls (sent);
-CREATE INDEX calls_returned ON calls (returned);
-CREATE INDEX calls_status ON calls (status);
-CREATE INDEX calls_caller ON calls (caller_thread, sent);
-CREATE INDEX calls_executor ON calls (executor_thread, sent);
 CREATE INDEX calls_parent ON calls (parent_call);
 
 -- Views that read well in the sqlite3 shell.
@@ -159,7 +180,7 @@ SELECT c.id,
        c.status,
        CASE WHEN c.returned IS NOT NULL THEN round(c.returned - c.sent, 3) END AS latency_ms,
        c.request_no AS req,
-       c.params, c.results, c.exception
+       ipc_text(c.params_ref) AS params, ipc_text(c.results_ref) AS results, c.exception
 FROM calls c
 LEFT JOIN threads ct ON ct.id = c.caller_thread
 LEFT JOIN threads et ON et.id = c.executor_thread

@@ -13,10 +13,22 @@ import type { Update } from '../session/model.js';
 import type { ConnRecord } from '../session/records.js';
 import type { CallRow, ConnRow, Delta } from '../session/rows.js';
 import { STORE_DDL, STORE_SCHEMA_VERSION } from './schema.js';
-import { redactCall, secretByteRanges } from '../redact/redact.js';
+import { redactCall, secretByteRanges, zeroRange } from '../redact/redact.js';
+import { BlockWriter, OpenStream } from './blocks.js';
 import { UserError } from '../decoder/sources.js';
 
 type DB = Database.Database;
+
+interface CallRefs {
+  p: number | null;
+  r: number | null;
+  callMsg: number | bigint | null;
+  returnMsg: number | bigint | null;
+  /** The call has no row yet (its Call was seen in this recording): a plain INSERT, cheaper than a REPLACE. */
+  fresh: boolean;
+}
+
+const noRefs = (fresh: boolean): CallRefs => ({ p: null, r: null, callMsg: null, returnMsg: null, fresh });
 
 /** Removes a session database and its WAL files (--force; a recording that could not start). */
 export function removeSession(path: string): void {
@@ -51,14 +63,42 @@ export class Store implements Sink {
   /** The gap of each direction that has one: its errors row and size so far. */
   private readonly gaps = new Map<string, { err: number | bigint; bytes: number }>();
   private readonly ins: Record<string, Database.Statement>;
+  /** Chunks, by connection and direction, in blocks (src/store/blocks.ts). */
+  private readonly chunks: BlockWriter;
+  /** Params and results texts, in blocks. */
+  private readonly texts: BlockWriter;
+  private readonly textStream: OpenStream;
+  private textId = 0;
+  /** Of the calls not yet retired: their text ids (a text is written once, a call row many times) and Call and Return message rows. */
+  private readonly callRefs = new Map<number, CallRefs>();
 
   private constructor(readonly db: DB) {
     const p = (sql: string) => db.prepare(sql);
+    const chunkBlock = p(
+      'INSERT INTO chunk_blocks (seq, conn, dir, offset, size, n, last_time, z, data, pack, pack_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    const chunkGone = p('DELETE FROM chunk_blocks WHERE seq = ?');
+    const chunkPack = p('INSERT INTO chunk_packs (data) VALUES (?)');
+    this.chunks = new BlockWriter({
+      withKeys: true,
+      level: 1,
+      pack: (data) => Number(chunkPack.run(data).lastInsertRowid),
+      insert: (r, z, data, pack, packAt) => chunkBlock.run(r.key, r.conn, r.dir, r.offset, r.size, r.n, r.lastTime, z, data, pack, packAt),
+      remove: (key) => chunkGone.run(key),
+    });
+    const textBlock = p('INSERT INTO text_blocks (id, n, z, data) VALUES (?, ?, ?, ?)');
+    const textGone = p('DELETE FROM text_blocks WHERE id = ?');
+    this.texts = new BlockWriter({
+      withKeys: false,
+      level: 6,
+      insert: (r, z, data) => textBlock.run(r.key, r.n, z, data),
+      remove: (key) => textGone.run(key),
+    });
+    this.textStream = this.texts.stream('texts');
     this.ins = {
       conn: p('INSERT INTO connections (id, seq_open, opened, label, client_name, server_name) VALUES (?, ?, ?, ?, ?, ?)'),
       connClose: p('UPDATE connections SET seq_close = ?, closed = ?, close_reason = ? WHERE id = ?'),
-      chunk: p('INSERT INTO chunks (seq, conn, dir, time, bytes) VALUES (?, ?, ?, ?, ?)'),
-      event: p('INSERT INTO stream_events (seq, conn, dir, time, kind, bytes) VALUES (?, ?, ?, ?, ?, ?)'),
+            event: p('INSERT INTO stream_events (seq, conn, dir, time, kind, bytes) VALUES (?, ?, ?, ?, ?, ?)'),
       message: p(
         `INSERT INTO message_rows (conn, n, dir, time, offset, size, type, question_id, answer_id, interface_id, method_id, name, exception, error, call_id)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -72,9 +112,16 @@ export class Store implements Sink {
       call: p(
         `INSERT OR REPLACE INTO calls (id, conn, dir, question_id, interface_id, method_id, iface, method, title, target, has_context,
            caller_thread, executor_thread, client_process, server_process, parent_call, depth, status, exception, request_no,
-           sent, returned, cancel_requested, finished, params, results, retired)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           sent, returned, cancel_requested, finished, params_ref, results_ref, call_msg, return_msg, retired)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      callNew: p(
+        `INSERT INTO calls (id, conn, dir, question_id, interface_id, method_id, iface, method, title, target, has_context,
+           caller_thread, executor_thread, client_process, server_process, parent_call, depth, status, exception, request_no,
+           sent, returned, cancel_requested, finished, params_ref, results_ref, call_msg, return_msg, retired)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      callMsg: p('UPDATE calls SET call_msg = coalesce(?, call_msg), return_msg = coalesce(?, return_msg) WHERE id = ?'),
       connProcesses: p('UPDATE connections SET client_process = ?, server_process = ? WHERE id = ?'),
       processGone: p('DELETE FROM processes WHERE id = ?'),
       // A merged-away process's rows the model no longer holds (retired calls, closed connections).
@@ -100,6 +147,8 @@ export class Store implements Sink {
     }
     closeSync(fd);
     const db = new Database(path);
+    // Free pages (tail rows replaced by blocks) are given back when the recording ends.
+    db.pragma('auto_vacuum = INCREMENTAL');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.exec(STORE_DDL);
@@ -111,9 +160,13 @@ export class Store implements Sink {
     return s;
   }
 
-  /** Runs `fn` (a batch of pipeline work) in one transaction. */
+  /** Runs `fn` (a batch of pipeline work) in one transaction, with the chunks and texts it brought. */
   batch(fn: () => void): void {
-    this.db.transaction(fn)();
+    this.db.transaction(() => {
+      fn();
+      this.chunks.flush();
+      this.texts.flush();
+    })();
   }
 
   setMeta(key: string, value: string): void {
@@ -125,52 +178,52 @@ export class Store implements Sink {
   }
 
   chunk(conn: number, dir: Dir, bytes: Uint8Array, time: number): void {
-    this.ins.chunk!.run(++this.seq, conn, dir, time, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    if (this.redactFields) this.trackChunk(`${conn}${dir}`, this.seq, bytes.length);
+    const s = this.chunkStream(conn, dir);
+    this.chunks.add(s, ++this.seq, time, bytes);
+    // record --redact: a tail that ends inside a frame is not deflated before the frame is decoded (and zeroed).
+    if (this.redactFields) s.hold = true;
+  }
+
+  private chunkStream(conn: number, dir: Dir): OpenStream {
+    const id = `${conn}${dir}`;
+    const s = this.chunks.streams.get(id);
+    if (s) return s;
+    const n = this.chunks.stream(id);
+    n.conn = conn;
+    n.dir = dir;
+    return n;
   }
 
   // ---- record --redact: secret fields' bytes stored zeroed ----
 
   private redactFields: ReadonlySet<string> | null = null;
-  /** Per connection and direction: stream bytes so far, and the recent chunks' places in the stream. */
-  private readonly streams = new Map<string, { pos: number; chunks: { seq: number; start: number; len: number }[] }>();
 
   /** From now on the values of these fields are stored zeroed (chunks) and masked (messages, calls). */
   redact(fields: ReadonlySet<string>): void {
     this.redactFields = fields;
-    this.ins.zeroRead = this.db.prepare('SELECT bytes FROM chunks WHERE seq = ?').pluck();
-    this.ins.zeroWrite = this.db.prepare('UPDATE chunks SET bytes = ? WHERE seq = ?');
   }
 
-  private trackChunk(key: string, seq: number, len: number): void {
-    let s = this.streams.get(key);
-    if (!s) this.streams.set(key, (s = { pos: 0, chunks: [] }));
-    s.chunks.push({ seq, start: s.pos, len });
-    s.pos += len;
-    // A frame is at most 64 MiB (the framer's limit): older chunks are done with.
-    while (s.chunks.length > 1 && s.chunks[0]!.start + s.chunks[0]!.len < s.pos - (64 << 20)) s.chunks.shift();
-  }
-
-  /** Zeroes stream bytes [start, end) of one direction in the chunks that hold them. */
-  private zero(key: string, start: number, end: number): void {
-    for (const c of this.streams.get(key)?.chunks ?? []) {
-      const a = Math.max(start, c.start);
-      const b = Math.min(end, c.start + c.len);
-      if (a >= b) continue;
-      const bytes = Buffer.from(this.ins.zeroRead!.get(c.seq) as Buffer);
-      bytes.fill(0, a - c.start, b - c.start);
-      this.ins.zeroWrite!.run(bytes, c.seq);
+  /** Zeroes a message's secret bytes in its direction's tail (not yet deflated: see chunk()). */
+  private zeroSecrets(conn: number, d: DecodedMessage): void {
+    const s = this.chunks.streams.get(`${conn}${d.dir}`);
+    if (!s) return;
+    const tail = [{ start: s.base, bytes: s.buf.subarray(0, s.len) }];
+    for (const [a, b] of secretByteRanges(d, this.redactFields!)) {
+      if (zeroRange(tail, a, b) && a < s.base + s.writtenBytes) s.dirty = true;
     }
+    if (d.frame && d.offset + d.frame.bytes.length >= s.base + s.len) s.hold = false;
   }
 
   message(conn: ConnRecord, d: DecodedMessage, u: Update, time: number): void {
     const r = d.rpc;
     const call = u.kind === 'call' || u.kind === 'return' ? u.call : null;
     // No text: a Call's or Return's is its call's params or results, redacted there too (the messages view joins them).
-    if (this.redactFields && call) {
-      for (const [a, b] of secretByteRanges(d, this.redactFields)) this.zero(`${conn.id}${d.dir}`, a, b);
-    }
-    this.ins.message!.run(
+    if (this.redactFields) this.zeroSecrets(conn.id, d);
+    // A Call's or Return's interface, method and name are its call's (the messages view adds them).
+    const t = r?.type;
+    const fromCall = call !== null && (t === 'call' || t === 'return');
+    const name = d.name ?? null;
+    const row = this.ins.message!.run(
       conn.id,
       d.n ?? null,
       d.dir,
@@ -180,21 +233,34 @@ export class Store implements Sink {
       r ? (r.type === 'unimplemented' ? 'other' : r.type) : null,
       r?.type === 'call' || r?.type === 'bootstrap' ? r.questionId : null,
       r?.type === 'return' ? r.answerId : null,
-      r?.type === 'call' ? r.interfaceId : null,
-      r?.type === 'call' ? r.methodId : null,
-      d.name ?? null,
+      r?.type === 'call' && !fromCall ? r.interfaceId : null,
+      r?.type === 'call' && !fromCall ? r.methodId : null,
+      fromCall ? (name === null ? '' : name === `${call.title}${t === 'call' ? '$Params' : '$Results'}` ? null : name) : name,
       d.exception ?? null,
       d.error ?? null,
       call?.id ?? null,
-    );
+    ).lastInsertRowid;
+    if (fromCall) {
+      // The call row says where its Call and Return are (no index on message_rows.call_id).
+      let refs = this.callRefs.get(call.id);
+      if (!refs && call.retired) this.ins.callMsg!.run(t === 'call' ? row : null, t === 'return' ? row : null, call.id);
+      else {
+        if (!refs) this.callRefs.set(call.id, (refs = noRefs(t === 'call')));
+        if (t === 'call') refs.callMsg = row;
+        else refs.returnMsg = row;
+      }
+    }
     if (u.kind === 'error') this.ins.error!.run(conn.id, d.dir, time, u.offset, u.framing ? 'framing' : 'decode', u.error);
   }
 
   end(conn: ConnRecord, dir: Dir, time: number): void {
     this.ins.event!.run(++this.seq, conn.id, dir, time, 'end', 0);
+    this.chunks.close(`${conn.id}${dir}`);
   }
 
   close(conn: ConnRecord, time: number, reason: string | null): void {
+    this.chunks.close(`${conn.id}>`);
+    this.chunks.close(`${conn.id}<`);
     this.gaps.delete(`${conn.id}>`);
     this.gaps.delete(`${conn.id}<`);
     this.ins.connClose!.run(++this.seq, time, reason, conn.id);
@@ -260,12 +326,27 @@ export class Store implements Sink {
     });
   }
 
+  /** The id of a call's text, written the first time the call row has it. */
+  private textOf(text: string | null, id: number | null): number | null {
+    if (id !== null || text === null) return id;
+    id = ++this.textId;
+    this.texts.add(this.textStream, id, 0, text);
+    return id;
+  }
+
   private writeCall(c: CallRow): void {
     if (this.redactFields) c = redactCall(c, this.redactFields);
-    this.ins.call!.run(
+    let t = this.callRefs.get(c.id);
+    if (!t) this.callRefs.set(c.id, (t = noRefs(false)));
+    t.p = this.textOf(c.params, t.p);
+    t.r = this.textOf(c.results, t.r);
+    if (c.retired) this.callRefs.delete(c.id);
+    const st = t.fresh ? this.ins.callNew! : this.ins.call!;
+    t.fresh = false;
+    st.run(
       c.id, c.conn, c.dir, c.questionId, c.interfaceId, c.methodId, c.iface, c.method, c.title, c.target, c.hasContext ? 1 : 0,
       c.caller, c.executor, c.clientProcess, c.serverProcess, c.parent, c.depth,
-      c.status, c.exception, c.requestNo, c.sent, c.returned, c.cancelRequested, c.finished, c.params, c.results, c.retired ? 1 : 0,
+      c.status, c.exception, c.requestNo, c.sent, c.returned, c.cancelRequested, c.finished, t.p, t.r, t.callMsg, t.returnMsg, c.retired ? 1 : 0,
     );
   }
 
@@ -275,6 +356,11 @@ export class Store implements Sink {
    * leave no -wal/-shm files behind.
    */
   shutdown(): void {
+    this.db.transaction(() => {
+      this.chunks.finish();
+      this.texts.finish();
+    })();
+    this.db.pragma('incremental_vacuum');
     this.db.pragma('wal_checkpoint(TRUNCATE)');
     this.db.pragma('journal_mode = DELETE');
     this.db.close();

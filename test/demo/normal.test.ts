@@ -5,7 +5,7 @@
 // deadlock at any moment of it.
 
 import { it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { runDemo, openDb, isRunning, processPids, expectNoStackTrace, deadlocksOverTime } from './helpers.js';
 
 it('records steady node <-> wallet traffic with nested callbacks both ways, then stops cleanly', () => {
@@ -20,6 +20,10 @@ it('records steady node <-> wallet traffic with nested callbacks both ways, then
     expect(conns).toHaveLength(1);
     expect(conns[0]!.label).toMatch(/^exec:bitcoin-node\[\d+\] -> exec:bitcoin-wallet\[\d+, launched as \d+\]$/);
     expect(conns[0]!.closed).not.toBeNull();
+    // The database is at most twice the raw bytes it recorded (chunks and texts are stored deflated).
+    const wire = db.prepare('SELECT sum(size) FROM chunk_blocks').pluck().get() as number;
+    expect(wire).toBeGreaterThan(100_000);
+    expect(statSync(r.db).size).toBeLessThanOrEqual(2 * wire);
 
     const calls = db.prepare('SELECT count(*) FROM calls').pluck().get() as number;
     expect(calls).toBeGreaterThan(300);

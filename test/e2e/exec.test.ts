@@ -30,7 +30,7 @@ it('records every child the command spawns, in one database', () => {
   const result = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as { ipc: { childPid: number } };
   expect(conns.some((c) => c.endsWith(`, launched as ${result.ipc.childPid}]`))).toBe(true);
   expect(r.stderr).not.toContain('warning');
-  const bytes = d.prepare('SELECT sum(length(bytes)) FROM chunks').pluck().get() as number;
+  const bytes = d.prepare('SELECT sum(size) FROM chunk_blocks').pluck().get() as number;
   expect(bytes).toBeGreaterThan(1000);
   d.close();
 });
@@ -57,7 +57,7 @@ it("interposes on a child spawned as libmultiprocess's examples do: dirname(argv
   const d = new Database(db, { readonly: true });
   const conns = d.prepare('SELECT label FROM connections').pluck().all() as string[];
   expect(conns).toEqual([expect.stringMatching(new RegExp(`^exec:fake-parent\\[\\d+\\] -> exec:fake-child\\[\\d+, launched as ${result.ipc.childPid}\\]$`))]);
-  const sent = d.prepare("SELECT sum(length(bytes)) FROM chunks WHERE dir = '>'").pluck().get() as number;
+  const sent = d.prepare("SELECT sum(size) FROM chunk_blocks WHERE dir = '>'").pluck().get() as number;
   expect(sent).toBe(result.ipc.sentBytes);
   d.close();
   expect(r.stderr).not.toContain('warning');

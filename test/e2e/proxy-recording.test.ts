@@ -118,7 +118,7 @@ describe('recording proxy end to end', () => {
     const conns = d.prepare('SELECT count(*) FROM connections').pluck().get() as number;
     expect(conns).toBe(sessions.length + 12 + 2);
     // Every message of every capture connection is in the messages table, none undecodable.
-    const errs = d.prepare("SELECT count(*) FROM messages m JOIN connections c ON c.id = m.conn WHERE m.error IS NOT NULL AND c.id <= ?").pluck().get(sessions.length + 12) as number;
+    const errs = d.prepare("SELECT count(*) FROM message_rows m JOIN connections c ON c.id = m.conn WHERE m.error IS NOT NULL AND c.id <= ?").pluck().get(sessions.length + 12) as number;
     expect(errs).toBe(0);
     // mining: waitTipChanged interrupted by Mining.interrupt from a second thread; all returned.
     const mining = d
@@ -136,7 +136,7 @@ describe('recording proxy end to end', () => {
     // The malformed connection: decode errors recorded, later valid messages decoded.
     const last = sessions.length + 12 + 2;
     const bad = d.prepare("SELECT count(*) FROM errors WHERE conn = ? AND kind = 'decode'").pluck().get(last) as number;
-    const good = d.prepare('SELECT count(*) FROM messages WHERE conn = ? AND error IS NULL').pluck().get(last) as number;
+    const good = d.prepare('SELECT count(*) FROM message_rows WHERE conn = ? AND error IS NULL').pluck().get(last) as number;
     // malformed-envelope: three messages whose rpc envelope is broken, valid ones around them.
     expect(bad).toBe(3);
     expect(good).toBeGreaterThan(3);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ROOT } from '../helpers.js';
+import { SessionReader } from '../../src/store/reader.js';
 import { runCli } from '../cli/run.js';
 import { captureFrames, startEcho, startProxy, pump } from '../../src/soak/traffic.js';
 
@@ -26,7 +27,7 @@ function totals(db: string): Totals {
   const d = new Database(db, { readonly: true });
   const chunks: Record<string, number> = {};
   const gaps: Record<string, number> = {};
-  for (const r of d.prepare('SELECT conn, dir, sum(length(bytes)) AS n FROM chunks GROUP BY conn, dir').all() as { conn: number; dir: string; n: number }[]) chunks[`${r.conn}${r.dir}`] = r.n;
+  for (const r of d.prepare('SELECT conn, dir, sum(size) AS n FROM chunk_blocks GROUP BY conn, dir').all() as { conn: number; dir: string; n: number }[]) chunks[`${r.conn}${r.dir}`] = r.n;
   for (const r of d.prepare("SELECT conn, dir, sum(bytes) AS n FROM stream_events WHERE kind IN ('gap', 'gap+') GROUP BY conn, dir").all() as { conn: number; dir: string; n: number }[]) gaps[`${r.conn}${r.dir}`] = r.n;
   const meta = Object.fromEntries((d.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
   d.close();
@@ -95,10 +96,10 @@ describe('recorder limits', () => {
     await p.exited;
     await run;
     server.close();
-    const d = new Database(db, { readonly: true });
+    const reader = SessionReader.open(db);
     const sentPrefix = Buffer.concat(Array.from({ length: 200 }, (_, i) => frames[i % frames.length]!));
-    const got = Buffer.concat((d.prepare("SELECT bytes FROM chunks WHERE dir = '>' ORDER BY seq").pluck().all() as Buffer[]));
-    d.close();
+    const got = Buffer.concat([...reader.stream()].flatMap((it) => (it.k === 'data' && it.dir === '>' ? [it.bytes] : [])));
+    reader.close();
     expect(got.length).toBeGreaterThan(0);
     const n = Math.min(got.length, sentPrefix.length);
     expect(got.subarray(0, n).equals(sentPrefix.subarray(0, n))).toBe(true);

@@ -8,7 +8,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { SessionReader } from '../../src/store/reader.js';
 import { runCli } from '../cli/run.js';
 import { requireBuilt } from '../demo/helpers.js';
 import { DEMO_WALLET_PASSPHRASE } from '../../src/node/node.js';
@@ -69,7 +69,7 @@ describe('redaction', () => {
     const replay = runCli(['replay', a, '--redact']);
     expect(leaks(replay.stdout)).toBe(false);
     expect(replay.stdout).toContain('walletPassphrase = <redacted>');
-    const q = runCli(['query', a, 'SELECT text FROM messages UNION ALL SELECT params FROM calls', '--redact']);
+    const q = runCli(['query', a, 'SELECT text FROM messages UNION ALL SELECT params FROM v_calls', '--redact']);
     expect(q.code).toBe(0);
     expect(leaks(q.stdout)).toBe(false);
     const named = runCli(['export', a, '--format', 'jsonl', '--redact-field', 'name']).stdout;
@@ -78,20 +78,19 @@ describe('redaction', () => {
   });
 
   it('a recording made with --redact holds the passphrase nowhere (bytes zeroed)', () => {
-    const db = new Database(redacted, { readonly: true });
-    const meta = db.prepare("SELECT value FROM meta WHERE key = 'redacted'").pluck().get() as string;
+    const db = SessionReader.open(redacted);
+    const meta = db.metaValue('redacted')!;
     expect(meta).toContain('walletPassphrase');
     let unlocks = 0;
-    for (const r of db.prepare('SELECT bytes FROM chunks').iterate() as IterableIterator<{ bytes: Buffer }>) expect(r.bytes.includes(SECRET)).toBe(false);
-    for (const r of db.prepare("SELECT title, params FROM calls WHERE title IN ('Wallet.unlock', 'WalletLoader.createWallet')").iterate() as IterableIterator<{
-      title: string;
-      params: string;
-    }>) {
+    let chunks = 0;
+    for (const r of db.stream()) if (r.k === 'data') expect(r.bytes.includes(SECRET), `chunk ${++chunks}`).toBe(false);
+    expect(chunks).toBeGreaterThan(0);
+    for (const r of db.query("SELECT title, params FROM v_calls WHERE title IN ('Wallet.unlock', 'WalletLoader.createWallet')") as { title: string; params: string }[]) {
       unlocks++;
       expect(r.params).toMatch(/[pP]assphrase = <redacted>/);
     }
     expect(unlocks).toBeGreaterThan(0);
-    for (const r of db.prepare('SELECT text FROM messages WHERE text IS NOT NULL').pluck().iterate() as IterableIterator<string>) expect(r.includes(SECRET)).toBe(false);
+    for (const r of db.query('SELECT text FROM messages WHERE text IS NOT NULL') as { text: string }[]) expect(r.text.includes(SECRET)).toBe(false);
     db.close();
     expect(leaks(readFileSync(join(dir, 'r.log'), 'latin1'))).toBe(false);
     for (const f of FORMATS) expect(leaks(runCli(['export', redacted, '--format', f]).stdout), f).toBe(false);

@@ -6,7 +6,7 @@ import { it, expect } from 'vitest';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { SessionReader } from '../../src/store/reader.js';
 import { runCli } from '../cli/run.js';
 import { oracleDecode } from './oracle.js';
 
@@ -20,8 +20,8 @@ it('capnp-oracle decodes a whole demo session like ipc-trace', () => {
   const oracle = oracleDecode(readFileSync(hexlog));
   expect(oracle.length).toBeGreaterThan(200);
   expect(oracle.filter((o) => 'error' in o)).toEqual([]);
-  const d = new Database(db, { readonly: true });
-  const ours = d.prepare('SELECT n, name, text, exception FROM messages WHERE conn = 1 AND n IS NOT NULL ORDER BY n').all() as Record<string, unknown>[];
+  const d = SessionReader.open(db);
+  const ours = d.query('SELECT n, name, text, exception FROM messages WHERE conn = 1 AND n IS NOT NULL ORDER BY n');
   d.close();
   expect(ours.length).toBe(oracle.length);
   // Our recorded text is the untruncated capnp text; names and texts must be identical.

@@ -95,7 +95,7 @@ it('held calls complete normally once released; a failed call is a C++ exception
     expect(iv.filter((x) => x.kind === 'release').length).toBe(3);
     expect(iv.filter((x) => x.kind === 'fail').map((x) => x.title)).toEqual(['Calculator.fail']);
     expect(d.prepare("SELECT count(*) FROM calls WHERE status = 'pending'").pluck().get()).toBe(0);
-    expect(d.prepare('SELECT count(*) FROM messages WHERE error IS NOT NULL').pluck().get()).toBe(0);
+    expect(d.prepare('SELECT count(*) FROM message_rows WHERE error IS NOT NULL').pluck().get()).toBe(0);
   } finally {
     d.close();
   }

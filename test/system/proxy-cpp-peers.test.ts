@@ -83,8 +83,8 @@ describe('C++ peers through the proxy', () => {
     expect(d.prepare("SELECT count(DISTINCT dir) FROM calls WHERE title = 'Callback.invoke' OR title = 'Calculator.add'").pluck().get()).toBe(2);
     // Capabilities named from the schema: Counter objects per connection.
     expect(d.prepare("SELECT count(*) FROM capabilities WHERE iface = 'Counter'").pluck().get()).toBeGreaterThanOrEqual(4);
-    expect(d.prepare("SELECT count(*) FROM messages WHERE type = 'release'").pluck().get()).toBeGreaterThan(0);
-    expect(d.prepare('SELECT count(*) FROM messages WHERE error IS NOT NULL').pluck().get()).toBe(0);
+    expect(d.prepare("SELECT count(*) FROM message_rows WHERE type = 'release'").pluck().get()).toBeGreaterThan(0);
+    expect(d.prepare('SELECT count(*) FROM message_rows WHERE error IS NOT NULL').pluck().get()).toBe(0);
     d.close();
   });
 });

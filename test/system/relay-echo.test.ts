@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { SessionReader } from '../../src/store/reader.js';
 import { ROOT } from '../helpers.js';
 import { buildEchoPeer, runEchoClient, ECHO_SCHEMA } from '../../src/bench/echo-peer.js';
 
@@ -56,10 +56,10 @@ it('C++ echo calls through the recording proxy come back intact and are all reco
   expect(f.ok).toBe(true);
   proxy.kill('SIGTERM');
   expect(await exited).toBe(0);
-  const d = new Database(db, { readonly: true });
+  const d = SessionReader.open(db);
   // 200 warm-up calls, 500 sequential, 500 with 32 in flight.
-  const calls = d.prepare("SELECT status, count(*) AS n FROM calls WHERE title = 'Echo.echo' GROUP BY status").all();
-  const params = d.prepare("SELECT params FROM calls WHERE title = 'Echo.echo' LIMIT 1").pluck().get() as string;
+  const calls = d.query("SELECT status, count(*) AS n FROM calls WHERE title = 'Echo.echo' GROUP BY status");
+  const params = d.query("SELECT params FROM v_calls WHERE title = 'Echo.echo' LIMIT 1")[0]!.params as string;
   d.close();
   expect(calls).toEqual([{ status: 'returned', n: 1200 }]);
   expect(params).toMatch(/^\(data = "/);
