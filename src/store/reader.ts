@@ -252,11 +252,12 @@ export class SessionReader {
     return { n, ids: ids.subarray(0, n), parents: parents.subarray(0, n), sent: sent.subarray(0, n), returned: returned.subarray(0, n) };
   }
 
-  /** Ids of the calls matching a filter (src/store/filter-sql.ts), in id order, after `afterId`. */
-  callIds(filter?: SqlFilter, afterId = 0): Int32Array {
+  /** Ids of the calls matching a filter (src/store/filter-sql.ts), in id order, after `afterId` (and up to `upToId`). */
+  callIds(filter?: SqlFilter, afterId = 0, upToId = Number.MAX_SAFE_INTEGER): Int32Array {
     const where = filter ? `AND (${filter.where})` : '';
     const out: number[] = [];
-    for (const id of this.db.prepare(`SELECT id FROM calls WHERE id > ? ${where} ORDER BY id`).pluck().iterate(afterId, ...(filter?.args ?? [])) as IterableIterator<number>) out.push(id);
+    const st = this.db.prepare(`SELECT id FROM calls WHERE id > ? AND id <= ? ${where} ORDER BY id`).pluck();
+    for (const id of st.iterate(afterId, upToId, ...(filter?.args ?? [])) as IterableIterator<number>) out.push(id);
     return Int32Array.from(out);
   }
 

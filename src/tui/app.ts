@@ -4,11 +4,11 @@
 // re-render when the view's version changes (useSyncExternalStore).
 
 import React, { useEffect, useState, useSyncExternalStore } from 'react';
-import { Box, Text, useInput, useStdin, useStdout } from 'ink';
+import { Box, Text, Transform, useInput, useStdin, useStdout } from 'ink';
 import type { SessionView } from './view.js';
 import type { Ui } from './ui.js';
 import { keyNames, helpLines, PaneId } from './keys.js';
-import { callsHeader, callsLines, footerLine, headerLines, Line, tabLine } from './panes.js';
+import { callsHeader, callsLines, footerLine, headerLines, Line, logWindow, tabLine } from './panes.js';
 import chalk from 'chalk';
 import { clip, selected } from './format.js';
 
@@ -17,9 +17,23 @@ const h = React.createElement;
 export const MIN_WIDTH = 80;
 export const MIN_HEIGHT = 24;
 
-/** Lines as one text block, each cut to the width beforehand (one ink node, nothing for ink to wrap). */
+const placeholders: string[] = [];
+/** A text of `n` one-space lines (what ink measures and lays out for a block of `n` lines). */
+function placeholder(n: number): string {
+  return (placeholders[n] ??= Array.from({ length: n }, () => ' ').join('\n'));
+}
+
+/**
+ * Lines as one text block, each cut to the width beforehand (nothing for ink
+ * to wrap or clip). Ink lays out a placeholder of as many blank lines, and the
+ * transform puts each line in its place as the frame is written: so its
+ * layout only changes with the number of lines, and it never measures (nor
+ * caches the measure of, for good: ink's text measure cache is never
+ * emptied) the text of every frame.
+ */
 function Lines({ lines, width }: { lines: string[]; width: number }) {
-  return h(Text, null, lines.map((l) => clip(l, width) || ' ').join('\n'));
+  const shown = lines.map((l) => clip(l, width) || ' ');
+  return h(Transform, { transform: (_: string, i: number) => shown[i] ?? '' }, placeholder(shown.length));
 }
 
 /** The first row to show so that `sel` stays visible in `height` rows. */
@@ -40,7 +54,8 @@ function CallsPane({ view, height, width }: { view: SessionView; height: number;
 }
 
 function LinesPane({ ui, pane, height, width }: { ui: Ui; pane: Exclude<PaneId, 'calls'>; height: number; width: number }) {
-  const all: Line[] = ui.lines(pane);
+  // The log can hold tens of thousands of lines: only the window's are made.
+  const all: { length: number; slice(a: number, b: number): Line[] } = pane === 'log' ? logWindow(ui.view) : ui.lines(pane);
   if (pane === 'log' && ui.logFollow) ui.sel.log = Math.max(0, all.length - 1);
   const sel = Math.min(ui.sel[pane], Math.max(0, all.length - 1));
   ui.sel[pane] = sel;
@@ -71,7 +86,8 @@ export function Screen({ view, ui, width, height }: { view: SessionView; ui: Ui;
     Box,
     { flexDirection: 'column', width, height },
     h(Lines, { lines: [...header, tabLine(view, ui)], width }),
-    h(Box, { flexDirection: 'column', height: body, overflow: 'hidden' }, pane),
+    // Every pane's lines are cut to the body's height and the width: no clipping for ink to do.
+    h(Box, { flexDirection: 'column', height: body }, pane),
     h(Lines, { lines: [footerLine(view, ui)], width }),
   );
 }

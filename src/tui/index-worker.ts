@@ -22,11 +22,15 @@ port.on('message', (m: IndexRequest) => {
         return;
       }
       case 'ids': {
-        const ids = reader.callIds(m.filter, m.afterId);
+        const ids = reader.callIds(m.filter, m.afterId, m.upToId);
         reply = { k: 'ids', seq: m.seq, ids };
         port.postMessage(reply, [ids.buffer] as ArrayBuffer[]);
         return;
       }
+      case 'span':
+        reply = { k: 'span', seq: m.seq, span: reader.span() };
+        port.postMessage(reply);
+        return;
       case 'chains':
         reply = { k: 'chains', seq: m.seq, report: chainsAt(reader, m.q) };
         port.postMessage(reply);

@@ -3,11 +3,13 @@
 // ink app drawing it. Keys and the terminal size come in as messages, frames
 // go out as messages; the command's thread writes them to the terminal.
 
+import './production.js';
 import { parentPort, workerData, MessagePort, Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
 import chalk from 'chalk';
 import type { UiSpec, ToUi, FromUi } from './run.js';
 import type { FeedBatch } from '../session/rows.js';
+import { lowerThreadPriority } from './priority.js';
 
 const { spec, intercept, columns, rows, colorLevel, feedPort } = workerData as { spec: UiSpec; intercept?: boolean; columns: number; rows: number; colorLevel: 0 | 1 | 2 | 3; feedPort?: MessagePort };
 const port = parentPort!;
@@ -48,8 +50,6 @@ class Stdin extends EventEmitter {
 }
 
 async function main(): Promise<void> {
-  // React in production mode: set before it loads.
-  process.env.NODE_ENV ??= 'production';
   const React = await import('react');
   const { render } = await import('ink');
   const { App } = await import('./app.js');
@@ -58,11 +58,15 @@ async function main(): Promise<void> {
   const { Ui } = await import('./ui.js');
   const { workerIndex } = await import('./index-client.js');
 
+  // Below the relay's thread (and the recorder's): threads started from here inherit it.
+  lowerThreadPriority(10);
   const reader = SessionReader.open(spec.dbPath);
   let dropped = 0;
   const { secretFields } = await import('../redact/redact.js');
   const redact = spec.redact ? secretFields(spec.redact) : null;
-  const view = new SessionView({ mode: spec.mode, reader, stuckMs: spec.stuckMs, index: workerIndex(spec.dbPath), dropped: () => dropped, indexDelayMs: 300, redact });
+  // Live, a frame every 100 ms is enough to read and leaves the CPU to the relay; a replay plays smoother.
+  const frameMs = spec.mode === 'live' ? 100 : 50;
+  const view = new SessionView({ mode: spec.mode, reader, stuckMs: spec.stuckMs, index: workerIndex(spec.dbPath), dropped: () => dropped, indexDelayMs: 300, redact, frameMs });
   if (spec.filter) view.setFilter(spec.filter);
   if (intercept) view.interceptRequest = (request) => send({ k: 'intercept', request });
   view.bottom();
@@ -108,8 +112,8 @@ async function main(): Promise<void> {
     stderr: stdout as unknown as NodeJS.WriteStream,
     exitOnCtrlC: false,
     patchConsole: false,
-    // Live, a frame every 100 ms is enough to read and leaves the CPU to the relay; a replay plays smoother.
-    maxFps: spec.mode === 'live' ? 10 : 20,
+    // The view notifies at most once per frame interval (the feed's batches are coalesced there); ink draws each.
+    maxFps: Math.round(1000 / frameMs),
   });
 }
 

@@ -40,6 +40,8 @@ export interface ViewOptions {
   indexDelayMs?: number;
   /** replay --redact: the secret fields whose values are masked in params and results (and no raw bytes are shown). */
   redact?: ReadonlySet<string> | null;
+  /** Least time between two notifications of listeners (ms): the frame interval (default NOTIFY_MS). */
+  frameMs?: number;
 }
 
 export const STATS_COLUMNS = ['calls', 'errors', 'inFlight', 'p50', 'p90', 'p99', 'max', 'key'] as const;
@@ -151,9 +153,17 @@ export class SessionView {
   filterSrc = '';
   filterExpr: FilterExpr = { k: 'all' };
   private predicate: CallPredicate = () => true;
-  /** A filter scan is running. */
+  /** A filter scan is running and nothing of its result is shown yet. */
   filtering = false;
+  /** The last calls matching the filter are shown; the scan of the earlier ones is still running. */
+  counting = false;
+  /** Calls matching the filter (when it is complete). */
+  get matchCount(): number {
+    return this.matched ? this.matchedN : this.all.n;
+  }
   private filterGen = 0;
+  /** Live calls that arrived while the filter's scan ran (ids after its snapshot) and match it. */
+  private caughtUp: number[] = [];
 
   /** Every call (id order); while `complete` is false only the last ones (a large recording's index is being read). */
   private all = new Index();
@@ -203,15 +213,40 @@ export class SessionView {
     this.dropped = opts.dropped ?? (() => 0);
     this.index = opts.index ?? directIndex(opts.reader);
     this.redact = opts.redact ?? null;
+    this.frameMs = opts.frameMs ?? SessionView.NOTIFY_MS;
     this.loadLabels();
-    const span = this.reader.span();
-    this.start = span.start;
-    this.end = span.last;
     const maxId = this.reader.maxCallId();
     this.totalCalls = this.reader.callCount();
     // The last calls at once (a primary-key range); all of them when the scan is done.
     this.all = Index.from(this.reader.callIndex(Math.max(0, maxId - FIRST_SCREEN)));
     this.complete = this.all.n >= this.totalCalls;
+    // The session's span takes a scan of every call: until it is known, the connections' and the last calls' times.
+    let start: number | null = null;
+    let last: number | null = null;
+    const later = (t: number | null) => (t !== null && !Number.isNaN(t) && (last === null || t > last) ? (last = t) : last);
+    for (const c of this.connections.values()) {
+      if (start === null || c.opened < start) start = c.opened;
+      later(c.opened);
+      later(c.closed);
+    }
+    for (let i = 0; i < this.all.n; i++) {
+      later(this.all.sent[i]!);
+      later(this.all.returned[i]!);
+    }
+    this.start = start;
+    this.end = last;
+    this.track(
+      this.index.span().then((span) => {
+        const atEnd = this.cursor === this.end;
+        this.start = span.start;
+        this.end = span.last;
+        if (this.mode === 'replay' && atEnd && this.end !== null) {
+          this.cursor = this.end;
+          this.displayDirty = true;
+        }
+        this.changed();
+      }),
+    );
     if (this.mode === 'replay') {
       this.cursor = this.end ?? (this.all.n ? this.all.sent[this.all.n - 1]! : 0);
     } else {
@@ -252,10 +287,11 @@ export class SessionView {
   getVersion = (): number => this.version;
 
   private lastNotify = 0;
-  /** Least time between two notifications: a busy feed changes the view far more often than a frame is drawn. */
+  /** Default least time between two notifications: a busy feed changes the view far more often than a frame is drawn. */
   static readonly NOTIFY_MS = 40;
+  /** Least time between two notifications (ms): one frame is drawn per notification, with the latest state. */
+  readonly frameMs: number;
 
-  /** Marks the view changed; listeners hear about it soon, at most once per NOTIFY_MS. */
   /** Messages the interceptor holds now (live sessions with --hold rules). */
   held: HeldInfo[] = [];
   /** Sends a request to the interceptor (the control socket's words); null when there is none. */
@@ -266,6 +302,7 @@ export class SessionView {
     this.changed();
   }
 
+  /** Marks the view changed; listeners hear about it soon, at most once per frameMs. */
   changed(): void {
     this.version++;
     if (this.notifyScheduled) return;
@@ -275,7 +312,7 @@ export class SessionView {
       this.lastNotify = performance.now();
       for (const l of this.listeners) l();
     };
-    const wait = this.lastNotify + SessionView.NOTIFY_MS - performance.now();
+    const wait = this.lastNotify + this.frameMs - performance.now();
     if (wait <= 0) setImmediate(fire);
     else setTimeout(fire, wait);
   }
@@ -352,10 +389,14 @@ export class SessionView {
         this.totalCalls++;
         this.recentSends.push(c.sent);
         this.all.push(c.id, c.parent ?? 0, c.sent, c.returned ?? NaN);
-        if (!this.matched) this.treeInsert(c.id, c.parent ?? 0, c.sent);
-        else if (!this.filtering && this.predicate(c)) {
-          this.pushMatched(this.all.n - 1);
-          this.treeInsert(c.id, c.parent ?? 0, c.sent);
+        // Live rows not yet stored (or not yet scanned) are matched here, in JavaScript; stored rows by the SQL scan.
+        if (!this.matched && !this.filtering) this.treeInsert(c.id, c.parent ?? 0, c.sent);
+        else if (this.predicate(c)) {
+          if (this.filtering || this.counting) this.caughtUp.push(c.id);
+          else {
+            this.pushMatched(this.all.n - 1);
+            this.treeInsert(c.id, c.parent ?? 0, c.sent);
+          }
         }
       } else {
         updated = true;
@@ -422,37 +463,64 @@ export class SessionView {
     return filterSql(expr, { threads: [...this.threads.values()], processes: [...this.processes.values()], now: this.at() });
   }
 
-  /** Runs the filter over every call (in the index source), then shows the result. */
+  /** Calls at the end of the list a filter scans first, to show its last matches before it has counted them all. */
+  static readonly FILTER_TAIL = 50000;
+
+  /**
+   * Runs the filter over every stored call (SQL, in the index source), then
+   * shows the result: the last calls first (the list opens at its end), then
+   * the earlier ones in two halves on two threads; the match count follows
+   * (`counting`). Calls that arrive meanwhile (live) are matched as they come.
+   */
   private refilter(): void {
     const gen = ++this.filterGen;
+    this.caughtUp = [];
     if (this.filterExpr.k === 'all') {
       this.matched = null;
-      this.filtering = false;
+      this.filtering = this.counting = false;
       this.treeDirty = true;
       return;
     }
     this.filtering = true;
+    this.counting = false;
     const sql = this.sqlFilter()!;
-    this.track(
-      this.index.ids(sql, 0).then((ids) => {
-        if (gen !== this.filterGen) return;
-        // Calls recorded since the scan's snapshot (live): match them here.
-        const caught = ids.length ? this.reader.callIds(sql, ids[ids.length - 1]!) : new Int32Array(0);
-        const pos = new Int32Array(ids.length + caught.length);
-        let k = 0;
-        for (const list of [ids, caught]) {
-          for (const id of list) {
-            const p = this.all.pos(id);
-            if (p >= 0) pos[k++] = p;
-          }
+    const top = this.all.last();
+    const tailFrom = this.complete ? Math.max(0, top - SessionView.FILTER_TAIL) : 0;
+    const mid = Math.floor(tailFrom / 2);
+    const tail = this.index.ids(sql, tailFrom, top);
+    const early = tailFrom > 0 ? Promise.all([this.index.ids(sql, 0, mid, 1), this.index.ids(sql, mid, tailFrom)]) : Promise.resolve([]);
+    const show = (parts: Int32Array[], done: boolean) => {
+      if (gen !== this.filterGen) return;
+      const keep = this.follow ? undefined : this.selectedId();
+      const caught = done ? this.caughtUp : [];
+      const pos = new Int32Array(parts.reduce((n, p) => n + p.length, 0) + caught.length);
+      let k = 0;
+      for (const list of [...parts, caught]) {
+        for (const id of list) {
+          const p = this.all.pos(id);
+          if (p >= 0) pos[k++] = p;
         }
-        this.matched = pos;
-        this.matchedN = k;
-        this.filtering = false;
-        this.treeDirty = true;
-        this.changed();
+      }
+      if (done) this.caughtUp = [];
+      this.matched = pos;
+      this.matchedN = k;
+      this.filtering = false;
+      this.counting = !done;
+      this.treeDirty = true;
+      if (keep !== undefined) {
+        this.refreshDisplay();
+        const i = this.display.indexOf(keep);
+        if (i >= 0) this.sel = i;
+      }
+      this.changed();
+    };
+    this.track(
+      tail.then((t) => {
+        // Enough to fill a screen (or everything there is): shown while the rest is counted.
+        if (gen === this.filterGen && (t.length >= 200 || tailFrom === 0) && this.filtering) show([t], tailFrom === 0);
       }),
     );
+    if (tailFrom > 0) this.track(Promise.all([early, tail]).then(([[a, b], t]) => show([a!, b!, t], true)));
   }
 
   // ---- the display order ----
