@@ -90,8 +90,9 @@ export function directIndex(reader: SessionReader): IndexSource {
 
 /** One worker thread answering requests in order, with its own connection to the database. */
 function indexWorker(path: string): { ask: (m: DistributiveOmit<IndexRequest, 'seq'>) => Promise<IndexReply>; close: () => void } {
-  // A bounded heap: scans make much short-lived garbage, and the index itself is in typed arrays (outside the heap).
-  const worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { path }, resourceLimits: { maxOldGenerationSizeMb: 192 } });
+  // A bounded heap: scans make much short-lived garbage (collected sooner with a small young generation),
+  // and the index itself is in typed arrays (outside the heap).
+  const worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { path }, resourceLimits: { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 8 } });
   worker.unref();
   let seq = 0;
   const waiting = new Map<number, { resolve: (r: IndexReply) => void; reject: (e: Error) => void }>();

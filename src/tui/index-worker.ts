@@ -8,7 +8,8 @@ import { SessionReader } from '../store/reader.js';
 import { computeStats } from './stats.js';
 import { chainsAt, IndexRequest, IndexReply } from './index-client.js';
 
-const reader = SessionReader.open((workerData as { path: string }).path);
+// Scans read every page once: a small page cache (the default is 16 MB per connection).
+const reader = SessionReader.open((workerData as { path: string }).path, { cacheKb: 2048 });
 const port = parentPort!;
 
 port.on('message', (m: IndexRequest) => {

@@ -50,19 +50,21 @@ class Stdin extends EventEmitter {
 }
 
 async function main(): Promise<void> {
-  const React = await import('react');
-  const { render } = await import('ink');
-  const { App } = await import('./app.js');
-  const { SessionReader } = await import('../store/reader.js');
-  const { SessionView } = await import('./view.js');
-  const { Ui } = await import('./ui.js');
-  const { workerIndex } = await import('./index-client.js');
-
   // Below the relay's thread (and the recorder's): threads started from here inherit it.
   lowerThreadPriority(10);
+  // Loading ink takes most of the time to the first frame: its files are read meanwhile (the loads overlap).
+  const [React, { render }, { App }, { SessionReader }, { SessionView }, { Ui }, { workerIndex }, { secretFields }] = await Promise.all([
+    import('react'),
+    import('ink'),
+    import('./app.js'),
+    import('../store/reader.js'),
+    import('./view.js'),
+    import('./ui.js'),
+    import('./index-client.js'),
+    import('../redact/redact.js'),
+  ]);
   const reader = SessionReader.open(spec.dbPath);
   let dropped = 0;
-  const { secretFields } = await import('../redact/redact.js');
   const redact = spec.redact ? secretFields(spec.redact) : null;
   // Live, a frame every 100 ms is enough to read and leaves the CPU to the relay; a replay plays smoother.
   const frameMs = spec.mode === 'live' ? 100 : 50;

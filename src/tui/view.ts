@@ -235,8 +235,10 @@ export class SessionView {
     }
     this.start = start;
     this.end = last;
+    // After the first frame, as the index (below).
+    const afterFirstFrame = <T>(f: () => Promise<T>) => new Promise<T>((resolve, reject) => setTimeout(() => f().then(resolve, reject), opts.indexDelayMs ?? 0));
     this.track(
-      this.index.span().then((span) => {
+      afterFirstFrame(() => this.index.span()).then((span) => {
         const atEnd = this.cursor === this.end;
         this.start = span.start;
         this.end = span.last;
@@ -255,9 +257,8 @@ export class SessionView {
     }
     if (!this.complete) {
       // After the first frame: the scan would only slow drawing it down.
-      const later = <T>(f: () => Promise<T>) => new Promise<T>((resolve, reject) => setTimeout(() => f().then(resolve, reject), opts.indexDelayMs ?? 0));
       this.track(
-        later(() => this.index.all(0)).then((ix) => {
+        afterFirstFrame(() => this.index.all(0)).then((ix) => {
           // Live calls that arrived meanwhile are already in `all` past the scan's end.
           const full = Index.from(ix);
           for (let i = lowerBound(this.all.ids, this.all.n, full.last() + 1); i < this.all.n; i++) {
@@ -542,22 +543,22 @@ export class SessionView {
     const posAt = m ? (i: number) => m[i]! : (i: number) => i;
     const listed = m ? new Uint8Array(a.n) : null;
     if (listed) for (let i = 0; i < n; i++) listed[m![i]!] = 1;
-    // Callbacks whose parent is listed go under it; the rest are roots.
-    const kids = new Map<number, number[]>();
-    const hasKids = new Uint8Array(a.n);
-    const isKid = new Uint8Array(n);
+    // Callbacks whose parent is listed go under it; the rest are roots. The callbacks of each
+    // call are a range of `kids` (from[pos] to from[pos + 1]): typed arrays, no object per call.
+    const parentPos = new Int32Array(n).fill(-1);
+    const from = new Int32Array(a.n + 1);
     for (let i = 0; i < n; i++) {
-      const pos = posAt(i);
-      const p = a.parents[pos]!;
+      const p = a.parents[posAt(i)]!;
       if (p === 0) continue;
       const pp = a.pos(p);
       if (pp < 0 || (listed && !listed[pp])) continue;
-      let l = kids.get(pp);
-      if (!l) kids.set(pp, (l = []));
-      l.push(pos);
-      hasKids[pp] = 1;
-      isKid[i] = 1;
+      parentPos[i] = pp;
+      from[pp + 1]!++;
     }
+    for (let j = 0; j < a.n; j++) from[j + 1]! += from[j]!;
+    const kids = new Int32Array(from[a.n]!);
+    const fill = from.slice(0, a.n);
+    for (let i = 0; i < n; i++) if (parentPos[i]! >= 0) kids[fill[parentPos[i]!]!++] = posAt(i);
     const cap = n + 1024;
     const ids = new Int32Array(cap);
     const depth = new Uint8Array(cap);
@@ -569,9 +570,9 @@ export class SessionView {
       depth[k] = Math.min(d, 255);
       sent[k] = a.sent[pos]!;
       k++;
-      if (hasKids[pos] && !this.folded.has(id)) for (const j of kids.get(pos)!) emit(j, d + 1);
+      if (from[pos + 1]! > from[pos]! && !this.folded.has(id)) for (let j = from[pos]!; j < from[pos + 1]!; j++) emit(kids[j]!, d + 1);
     };
-    for (let i = 0; i < n; i++) if (!isKid[i]) emit(posAt(i), 0);
+    for (let i = 0; i < n; i++) if (parentPos[i]! < 0) emit(posAt(i), 0);
     this.tree = { n: k, ids, depth, sent };
   }
 
