@@ -235,6 +235,8 @@ async function bigBench(): Promise<void> {
       ui.keys('f');
       for (let i = 0; i < prev.length; i++) ui.keys('BSpace');
       ui.text(f);
+      // Typed (the prompt shows it): the time runs from Enter.
+      await ui.until((s) => s.split('\n').some((l) => l.startsWith('filter: ') && l.includes(f)), performance.now());
       const t = performance.now();
       ui.keys('Enter');
       const shown = (s: string) => tabLine(s).includes(`filter: ${f}`) && !tabLine(s).includes('filtering') && (CALL_ROW.test(s) || s.includes('no calls match'));

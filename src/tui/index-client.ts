@@ -89,10 +89,10 @@ export function directIndex(reader: SessionReader): IndexSource {
 }
 
 /** One worker thread answering requests in order, with its own connection to the database. */
-function indexWorker(path: string): { ask: (m: DistributiveOmit<IndexRequest, 'seq'>) => Promise<IndexReply>; close: () => void } {
+function indexWorker(path: string, heapMb = 128): { ask: (m: DistributiveOmit<IndexRequest, 'seq'>) => Promise<IndexReply>; close: () => void } {
   // A bounded heap: scans make much short-lived garbage (collected sooner with a small young generation),
   // and the index itself is in typed arrays (outside the heap).
-  const worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { path }, resourceLimits: { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 8 } });
+  const worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { path }, resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: 4 } });
   worker.unref();
   let seq = 0;
   const waiting = new Map<number, { resolve: (r: IndexReply) => void; reject: (e: Error) => void }>();
@@ -121,21 +121,24 @@ function indexWorker(path: string): { ask: (m: DistributiveOmit<IndexRequest, 's
 /**
  * Runs the reads in worker threads with their own connections to the
  * database: one for the index, filters and statistics, one for the chains
- * analysis (so that a slow analysis never holds up a filter) and the second
- * half of a filter's scan.
+ * analysis (so that a slow analysis never holds up a filter), and one for the
+ * second half of a filter's scan (two halves at once take half as long on two cores).
  */
 export function workerIndex(path: string): IndexSource {
   const scans = indexWorker(path);
   const chains = indexWorker(path);
+  // Started with the first filter (a recording never filtered does without it).
+  let second: ReturnType<typeof indexWorker> | null = null;
   return {
     all: async (afterId) => ((await scans.ask({ k: 'all', afterId })) as Extract<IndexReply, { k: 'all' }>).index,
-    ids: async (filter, afterId, upToId, part) => ((await (part ? chains : scans).ask({ k: 'ids', filter, afterId, upToId })) as Extract<IndexReply, { k: 'ids' }>).ids,
+    ids: async (filter, afterId, upToId, part) => ((await (part ? (second ??= indexWorker(path, 32)) : scans).ask({ k: 'ids', filter, afterId, upToId })) as Extract<IndexReply, { k: 'ids' }>).ids,
     span: async () => ((await scans.ask({ k: 'span' })) as Extract<IndexReply, { k: 'span' }>).span,
     stats: async (q) => ((await scans.ask({ k: 'stats', q })) as Extract<IndexReply, { k: 'stats' }>).rows,
     chains: async (q) => ((await chains.ask({ k: 'chains', q })) as Extract<IndexReply, { k: 'chains' }>).report,
     close: () => {
       scans.close();
       chains.close();
+      second?.close();
     },
   };
 }
