@@ -3,7 +3,8 @@
 // session is filtered inside SQLite. Thread and process names are resolved
 // to ids first; text: uses the ipc_regexp function SessionReader registers.
 
-import type { FilterExpr } from '../filter/parse.js';
+import type { FilterExpr, FilterTerm } from '../filter/parse.js';
+import { foldFilter } from '../filter/fold.js';
 
 export interface SqlFilter {
   where: string;
@@ -21,52 +22,52 @@ const ids = (rows: { id: number; label: string }[], v: string) => rows.filter((r
 const inList = (col: string, xs: number[]) => (xs.length ? `${col} IN (${xs.join(',')})` : '0');
 
 export function filterSql(e: FilterExpr, labels: FilterLabels): SqlFilter {
+  // The fold visits terms first to last, so the arguments are in the order of their placeholders.
   const args: (string | number)[] = [];
-  const go = (e: FilterExpr): string => {
-    switch (e.k) {
-      case 'all':
-        return '1';
-      case 'not':
-        return `NOT (${go(e.e)})`;
-      case 'and':
-        return `(${go(e.a)}) AND (${go(e.b)})`;
-      case 'or':
-        return `(${go(e.a)}) OR (${go(e.b)})`;
-      case 'word':
-      case 'method':
-        args.push(e.value.toLowerCase());
-        return 'instr(lower(title), ?) > 0';
-      case 'iface':
-        args.push(e.value.toLowerCase());
-        return 'coalesce(instr(lower(iface), ?), 0) > 0';
-      case 'thread': {
-        const t = ids(labels.threads, e.value);
-        return `(${inList('caller_thread', t)} OR ${inList('executor_thread', t)})`;
-      }
-      case 'proc': {
-        const p = ids(labels.processes, e.value);
-        return `(${inList('client_process', p)} OR ${inList('server_process', p)})`;
-      }
-      case 'conn':
-        args.push(e.value);
-        return 'conn = ?';
-      case 'status':
-        return `status IN (${e.value.map((s) => `'${s}'`).join(',')})`;
-      case 'slow':
-        args.push(labels.now, e.ms);
-        return `(coalesce(returned, ?) - sent) ${e.op} ?`;
-      case 'text': {
-        // A text every match must contain lets SQLite skip most rows before the regular expression runs.
-        const lit = requiredLiteral(e.value);
-        const pre = lit ? '(instr(params, ?) > 0 OR instr(results, ?) > 0) AND ' : '';
-        if (lit) args.push(lit, lit);
-        args.push(e.value, e.value);
-        return `(${pre}(coalesce(ipc_regexp(?, params), 0) OR coalesce(ipc_regexp(?, results), 0)))`;
-      }
-    }
-  };
-  const where = go(e);
+  const where = foldFilter<string>(e, {
+    all: () => '1',
+    not: (x) => `NOT (${x})`,
+    and: (a, b) => `(${a}) AND (${b})`,
+    or: (a, b) => `(${a}) OR (${b})`,
+    term: (t) => termSql(t, labels, args),
+  });
   return { where, args };
+}
+
+function termSql(e: FilterTerm, labels: FilterLabels, args: (string | number)[]): string {
+  switch (e.k) {
+    case 'word':
+    case 'method':
+      args.push(e.value.toLowerCase());
+      return 'instr(lower(title), ?) > 0';
+    case 'iface':
+      args.push(e.value.toLowerCase());
+      return 'coalesce(instr(lower(iface), ?), 0) > 0';
+    case 'thread': {
+      const t = ids(labels.threads, e.value);
+      return `(${inList('caller_thread', t)} OR ${inList('executor_thread', t)})`;
+    }
+    case 'proc': {
+      const p = ids(labels.processes, e.value);
+      return `(${inList('client_process', p)} OR ${inList('server_process', p)})`;
+    }
+    case 'conn':
+      args.push(e.value);
+      return 'conn = ?';
+    case 'status':
+      return `status IN (${e.value.map((s) => `'${s}'`).join(',')})`;
+    case 'slow':
+      args.push(labels.now, e.ms);
+      return `(coalesce(returned, ?) - sent) ${e.op} ?`;
+    case 'text': {
+      // A text every match must contain lets SQLite skip most rows before the regular expression runs.
+      const lit = requiredLiteral(e.value);
+      const pre = lit ? '(instr(params, ?) > 0 OR instr(results, ?) > 0) AND ' : '';
+      if (lit) args.push(lit, lit);
+      args.push(e.value, e.value);
+      return `(${pre}(coalesce(ipc_regexp(?, params), 0) OR coalesce(ipc_regexp(?, results), 0)))`;
+    }
+  }
 }
 
 /**

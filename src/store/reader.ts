@@ -186,10 +186,14 @@ export class SessionReader {
     return r ? callFrom(r) : undefined;
   }
 
-  /** Calls in id order (the order they were sent), optionally only those sent by `sentBy` or on one connection. */
-  *calls(opts: { sentBy?: number; conn?: number } = {}): IterableIterator<CallRow> {
+  /** Calls in id order (the order they were sent), optionally only those sent by `sentBy`, on one connection, or matching a filter. */
+  *calls(opts: { sentBy?: number; conn?: number; filter?: SqlFilter } = {}): IterableIterator<CallRow> {
     const where: string[] = [];
-    const args: number[] = [];
+    const args: (number | string)[] = [];
+    if (opts.filter) {
+      where.push(`(${opts.filter.where})`);
+      args.push(...opts.filter.args);
+    }
     if (opts.sentBy !== undefined) {
       where.push('sent <= ?');
       args.push(opts.sentBy);

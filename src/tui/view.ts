@@ -16,7 +16,7 @@ import type { SessionReader, CallIndex } from '../store/reader.js';
 import { filterSql, SqlFilter } from '../store/filter-sql.js';
 import type { CallRow, ConnRow, Delta, FeedBatch, ProcessRow, ThreadRow } from '../session/rows.js';
 import { parseFilter, FilterExpr } from '../filter/parse.js';
-import { compileFilter, compileLineFilter, CallPredicate, FilterContext } from '../filter/match.js';
+import { compileFilter, compileLineFilter, dependsOnCallState, CallPredicate, FilterContext } from '../filter/match.js';
 import { MethodTimings, ChainReport } from '../chains/chains.js';
 import { PANES, PaneId } from './keys.js';
 import { directIndex, IndexSource, ChainsRequest } from './index-client.js';
@@ -422,8 +422,7 @@ export class SessionView {
   }
 
   private filterDependsOnState(): boolean {
-    const s = JSON.stringify(this.filterExpr, (k, v) => (k === 're' ? undefined : v));
-    return /"k":"(status|slow|text)"/.test(s);
+    return dependsOnCallState(this.filterExpr);
   }
 
   private pushMatched(pos: number): void {
