@@ -15,8 +15,8 @@
 //
 // Environment: BENCH_TUI_CALLS (default 1000000), BENCH_TUI_DB (reuse a
 // generated recording, or generate it there), BENCH_TUI_SECONDS (feed
-// duration, default 8), BENCH_ROUNDTRIPS (per round, default 500),
-// BENCH_ROUNDS (default 8), BENCH_TUI_PARTS (default big,feed,relay).
+// duration, default 8), BENCH_ROUNDTRIPS (per round, default 400),
+// BENCH_ROUNDS (default 20), BENCH_TUI_PARTS (default big,feed,relay).
 
 import '../tui/production.js';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -263,8 +263,8 @@ async function relayBench(): Promise<void> {
     return;
   }
   const msgs = frames();
-  const N = Number(process.env.BENCH_ROUNDTRIPS ?? 500);
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 8);
+  const N = Number(process.env.BENCH_ROUNDTRIPS ?? 400);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 20);
   const echoSock = join(dir, 'echo.sock');
   const echo = await startChild(process.execPath, ['-e', ECHO_SERVER, echoSock], 'ipc');
   const plainSock = join(dir, 'plain.sock');

@@ -1,7 +1,7 @@
 // The terminal UI's thread (started by run.ts): the session view over the
 // database, fed by the recording worker's change feed when live, and the
-// ink app drawing it. Keys and the terminal size come in as messages, frames
-// go out as messages; the command's thread writes them to the terminal.
+// ink app drawing it. Keys and the terminal size come in as messages; the
+// frames are written to the terminal from here (terminal-lock.ts).
 
 import './production.js';
 import { parentPort, workerData, MessagePort, Worker } from 'node:worker_threads';
@@ -10,19 +10,30 @@ import chalk from 'chalk';
 import type { UiSpec, ToUi, FromUi } from './run.js';
 import type { FeedBatch } from '../session/rows.js';
 import { lowerThreadPriority } from './priority.js';
+import { TerminalLock } from './terminal-lock.js';
 
-const { spec, intercept, columns, rows, colorLevel, feedPort } = workerData as { spec: UiSpec; intercept?: boolean; columns: number; rows: number; colorLevel: 0 | 1 | 2 | 3; feedPort?: MessagePort };
+const { spec, intercept, columns, rows, colorLevel, feedPort, terminal, fd } = workerData as {
+  spec: UiSpec;
+  intercept?: boolean;
+  columns: number;
+  rows: number;
+  colorLevel: 0 | 1 | 2 | 3;
+  feedPort?: MessagePort;
+  terminal: SharedArrayBuffer;
+  fd: number;
+};
+const lock = new TerminalLock(terminal);
 const port = parentPort!;
 const send = (m: FromUi) => port.postMessage(m);
 chalk.level = colorLevel;
 
-/** The terminal as ink sees it: writes become messages to the command's thread. */
+/** The terminal as ink sees it: written from this thread (the command's thread never waits for a frame). */
 class Stdout extends EventEmitter {
   isTTY = true;
   columns = columns;
   rows = rows;
   write(data: string | Uint8Array): boolean {
-    send({ k: 'out', data: typeof data === 'string' ? data : Buffer.from(data).toString() });
+    lock.write(fd, data);
     return true;
   }
 }
@@ -51,7 +62,7 @@ class Stdin extends EventEmitter {
 
 async function main(): Promise<void> {
   // Below the relay's thread (and the recorder's): threads started from here inherit it.
-  lowerThreadPriority(10);
+  lowerThreadPriority(19);
   // Loading ink takes most of the time to the first frame: its files are read meanwhile (the loads overlap).
   const [React, { render }, { App }, { SessionReader }, { SessionView }, { Ui }, { workerIndex }, { secretFields }] = await Promise.all([
     import('react'),
