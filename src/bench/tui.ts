@@ -93,11 +93,12 @@ async function feedBench(): Promise<void> {
   const cpu: number[] = [];
   let notified = -1;
   let notifiedCpu = 0;
+  // The first second is left out: JavaScript is compiled as it runs, and the first frames are drawn by colder code.
+  let measureFrom = Infinity;
   const closeFrame = () => {
-    if (notified >= 0 && term.lastWrite > notified) {
+    if (notified >= measureFrom && term.lastWrite > notified) {
       times.push(term.lastWrite - notified);
       cpu.push(term.lastWriteCpu - notifiedCpu);
-      if (process.env.BENCH_TUI_DEBUG) console.log(`frame ${view.pane} wall ${(term.lastWrite - notified).toFixed(1)} cpu ${(term.lastWriteCpu - notifiedCpu).toFixed(1)}`);
     }
     notified = -1;
   };
@@ -123,6 +124,7 @@ async function feedBench(): Promise<void> {
   let calls = 0;
   const ingestTimes: number[] = [];
   const feedStart = Date.now();
+  measureFrom = performance.now() + 1000;
   // Every 10 ms, the calls due by then at 5,000 calls/s (each a Call and a Return message):
   // when a frame held the thread up, the next batch is bigger, as the feed queues up behind it.
   const feed = setInterval(() => {
@@ -157,7 +159,7 @@ async function feedBench(): Promise<void> {
   const rate = messages / ((Date.now() - t0) / 1000);
   console.log(
     `feed: ${rate.toFixed(0)} messages/s for ${seconds} s (${view.totalCalls} calls), ${W}x${H}, calls/threads/chains/log panes in turn: ` +
-      `${times.length} frames (${(times.length / seconds).toFixed(1)}/s), p50 ${pct(times, 50).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms, ` +
+      `${times.length} frames after the first second (${(times.length / (seconds - 1)).toFixed(1)}/s), p50 ${pct(times, 50).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms, ` +
       `${(term.bytes / 1e3 / seconds).toFixed(0)} KB/s written; feed batch ingest p99 ${pct(ingestTimes, 99).toFixed(2)} ms`,
   );
   goal('frame render p99 at 10,000 messages/s', pct(times, 99), 'ms', 30, `CPU time p50 ${pct(cpu, 50).toFixed(1)} ms, p99 ${pct(cpu, 99).toFixed(1)} ms`);
