@@ -32,7 +32,14 @@ class Stdout extends EventEmitter {
   isTTY = true;
   columns = columns;
   rows = rows;
+  private drawn = false;
   write(data: string | Uint8Array): boolean {
+    // Ink's first frame goes where the first frame written without it was (screen.ts): the screen is erased first,
+    // in the same write (ink does not erase the ends of lines it did not draw).
+    if (!this.drawn && typeof data === 'string' && data.includes('\n')) {
+      this.drawn = true;
+      data = '\x1b[H\x1b[J' + data;
+    }
     lock.write(fd, data);
     return true;
   }
@@ -63,16 +70,15 @@ class Stdin extends EventEmitter {
 async function main(): Promise<void> {
   // Below the relay's thread (and the recorder's): threads started from here inherit it.
   lowerThreadPriority(19);
-  // Loading ink takes most of the time to the first frame: its files are read meanwhile (the loads overlap).
-  const [React, { render }, { App }, { SessionReader }, { SessionView }, { Ui }, { workerIndex }, { secretFields }] = await Promise.all([
-    import('react'),
-    import('ink'),
-    import('./app.js'),
+  // Loading ink and React takes most of a second: the first frame is drawn without them
+  // (the same lines, written straight to the terminal), and ink takes over when it has loaded.
+  const [{ SessionReader }, { SessionView }, { Ui }, { workerIndex }, { secretFields }, { fits, screenLines, screenOutput }] = await Promise.all([
     import('../store/reader.js'),
     import('./view.js'),
     import('./ui.js'),
     import('./index-client.js'),
     import('../redact/redact.js'),
+    import('./screen.js'),
   ]);
   const reader = SessionReader.open(spec.dbPath);
   let dropped = 0;
@@ -95,9 +101,11 @@ async function main(): Promise<void> {
       log.unref();
     }, 500);
   }
+  const ui = new Ui(view, () => send({ k: 'quit' }));
+  if (fits(columns, rows)) lock.write(fd, screenOutput(screenLines(view, ui, columns, rows)));
+  const [React, { render }, { App }] = await Promise.all([import('react'), import('ink'), import('./app.js')]);
   const stdout = new Stdout();
   const stdin = new Stdin();
-  const ui = new Ui(view, () => send({ k: 'quit' }));
   port.on('message', (m: ToUi) => {
     switch (m.k) {
       case 'keys':
