@@ -77,6 +77,8 @@ export function startTui(spec: UiSpec, opts: { feedPort?: MessagePort; dropped?:
     workerData: { spec, intercept: opts.intercept !== undefined, columns: out.columns || 80, rows: out.rows || 24, colorLevel: chalk.level, feedPort: opts.feedPort, terminal: lock.buffer, fd: out.fd ?? 1 },
     transferList: opts.feedPort ? [opts.feedPort] : [],
     env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'production' },
+    // A small young generation: the feed's garbage is collected often and cheaply, and the heap stays small.
+    resourceLimits: { maxYoungGenerationSizeMb: 8 },
   });
   const post = (m: ToUi) => worker.postMessage(m);
   let closed = false;

@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     // Started after the first frame is drawn.
     view.logComplete = false;
     setTimeout(() => {
-      const log = new Worker(new URL('./replay-log-worker.js', import.meta.url), { workerData: { path: spec.dbPath, maxLines: SessionView.LOG_MAX, redact: spec.redact ?? null } });
+      const log = new Worker(new URL('./replay-log-worker.js', import.meta.url), { workerData: { path: spec.dbPath, maxLines: SessionView.LOG_MAX, redact: spec.redact ?? null }, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
       log.on('message', (m: { lines: string[]; done: boolean }) => view.addLog(m.lines, m.done));
       log.on('error', (e) => view.addLog([`ipc-trace: the log could not be rebuilt: ${e.message}`], true));
       log.unref();
