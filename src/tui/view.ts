@@ -42,6 +42,8 @@ export interface ViewOptions {
   redact?: ReadonlySet<string> | null;
   /** Least time between two notifications of listeners (ms): the frame interval (default NOTIFY_MS). */
   frameMs?: number;
+  /** Calls at the end a filter scans first (default FILTER_TAIL). */
+  filterTail?: number;
 }
 
 export const STATS_COLUMNS = ['calls', 'errors', 'inFlight', 'p50', 'p90', 'p99', 'max', 'key'] as const;
@@ -214,6 +216,7 @@ export class SessionView {
     this.index = opts.index ?? directIndex(opts.reader);
     this.redact = opts.redact ?? null;
     this.frameMs = opts.frameMs ?? SessionView.NOTIFY_MS;
+    this.filterTail = opts.filterTail ?? SessionView.FILTER_TAIL;
     this.loadLabels();
     const maxId = this.reader.maxCallId();
     this.totalCalls = this.reader.callCount();
@@ -465,6 +468,9 @@ export class SessionView {
 
   /** Calls at the end of the list a filter scans first, to show its last matches before it has counted them all. */
   static readonly FILTER_TAIL = 50000;
+  /** Matches in that tail enough to show them first (more rows than a terminal has). */
+  static readonly SCREENFUL = 100;
+  private readonly filterTail: number;
 
   /**
    * Runs the filter over every stored call (SQL, in the index source), then
@@ -485,7 +491,7 @@ export class SessionView {
     this.counting = false;
     const sql = this.sqlFilter()!;
     const top = this.all.last();
-    const tailFrom = this.complete ? Math.max(0, top - SessionView.FILTER_TAIL) : 0;
+    const tailFrom = this.complete ? Math.max(0, top - this.filterTail) : 0;
     const mid = Math.floor(tailFrom / 2);
     const tail = this.index.ids(sql, tailFrom, top);
     const early = tailFrom > 0 ? Promise.all([this.index.ids(sql, 0, mid, 1), this.index.ids(sql, mid, tailFrom)]) : Promise.resolve([]);
@@ -517,7 +523,7 @@ export class SessionView {
     this.track(
       tail.then((t) => {
         // Enough to fill a screen (or everything there is): shown while the rest is counted.
-        if (gen === this.filterGen && (t.length >= 200 || tailFrom === 0) && this.filtering) show([t], tailFrom === 0);
+        if (gen === this.filterGen && (t.length >= SessionView.SCREENFUL || tailFrom === 0) && this.filtering) show([t], tailFrom === 0);
       }),
     );
     if (tailFrom > 0) this.track(Promise.all([early, tail]).then(([[a, b], t]) => show([a!, b!, t], true)));
