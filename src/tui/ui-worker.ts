@@ -132,6 +132,7 @@ async function main(): Promise<void> {
     stdin: stdin as unknown as NodeJS.ReadStream,
     stderr: stdout as unknown as NodeJS.WriteStream,
     exitOnCtrlC: false,
+    onRender: () => view.frameDrawn(),
     patchConsole: false,
     // The view notifies at most once per frame interval (the feed's batches are coalesced there) and ink draws
     // each at once: its own limit, twice the rate, only keeps a notification a little early from waiting a whole frame.

@@ -144,7 +144,6 @@ export class SessionView {
   // Subscribers (useSyncExternalStore) and a version bumped on every change.
   private listeners = new Set<() => void>();
   version = 0;
-  private notifyScheduled = false;
   private inFlight = new Set<Promise<unknown>>();
 
   processes = new Map<number, ProcessRow>();
@@ -307,18 +306,32 @@ export class SessionView {
   }
 
   /** Marks the view changed; listeners hear about it soon, at most once per frameMs. */
-  changed(): void {
+  changed(byFeed = false): void {
     this.version++;
-    if (this.notifyScheduled) return;
-    this.notifyScheduled = true;
-    const fire = () => {
-      this.notifyScheduled = false;
+    // The feed's changes come at most once per five frame times (a frame's cost is at most a fifth of its
+    // thread: under heavy traffic the UI draws less often and leaves the cores to the relay); others (keys,
+    // the clock) once per frame interval.
+    const due = this.lastNotify + (byFeed ? Math.max(this.frameMs, 5 * this.frameCost) : this.frameMs);
+    if (this.notifyTimer !== null) {
+      if (this.notifyDue <= due) return;
+      clearTimeout(this.notifyTimer);
+    }
+    this.notifyDue = due;
+    this.notifyTimer = setTimeout(() => {
+      this.notifyTimer = null;
       this.lastNotify = performance.now();
       for (const l of this.listeners) l();
-    };
-    const wait = this.lastNotify + this.frameMs - performance.now();
-    if (wait <= 0) setImmediate(fire);
-    else setTimeout(fire, wait);
+    }, Math.max(0, due - performance.now()));
+  }
+
+  private notifyTimer: NodeJS.Timeout | null = null;
+  private notifyDue = 0;
+  /** What the last frame took, from the notification to drawn (ms; see frameDrawn). */
+  private frameCost = 0;
+
+  /** A frame was drawn: how long since the notification it answers (the renderer says when). */
+  frameDrawn(at = performance.now()): void {
+    this.frameCost = at - this.lastNotify;
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -369,7 +382,7 @@ export class SessionView {
   ingest(batch: FeedBatch): void {
     this.apply(batch.delta);
     if (batch.lines.length) this.pushLog(batch.lines);
-    this.changed();
+    this.changed(true);
   }
 
   private apply(d: Delta): void {
@@ -424,8 +437,10 @@ export class SessionView {
     this.refilterTimer.unref();
   }
 
+  private stateDependent: { expr: FilterExpr; yes: boolean } | null = null;
   private filterDependsOnState(): boolean {
-    return dependsOnCallState(this.filterExpr);
+    if (this.stateDependent?.expr !== this.filterExpr) this.stateDependent = { expr: this.filterExpr, yes: dependsOnCallState(this.filterExpr) };
+    return this.stateDependent.yes;
   }
 
   private pushMatched(pos: number): void {
