@@ -8,7 +8,7 @@ import { RowIndex } from '../session/row-index.js';
 import { callStats, StatsBy, STATS_BY, StatsGroup } from '../stats/stats.js';
 import { formatDuration } from '../mp/concepts.js';
 import { parseFilter } from '../filter/parse.js';
-import { compileFilter } from '../filter/match.js';
+import { filterSql } from '../store/filter-sql.js';
 
 export const STATS_HELP = `usage: ipc-trace stats DB [--by method|thread|process] [--filter EXPR] [--json]
 
@@ -44,13 +44,12 @@ export function runStats(argv: string[]): number {
   const filter = parseFilter((options.filter as string | undefined) ?? '');
   if (!filter.ok) throw new UsageError(`--filter: ${filter.error} (at character ${filter.pos + 1})`);
   const reader = SessionReader.open(positionals[0]!);
-  const ix = new RowIndex(reader.processes(), reader.threads());
-  const match = compileFilter(filter.expr, {
-    threadLabel: (id) => ix.threadLabel(id) ?? undefined,
-    processLabel: (id) => ix.processes.get(id)?.label,
-    now: reader.span().last ?? Date.now(),
-  });
-  const groups = callStats([...reader.calls()].filter(match), by, ix);
+  const processes = reader.processes();
+  const threads = reader.threads();
+  const ix = new RowIndex(processes, threads);
+  // Stored rows: filtered in SQL (src/filter/fold.ts says which engine when).
+  const sql = filter.expr.k === 'all' ? undefined : filterSql(filter.expr, { threads, processes, now: reader.span().last ?? Date.now() });
+  const groups = callStats(reader.calls({ filter: sql }), by, ix);
   reader.close();
   const out = new ByteWriter(1);
   if (options.json) for (const g of groups) out.line(JSON.stringify({ by, ...g }));

@@ -6,7 +6,8 @@
 // results.
 
 import type { CallRow } from '../session/rows.js';
-import type { FilterExpr } from './parse.js';
+import type { FilterExpr, FilterTerm } from './parse.js';
+import { filterTerms, foldFilter, predicateFold } from './fold.js';
 
 export interface FilterContext {
   threadLabel(id: number): string | undefined;
@@ -24,24 +25,13 @@ export function latencyOf(c: Pick<CallRow, 'sent' | 'returned'>, now: number): n
   return (c.returned ?? now) - c.sent;
 }
 
+/** The filter as a predicate on call rows (see fold.ts for when it is used rather than the SQL form). */
 export function compileFilter(e: FilterExpr, ctx: FilterContext): CallPredicate {
+  return foldFilter(e, predicateFold((t) => termPredicate(t, ctx)));
+}
+
+function termPredicate(e: FilterTerm, ctx: FilterContext): CallPredicate {
   switch (e.k) {
-    case 'all':
-      return () => true;
-    case 'not': {
-      const f = compileFilter(e.e, ctx);
-      return (c) => !f(c);
-    }
-    case 'and': {
-      const a = compileFilter(e.a, ctx);
-      const b = compileFilter(e.b, ctx);
-      return (c) => a(c) && b(c);
-    }
-    case 'or': {
-      const a = compileFilter(e.a, ctx);
-      const b = compileFilter(e.b, ctx);
-      return (c) => a(c) || b(c);
-    }
     case 'word':
     case 'method': {
       const v = e.value.toLowerCase();
@@ -81,32 +71,20 @@ export function compileFilter(e: FilterExpr, ctx: FilterContext): CallPredicate 
   }
 }
 
-
 /**
  * The filter on `-debug=ipc`-style log lines (the log pane): names, threads,
  * processes and text are searched in the line, conn: is the line's `cN`;
  * status: and slow: concern calls, not lines, and let every line through.
  */
 export function compileLineFilter(e: FilterExpr): (line: string) => boolean {
+  return foldFilter(e, predicateFold(lineTerm));
+}
+
+function lineTerm(e: FilterTerm): (line: string) => boolean {
   switch (e.k) {
-    case 'all':
     case 'status':
     case 'slow':
       return () => true;
-    case 'not': {
-      const f = compileLineFilter(e.e);
-      return (l) => !f(l);
-    }
-    case 'and': {
-      const a = compileLineFilter(e.a);
-      const b = compileLineFilter(e.b);
-      return (l) => a(l) && b(l);
-    }
-    case 'or': {
-      const a = compileLineFilter(e.a);
-      const b = compileLineFilter(e.b);
-      return (l) => a(l) || b(l);
-    }
     case 'conn': {
       const tag = ` c${e.value} `;
       return (l) => l.includes(tag);
@@ -118,4 +96,9 @@ export function compileLineFilter(e: FilterExpr): (line: string) => boolean {
       return (l) => l.toLowerCase().includes(v);
     }
   }
+}
+
+/** Whether a call's match can change as it goes on (status, latency, results): false for names, connections. */
+export function dependsOnCallState(e: FilterExpr): boolean {
+  return filterTerms(e).some((t) => t.k === 'status' || t.k === 'slow' || t.k === 'text');
 }

@@ -8,6 +8,8 @@
 // parseFilter never throws: invalid input comes back as an error with the
 // position it was found at, so a filter bar can show it as the user types.
 
+import { foldFilter } from './fold.js';
+
 export const STATUSES = ['pending', 'returned', 'exception', 'canceled', 'disconnected'] as const;
 export type FilterStatus = (typeof STATUSES)[number];
 
@@ -227,24 +229,24 @@ export function parseFilter(src: string): FilterResult {
 
 /** The expression as text (normalised), for display and tests. */
 export function filterText(e: FilterExpr): string {
-  switch (e.k) {
-    case 'all':
-      return '';
-    case 'not':
-      return `!${filterText(e.e)}`;
-    case 'and':
-      return `(${filterText(e.a)} & ${filterText(e.b)})`;
-    case 'or':
-      return `(${filterText(e.a)} | ${filterText(e.b)})`;
-    case 'status':
-      return `status:${e.value.join('|')}`;
-    case 'slow':
-      return `slow:${e.op}${e.ms}ms`;
-    case 'conn':
-      return `conn:${e.value}`;
-    case 'word':
-      return JSON.stringify(e.value);
-    default:
-      return `${e.k}:${JSON.stringify(e.value)}`;
-  }
+  return foldFilter<string>(e, {
+    all: () => '',
+    not: (x) => `!${x}`,
+    and: (a, b) => `(${a} & ${b})`,
+    or: (a, b) => `(${a} | ${b})`,
+    term: (t) => {
+      switch (t.k) {
+        case 'status':
+          return `status:${t.value.join('|')}`;
+        case 'slow':
+          return `slow:${t.op}${t.ms}ms`;
+        case 'conn':
+          return `conn:${t.value}`;
+        case 'word':
+          return JSON.stringify(t.value);
+        default:
+          return `${t.k}:${JSON.stringify(t.value)}`;
+      }
+    },
+  });
 }

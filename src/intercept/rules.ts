@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { parseFilter, FilterExpr } from '../filter/parse.js';
 import { compileFilter, FilterContext } from '../filter/match.js';
+import { filterTerms, foldFilter, predicateFold } from '../filter/fold.js';
 import type { CallRow } from '../session/rows.js';
 import { UserError } from '../decoder/sources.js';
 
@@ -115,17 +116,7 @@ export function loadRulesFile(path: string): Rule[] {
 
 /** The message kinds a rule's expression names (`call`/`return` words); empty = calls. */
 function kindsOf(e: FilterExpr): Set<MessageKind> {
-  const s = new Set<MessageKind>();
-  const walk = (x: FilterExpr) => {
-    if (x.k === 'word' && (x.value === 'call' || x.value === 'return')) s.add(x.value);
-    else if (x.k === 'not') walk(x.e);
-    else if (x.k === 'and' || x.k === 'or') {
-      walk(x.a);
-      walk(x.b);
-    }
-  };
-  walk(e);
-  return s;
+  return new Set(filterTerms(e).flatMap((t) => (t.k === 'word' && (t.value === 'call' || t.value === 'return') ? [t.value as MessageKind] : [])));
 }
 
 const NO_NAMES: FilterContext = { threadLabel: () => undefined, processLabel: () => undefined, now: 0 };
@@ -136,32 +127,18 @@ const NO_NAMES: FilterContext = { threadLabel: () => undefined, processLabel: ()
  * A rule that names neither kind applies to Calls only.
  */
 export function compileRule(rule: Rule, ctx: FilterContext = NO_NAMES): (m: MessageView) => boolean {
-  const compile = (e: FilterExpr): ((m: MessageView) => boolean) => {
-    switch (e.k) {
-      case 'not': {
-        const f = compile(e.e);
-        return (m) => !f(m);
-      }
-      case 'and': {
-        const a = compile(e.a);
-        const b = compile(e.b);
-        return (m) => a(m) && b(m);
-      }
-      case 'or': {
-        const a = compile(e.a);
-        const b = compile(e.b);
-        return (m) => a(m) || b(m);
-      }
-      default: {
-        if (e.k === 'word' && (e.value === 'call' || e.value === 'return')) {
-          const k = e.value;
+  const compile = (e: FilterExpr) =>
+    foldFilter(
+      e,
+      predicateFold<MessageView>((t) => {
+        if (t.k === 'word' && (t.value === 'call' || t.value === 'return')) {
+          const k = t.value;
           return (m) => m.kind === k;
         }
-        const f = compileFilter(e, ctx);
+        const f = compileFilter(t, ctx);
         return (m) => f(m.call);
-      }
-    }
-  };
+      }),
+    );
   const f = compile(rule.expr);
   if (kindsOf(rule.expr).size > 0) return f;
   return (m) => m.kind === 'call' && f(m);

@@ -3,7 +3,8 @@
 // session is filtered inside SQLite. Thread and process names are resolved
 // to ids first; text: uses the ipc_text_matches table SessionReader registers.
 
-import type { FilterExpr } from '../filter/parse.js';
+import type { FilterExpr, FilterTerm } from '../filter/parse.js';
+import { foldFilter } from '../filter/fold.js';
 
 export interface SqlFilter {
   where: string;
@@ -21,51 +22,51 @@ const ids = (rows: { id: number; label: string }[], v: string) => rows.filter((r
 const inList = (col: string, xs: number[]) => (xs.length ? `${col} IN (${xs.join(',')})` : '0');
 
 export function filterSql(e: FilterExpr, labels: FilterLabels): SqlFilter {
+  // The fold visits terms first to last, so the arguments are in the order of their placeholders.
   const args: (string | number)[] = [];
-  const go = (e: FilterExpr): string => {
-    switch (e.k) {
-      case 'all':
-        return '1';
-      case 'not':
-        return `NOT (${go(e.e)})`;
-      case 'and':
-        return `(${go(e.a)}) AND (${go(e.b)})`;
-      case 'or':
-        return `(${go(e.a)}) OR (${go(e.b)})`;
-      case 'word':
-      case 'method':
-        args.push(e.value.toLowerCase());
-        return 'instr(lower(title), ?) > 0';
-      case 'iface':
-        args.push(e.value.toLowerCase());
-        return 'coalesce(instr(lower(iface), ?), 0) > 0';
-      case 'thread': {
-        const t = ids(labels.threads, e.value);
-        return `(${inList('caller_thread', t)} OR ${inList('executor_thread', t)})`;
-      }
-      case 'proc': {
-        const p = ids(labels.processes, e.value);
-        return `(${inList('client_process', p)} OR ${inList('server_process', p)})`;
-      }
-      case 'conn':
-        args.push(e.value);
-        return 'conn = ?';
-      case 'status':
-        return `status IN (${e.value.map((s) => `'${s}'`).join(',')})`;
-      case 'slow':
-        args.push(labels.now, e.ms);
-        return `(coalesce(returned, ?) - sent) ${e.op} ?`;
-      case 'text': {
-        // Texts are in compressed blocks: the table ipc_text_matches (SessionReader) scans them once
-        // per pattern. A text every match must contain lets it skip most texts before the regular expression runs.
-        const lit = requiredLiteral(e.value) ?? '';
-        args.push(e.value, lit, e.value, lit);
-        return '(params_ref IN (SELECT id FROM ipc_text_matches(?, ?)) OR results_ref IN (SELECT id FROM ipc_text_matches(?, ?)))';
-      }
-    }
-  };
-  const where = go(e);
+  const where = foldFilter<string>(e, {
+    all: () => '1',
+    not: (x) => `NOT (${x})`,
+    and: (a, b) => `(${a}) AND (${b})`,
+    or: (a, b) => `(${a}) OR (${b})`,
+    term: (t) => termSql(t, labels, args),
+  });
   return { where, args };
+}
+
+function termSql(e: FilterTerm, labels: FilterLabels, args: (string | number)[]): string {
+  switch (e.k) {
+    case 'word':
+    case 'method':
+      args.push(e.value.toLowerCase());
+      return 'instr(lower(title), ?) > 0';
+    case 'iface':
+      args.push(e.value.toLowerCase());
+      return 'coalesce(instr(lower(iface), ?), 0) > 0';
+    case 'thread': {
+      const t = ids(labels.threads, e.value);
+      return `(${inList('caller_thread', t)} OR ${inList('executor_thread', t)})`;
+    }
+    case 'proc': {
+      const p = ids(labels.processes, e.value);
+      return `(${inList('client_process', p)} OR ${inList('server_process', p)})`;
+    }
+    case 'conn':
+      args.push(e.value);
+      return 'conn = ?';
+    case 'status':
+      return `status IN (${e.value.map((s) => `'${s}'`).join(',')})`;
+    case 'slow':
+      args.push(labels.now, e.ms);
+      return `(coalesce(returned, ?) - sent) ${e.op} ?`;
+    case 'text': {
+      // Texts are in compressed blocks: the table ipc_text_matches (SessionReader) scans them once
+      // per pattern. A text every match must contain lets it skip most texts before the regular expression runs.
+      const lit = requiredLiteral(e.value) ?? '';
+      args.push(e.value, lit, e.value, lit);
+      return '(params_ref IN (SELECT id FROM ipc_text_matches(?, ?)) OR results_ref IN (SELECT id FROM ipc_text_matches(?, ?)))';
+    }
+  }
 }
 
 /**

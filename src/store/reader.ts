@@ -272,9 +272,14 @@ export class SessionReader {
     return at.items.bytes.toString('utf8', s, s + at.items.lens[at.i]!);
   }
 
-  /** Opens an existing session database read-only (UserError if it is not one). */
-  static open(path: string): SessionReader {
+  /**
+   * Opens an existing session database read-only (UserError if it is not one).
+   * `cacheKb`: SQLite's page cache for this connection (threads that only
+   * scan the whole session gain nothing from a large one).
+   */
+  static open(path: string, opts: { cacheKb?: number } = {}): SessionReader {
     const db = openExisting(path);
+    if (opts.cacheKb !== undefined) db.pragma(`cache_size = -${Math.max(64, Math.trunc(opts.cacheKb))}`);
     return new SessionReader(path, db, new Database(path, { readonly: true, fileMustExist: true }));
   }
 
@@ -353,10 +358,14 @@ export class SessionReader {
     return r ? this.callFrom(r) : undefined;
   }
 
-  /** Calls in id order (the order they were sent), optionally only those sent by `sentBy` or on one connection. */
-  *calls(opts: { sentBy?: number; conn?: number } = {}): IterableIterator<CallRow> {
+  /** Calls in id order (the order they were sent), optionally only those sent by `sentBy`, on one connection, or matching a filter. */
+  *calls(opts: { sentBy?: number; conn?: number; filter?: SqlFilter } = {}): IterableIterator<CallRow> {
     const where: string[] = [];
-    const args: number[] = [];
+    const args: (number | string)[] = [];
+    if (opts.filter) {
+      where.push(`(${opts.filter.where})`);
+      args.push(...opts.filter.args);
+    }
     if (opts.sentBy !== undefined) {
       where.push('sent <= ?');
       args.push(opts.sentBy);
@@ -425,12 +434,23 @@ export class SessionReader {
     return { n, ids: ids.subarray(0, n), parents: parents.subarray(0, n), sent: sent.subarray(0, n), returned: returned.subarray(0, n) };
   }
 
-  /** Ids of the calls matching a filter (src/store/filter-sql.ts), in id order, after `afterId`. */
-  callIds(filter?: SqlFilter, afterId = 0): Int32Array {
+  /** Ids of the calls matching a filter (src/store/filter-sql.ts), in id order, after `afterId` (and up to `upToId`). */
+  callIds(filter?: SqlFilter, afterId = 0, upToId = Number.MAX_SAFE_INTEGER): Int32Array {
     const where = filter ? `AND (${filter.where})` : '';
-    const out: number[] = [];
-    for (const id of this.db.prepare(`SELECT id FROM calls WHERE id > ? ${where} ORDER BY id`).pluck().iterate(afterId, ...(filter?.args ?? [])) as IterableIterator<number>) out.push(id);
-    return Int32Array.from(out);
+    let out = new Int32Array(1024);
+    let n = 0;
+    // A scan of the id range (not an index on a filtered column): its time is linear in the range,
+    // so a long scan can be split in parts that take as long each.
+    const st = this.db.prepare(`SELECT id FROM calls NOT INDEXED WHERE id > ? AND id <= ? ${where} ORDER BY id`).pluck();
+    for (const id of st.iterate(afterId, upToId, ...(filter?.args ?? [])) as IterableIterator<number>) {
+      if (n === out.length) {
+        const b = new Int32Array(n * 2);
+        b.set(out);
+        out = b;
+      }
+      out[n++] = id;
+    }
+    return out.slice(0, n);
   }
 
   /** The calls with these ids (in the order given; missing ids are left out). */

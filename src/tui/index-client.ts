@@ -3,7 +3,7 @@
 // asynchronously, in order.
 
 import { Worker } from 'node:worker_threads';
-import type { CallIndex, SessionReader } from '../store/reader.js';
+import type { CallIndex, SessionReader, SessionSpan } from '../store/reader.js';
 import type { SqlFilter } from '../store/filter-sql.js';
 import { computeStats, StatsRequest, StatsRow } from './stats.js';
 import { analyzeChains, chainInput, ChainReport } from '../chains/chains.js';
@@ -46,13 +46,15 @@ export function chainsAt(reader: SessionReader, q: ChainsRequest): ChainReport {
 
 export type IndexRequest =
   | { k: 'all'; seq: number; afterId: number }
-  | { k: 'ids'; seq: number; filter?: SqlFilter; afterId: number }
+  | { k: 'ids'; seq: number; filter?: SqlFilter; afterId: number; upToId?: number }
+  | { k: 'span'; seq: number }
   | { k: 'stats'; seq: number; q: StatsRequest }
   | { k: 'chains'; seq: number; q: ChainsRequest };
 
 export type IndexReply =
   | { k: 'all'; seq: number; index: CallIndex }
   | { k: 'ids'; seq: number; ids: Int32Array }
+  | { k: 'span'; seq: number; span: SessionSpan }
   | { k: 'stats'; seq: number; rows: StatsRow[] }
   | { k: 'chains'; seq: number; report: ChainReport }
   | { k: 'error'; seq: number; message: string };
@@ -61,7 +63,14 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 export interface IndexSource {
   all(afterId: number): Promise<CallIndex>;
-  ids(filter: SqlFilter | undefined, afterId: number): Promise<Int32Array>;
+  /**
+   * Ids of the calls matching a filter in (afterId, upToId]. `part` 1 runs
+   * on a second thread when there is one (a scan split in two takes half
+   * as long on two cores).
+   */
+  ids(filter: SqlFilter | undefined, afterId: number, upToId?: number, part?: 0 | 1): Promise<Int32Array>;
+  /** The session's span (a scan of every call: never on the UI's thread). */
+  span(): Promise<SessionSpan>;
   stats(q: StatsRequest): Promise<StatsRow[]>;
   chains(q: ChainsRequest): Promise<ChainReport>;
   close(): void;
@@ -71,18 +80,19 @@ export interface IndexSource {
 export function directIndex(reader: SessionReader): IndexSource {
   return {
     all: async (afterId) => reader.callIndex(afterId),
-    ids: async (filter, afterId) => reader.callIds(filter, afterId),
+    ids: async (filter, afterId, upToId) => reader.callIds(filter, afterId, upToId),
+    span: async () => reader.span(),
     stats: async (q) => computeStats(reader, q),
     chains: async (q) => chainsAt(reader, q),
     close: () => {},
   };
 }
 
-/** Runs the reads in a worker thread with its own connection to the database. */
-/** One worker thread answering requests in order. */
-function indexWorker(path: string): { ask: (m: DistributiveOmit<IndexRequest, 'seq'>) => Promise<IndexReply>; close: () => void } {
-  // A bounded heap: scans make much short-lived garbage, and the index itself is in typed arrays (outside the heap).
-  const worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { path }, resourceLimits: { maxOldGenerationSizeMb: 192 } });
+/** One worker thread answering requests in order, with its own connection to the database. */
+function indexWorker(path: string, heapMb = 128): { ask: (m: DistributiveOmit<IndexRequest, 'seq'>) => Promise<IndexReply>; close: () => void } {
+  // A bounded heap: scans make much short-lived garbage (collected sooner with a small young generation),
+  // and the index itself is in typed arrays (outside the heap).
+  const worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { path }, resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: 4 } });
   worker.unref();
   let seq = 0;
   const waiting = new Map<number, { resolve: (r: IndexReply) => void; reject: (e: Error) => void }>();
@@ -111,19 +121,24 @@ function indexWorker(path: string): { ask: (m: DistributiveOmit<IndexRequest, 's
 /**
  * Runs the reads in worker threads with their own connections to the
  * database: one for the index, filters and statistics, one for the chains
- * analysis (so that a slow analysis never holds up a filter).
+ * analysis (so that a slow analysis never holds up a filter), and one for the
+ * second half of a filter's scan (two halves at once take half as long on two cores).
  */
 export function workerIndex(path: string): IndexSource {
   const scans = indexWorker(path);
   const chains = indexWorker(path);
+  // Started with the first filter (a recording never filtered does without it).
+  let second: ReturnType<typeof indexWorker> | null = null;
   return {
     all: async (afterId) => ((await scans.ask({ k: 'all', afterId })) as Extract<IndexReply, { k: 'all' }>).index,
-    ids: async (filter, afterId) => ((await scans.ask({ k: 'ids', filter, afterId })) as Extract<IndexReply, { k: 'ids' }>).ids,
+    ids: async (filter, afterId, upToId, part) => ((await (part ? (second ??= indexWorker(path, 32)) : scans).ask({ k: 'ids', filter, afterId, upToId })) as Extract<IndexReply, { k: 'ids' }>).ids,
+    span: async () => ((await scans.ask({ k: 'span' })) as Extract<IndexReply, { k: 'span' }>).span,
     stats: async (q) => ((await scans.ask({ k: 'stats', q })) as Extract<IndexReply, { k: 'stats' }>).rows,
     chains: async (q) => ((await chains.ask({ k: 'chains', q })) as Extract<IndexReply, { k: 'chains' }>).report,
     close: () => {
       scans.close();
       chains.close();
+      second?.close();
     },
   };
 }

@@ -8,7 +8,8 @@ import { SessionReader } from '../store/reader.js';
 import { computeStats } from './stats.js';
 import { chainsAt, IndexRequest, IndexReply } from './index-client.js';
 
-const reader = SessionReader.open((workerData as { path: string }).path);
+// Scans read every page once: a small page cache (the default is 16 MB per connection).
+const reader = SessionReader.open((workerData as { path: string }).path, { cacheKb: 2048 });
 const port = parentPort!;
 
 port.on('message', (m: IndexRequest) => {
@@ -22,11 +23,15 @@ port.on('message', (m: IndexRequest) => {
         return;
       }
       case 'ids': {
-        const ids = reader.callIds(m.filter, m.afterId);
+        const ids = reader.callIds(m.filter, m.afterId, m.upToId);
         reply = { k: 'ids', seq: m.seq, ids };
         port.postMessage(reply, [ids.buffer] as ArrayBuffer[]);
         return;
       }
+      case 'span':
+        reply = { k: 'span', seq: m.seq, span: reader.span() };
+        port.postMessage(reply);
+        return;
       case 'chains':
         reply = { k: 'chains', seq: m.seq, report: chainsAt(reader, m.q) };
         port.postMessage(reply);

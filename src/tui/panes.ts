@@ -77,7 +77,16 @@ export function tabLine(view: SessionView, ui: Ui): string {
   const tabs = PANES.map((p) => (p.id === view.pane ? chalk.inverse(`[${p.key} ${p.title}]`) : ` ${chalk.dim(p.key)} ${p.title} `)).join('');
   const filter = view.filterSrc ? chalk.cyan(` filter: ${view.filterSrc}`) : chalk.dim(' no filter (f)');
   const follow = view.pane === 'calls' ? (view.follow ? chalk.green(' follow') : chalk.dim(' paused')) : '';
-  const busy = !view.complete ? chalk.yellow(' reading the index…') : view.filtering ? chalk.yellow(' filtering…') : '';
+  // A filter's last matches show first; the count follows (as Wireshark does), and says when it is still running.
+  const busy = !view.complete
+    ? chalk.yellow(' reading the index…')
+    : view.filtering
+      ? chalk.yellow(' filtering…')
+      : view.counting
+        ? chalk.yellow(' counting the matches… (the last ones shown)')
+        : view.filterSrc
+          ? chalk.cyan(` ${view.matchCount} of ${view.totalCalls} calls`)
+          : '';
   return `${tabs}${filter}${follow}${busy}${ui.message ? chalk.yellow(`  ${ui.message}`) : ''}`;
 }
 
@@ -222,9 +231,26 @@ export function statsLines(view: SessionView, width: number): Line[] {
 }
 
 export function logLines(view: SessionView): Line[] {
+  const w = logWindow(view);
+  return w.slice(0, w.length);
+}
+
+/** The log pane's lines as a window: how many, and the Line objects of a range only. */
+export function logWindow(view: SessionView): { length: number; slice(a: number, b: number): Line[] } {
   const lines = view.logLines();
-  const out: Line[] = lines.map((l) => ({ text: l.length > 2000 ? l.slice(0, 2000) + '…' : l }));
-  if (!view.logComplete) out.push({ text: chalk.dim('… (reading the recording)') });
-  if (!out.length) out.push({ text: chalk.dim('no log lines yet') });
-  return out;
+  const extra: Line[] = [];
+  if (!view.logComplete) extra.push({ text: chalk.dim('… (reading the recording)') });
+  if (!lines.length && !extra.length) extra.push({ text: chalk.dim('no log lines yet') });
+  const n = lines.length;
+  return {
+    length: n + extra.length,
+    slice: (a, b) => {
+      const out: Line[] = [];
+      for (let i = Math.max(0, a); i < Math.min(b, n + extra.length); i++) {
+        const l = i < n ? lines[i]! : undefined;
+        out.push(l !== undefined ? { text: l.length > 2000 ? l.slice(0, 2000) + '…' : l } : extra[i - n]!);
+      }
+      return out;
+    },
+  };
 }

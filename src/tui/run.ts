@@ -5,12 +5,14 @@
 // The UI itself (the session view, ink, React) runs in a worker thread
 // (ui-worker.ts): drawing a frame takes tens of milliseconds, and the
 // command's thread runs the relay, which must never wait for it. This thread
-// only passes keys and the terminal size in and writes the frames out; a live
+// only passes keys and the terminal size in; the worker writes the frames to
+// the terminal itself (terminal-lock.ts), at a lower priority; a live
 // recording's change feed goes from the recording worker to the UI worker
 // directly (a MessagePort), never through here.
 
 import { Worker, MessagePort } from 'node:worker_threads';
 import chalk from 'chalk';
+import { TerminalLock } from './terminal-lock.js';
 import type { Mode } from './view.js';
 import type { HeldInfo } from '../intercept/engine.js';
 
@@ -35,7 +37,7 @@ export type ToUi =
   | { k: 'held'; list: HeldInfo[] };
 
 /** Messages from the UI worker. */
-export type FromUi = { k: 'out'; data: string } | { k: 'quit' } | { k: 'error'; message: string } | { k: 'intercept'; request: string };
+export type FromUi = { k: 'quit' } | { k: 'error'; message: string } | { k: 'intercept'; request: string };
 
 /** The interceptor as the UI uses it: its held list, and requests in the control socket's words. */
 export interface UiIntercept {
@@ -68,17 +70,21 @@ export function startTui(spec: UiSpec, opts: { feedPort?: MessagePort; dropped?:
   const stdin = process.stdin;
   let quit!: (why: string) => void;
   const done = new Promise<string>((r) => (quit = r));
+  // The alternate screen first: the worker writes the frames to the terminal itself (terminal-lock.ts).
+  out.write(ENTER);
+  const lock = new TerminalLock();
   const worker = new Worker(new URL('./ui-worker.js', import.meta.url), {
-    workerData: { spec, intercept: opts.intercept !== undefined, columns: out.columns || 80, rows: out.rows || 24, colorLevel: chalk.level, feedPort: opts.feedPort },
+    workerData: { spec, intercept: opts.intercept !== undefined, columns: out.columns || 80, rows: out.rows || 24, colorLevel: chalk.level, feedPort: opts.feedPort, terminal: lock.buffer, fd: out.fd ?? 1 },
     transferList: opts.feedPort ? [opts.feedPort] : [],
     env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'production' },
+    // A small young generation: the feed's garbage is collected often and cheaply, and the heap stays small.
+    resourceLimits: { maxYoungGenerationSizeMb: 8 },
   });
   const post = (m: ToUi) => worker.postMessage(m);
   let closed = false;
   worker.on('message', (m: FromUi) => {
     if (closed) return;
-    if (m.k === 'out') out.write(m.data);
-    else if (m.k === 'quit') quit('quit');
+    if (m.k === 'quit') quit('quit');
     else if (m.k === 'intercept' && opts.intercept) post({ k: 'note', line: opts.intercept.request(m.request) });
     else if (m.k === 'error') {
       restore();
@@ -118,6 +124,8 @@ export function startTui(spec: UiSpec, opts: { feedPort?: MessagePort; dropped?:
     closed = true;
     if (dropTimer) clearInterval(dropTimer);
     if (heldTimer) clearInterval(heldTimer);
+    // No frame after this (nor half of one before the terminal is given back).
+    lock.close();
     void worker.terminate();
     stdin.off('data', onKeys);
     out.off('resize', onResize);
@@ -139,7 +147,6 @@ export function startTui(spec: UiSpec, opts: { feedPort?: MessagePort; dropped?:
     process.off('uncaughtException', onCrash);
   }
 
-  out.write(ENTER);
   if (stdin.isTTY) stdin.setRawMode(true);
   stdin.on('data', onKeys);
   stdin.resume();

@@ -1,26 +1,46 @@
 // The terminal UI's thread (started by run.ts): the session view over the
 // database, fed by the recording worker's change feed when live, and the
-// ink app drawing it. Keys and the terminal size come in as messages, frames
-// go out as messages; the command's thread writes them to the terminal.
+// ink app drawing it. Keys and the terminal size come in as messages; the
+// frames are written to the terminal from here (terminal-lock.ts).
 
+import './production.js';
 import { parentPort, workerData, MessagePort, Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
 import chalk from 'chalk';
 import type { UiSpec, ToUi, FromUi } from './run.js';
 import type { FeedBatch } from '../session/rows.js';
+import { lowerThreadPriority } from './priority.js';
+import { TerminalLock } from './terminal-lock.js';
 
-const { spec, intercept, columns, rows, colorLevel, feedPort } = workerData as { spec: UiSpec; intercept?: boolean; columns: number; rows: number; colorLevel: 0 | 1 | 2 | 3; feedPort?: MessagePort };
+const { spec, intercept, columns, rows, colorLevel, feedPort, terminal, fd } = workerData as {
+  spec: UiSpec;
+  intercept?: boolean;
+  columns: number;
+  rows: number;
+  colorLevel: 0 | 1 | 2 | 3;
+  feedPort?: MessagePort;
+  terminal: SharedArrayBuffer;
+  fd: number;
+};
+const lock = new TerminalLock(terminal);
 const port = parentPort!;
 const send = (m: FromUi) => port.postMessage(m);
 chalk.level = colorLevel;
 
-/** The terminal as ink sees it: writes become messages to the command's thread. */
+/** The terminal as ink sees it: written from this thread (the command's thread never waits for a frame). */
 class Stdout extends EventEmitter {
   isTTY = true;
   columns = columns;
   rows = rows;
+  private drawn = false;
   write(data: string | Uint8Array): boolean {
-    send({ k: 'out', data: typeof data === 'string' ? data : Buffer.from(data).toString() });
+    // Ink's first frame goes where the first frame written without it was (screen.ts): the screen is erased first,
+    // in the same write (ink does not erase the ends of lines it did not draw).
+    if (!this.drawn && typeof data === 'string' && data.includes('\n')) {
+      this.drawn = true;
+      data = '\x1b[H\x1b[J' + data;
+    }
+    lock.write(fd, data);
     return true;
   }
 }
@@ -48,21 +68,24 @@ class Stdin extends EventEmitter {
 }
 
 async function main(): Promise<void> {
-  // React in production mode: set before it loads.
-  process.env.NODE_ENV ??= 'production';
-  const React = await import('react');
-  const { render } = await import('ink');
-  const { App } = await import('./app.js');
-  const { SessionReader } = await import('../store/reader.js');
-  const { SessionView } = await import('./view.js');
-  const { Ui } = await import('./ui.js');
-  const { workerIndex } = await import('./index-client.js');
-
+  // Below the relay's thread (and the recorder's): threads started from here inherit it.
+  lowerThreadPriority(19);
+  // Loading ink and React takes most of a second: the first frame is drawn without them
+  // (the same lines, written straight to the terminal), and ink takes over when it has loaded.
+  const [{ SessionReader }, { SessionView }, { Ui }, { workerIndex }, { secretFields }, { fits, screenLines, screenOutput }] = await Promise.all([
+    import('../store/reader.js'),
+    import('./view.js'),
+    import('./ui.js'),
+    import('./index-client.js'),
+    import('../redact/redact.js'),
+    import('./screen.js'),
+  ]);
   const reader = SessionReader.open(spec.dbPath);
   let dropped = 0;
-  const { secretFields } = await import('../redact/redact.js');
   const redact = spec.redact ? secretFields(spec.redact) : null;
-  const view = new SessionView({ mode: spec.mode, reader, stuckMs: spec.stuckMs, index: workerIndex(spec.dbPath), dropped: () => dropped, indexDelayMs: 300, redact });
+  // Live, a frame every 100 ms is enough to read and leaves the CPU to the relay; a replay plays smoother.
+  const frameMs = spec.mode === 'live' ? 100 : 50;
+  const view = new SessionView({ mode: spec.mode, reader, stuckMs: spec.stuckMs, index: workerIndex(spec.dbPath), dropped: () => dropped, indexDelayMs: 300, redact, frameMs });
   if (spec.filter) view.setFilter(spec.filter);
   if (intercept) view.interceptRequest = (request) => send({ k: 'intercept', request });
   view.bottom();
@@ -72,15 +95,17 @@ async function main(): Promise<void> {
     // Started after the first frame is drawn.
     view.logComplete = false;
     setTimeout(() => {
-      const log = new Worker(new URL('./replay-log-worker.js', import.meta.url), { workerData: { path: spec.dbPath, maxLines: SessionView.LOG_MAX, redact: spec.redact ?? null } });
+      const log = new Worker(new URL('./replay-log-worker.js', import.meta.url), { workerData: { path: spec.dbPath, maxLines: SessionView.LOG_MAX, redact: spec.redact ?? null }, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
       log.on('message', (m: { lines: string[]; done: boolean }) => view.addLog(m.lines, m.done));
       log.on('error', (e) => view.addLog([`ipc-trace: the log could not be rebuilt: ${e.message}`], true));
       log.unref();
     }, 500);
   }
+  const ui = new Ui(view, () => send({ k: 'quit' }));
+  if (fits(columns, rows)) lock.write(fd, screenOutput(screenLines(view, ui, columns, rows)));
+  const [React, { render }, { App }] = await Promise.all([import('react'), import('ink'), import('./app.js')]);
   const stdout = new Stdout();
   const stdin = new Stdin();
-  const ui = new Ui(view, () => send({ k: 'quit' }));
   port.on('message', (m: ToUi) => {
     switch (m.k) {
       case 'keys':
@@ -107,9 +132,11 @@ async function main(): Promise<void> {
     stdin: stdin as unknown as NodeJS.ReadStream,
     stderr: stdout as unknown as NodeJS.WriteStream,
     exitOnCtrlC: false,
+    onRender: () => view.frameDrawn(),
     patchConsole: false,
-    // Live, a frame every 100 ms is enough to read and leaves the CPU to the relay; a replay plays smoother.
-    maxFps: spec.mode === 'live' ? 10 : 20,
+    // The view notifies at most once per frame interval (the feed's batches are coalesced there) and ink draws
+    // each at once: its own limit, twice the rate, only keeps a notification a little early from waiting a whole frame.
+    maxFps: Math.round(2000 / frameMs),
   });
 }
 

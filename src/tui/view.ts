@@ -12,11 +12,12 @@
 
 import type { HeldInfo } from '../intercept/engine.js';
 import { statSync } from 'node:fs';
-import type { SessionReader, CallIndex } from '../store/reader.js';
+import type { SessionReader } from '../store/reader.js';
+import { Index, lowerBound, upperBound } from './call-index.js';
 import { filterSql, SqlFilter } from '../store/filter-sql.js';
 import type { CallRow, ConnRow, Delta, FeedBatch, ProcessRow, ThreadRow } from '../session/rows.js';
 import { parseFilter, FilterExpr } from '../filter/parse.js';
-import { compileFilter, compileLineFilter, CallPredicate, FilterContext } from '../filter/match.js';
+import { compileFilter, compileLineFilter, dependsOnCallState, CallPredicate, FilterContext } from '../filter/match.js';
 import { MethodTimings, ChainReport } from '../chains/chains.js';
 import { PANES, PaneId } from './keys.js';
 import { directIndex, IndexSource, ChainsRequest } from './index-client.js';
@@ -40,6 +41,10 @@ export interface ViewOptions {
   indexDelayMs?: number;
   /** replay --redact: the secret fields whose values are masked in params and results (and no raw bytes are shown). */
   redact?: ReadonlySet<string> | null;
+  /** Least time between two notifications of listeners (ms): the frame interval (default NOTIFY_MS). */
+  frameMs?: number;
+  /** Calls at the end a filter scans first (default FILTER_TAIL). */
+  filterTail?: number;
 }
 
 export const STATS_COLUMNS = ['calls', 'errors', 'inFlight', 'p50', 'p90', 'p99', 'max', 'key'] as const;
@@ -53,77 +58,6 @@ export function rowAt(c: CallRow, at: number): CallRow {
   if (c.sent > at) return c;
   if (c.returned !== null && c.returned > at) return { ...c, status: 'pending', returned: null, results: null, finished: null };
   return c;
-}
-
-export function lowerBound(a: ArrayLike<number>, n: number, x: number): number {
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const m = (lo + hi) >> 1;
-    if (a[m]! < x) lo = m + 1;
-    else hi = m;
-  }
-  return lo;
-}
-
-/** The first index whose value is greater than x (a sorted array). */
-export function upperBound(a: ArrayLike<number>, n: number, x: number): number {
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const m = (lo + hi) >> 1;
-    if (a[m]! <= x) lo = m + 1;
-    else hi = m;
-  }
-  return lo;
-}
-
-/** A growable CallIndex (live calls are appended). */
-class Index {
-  n = 0;
-  ids: Int32Array = new Int32Array(0);
-  parents: Int32Array = new Int32Array(0);
-  sent: Float64Array = new Float64Array(0);
-  returned: Float64Array = new Float64Array(0);
-
-  static from(ix: CallIndex): Index {
-    const x = new Index();
-    x.n = ix.n;
-    x.ids = ix.ids;
-    x.parents = ix.parents;
-    x.sent = ix.sent;
-    x.returned = ix.returned;
-    return x;
-  }
-
-  push(id: number, parent: number, sent: number, returned: number): void {
-    if (this.n >= this.ids.length) {
-      const cap = Math.max(1024, this.n * 2);
-      const grow = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
-        const b = make(cap);
-        b.set(a.subarray(0, this.n));
-        return b;
-      };
-      this.ids = grow(this.ids, (k) => new Int32Array(k));
-      this.parents = grow(this.parents, (k) => new Int32Array(k));
-      this.sent = grow(this.sent, (k) => new Float64Array(k));
-      this.returned = grow(this.returned, (k) => new Float64Array(k));
-    }
-    this.ids[this.n] = id;
-    this.parents[this.n] = parent;
-    this.sent[this.n] = sent;
-    this.returned[this.n] = returned;
-    this.n++;
-  }
-
-  pos(id: number): number {
-    const i = lowerBound(this.ids, this.n, id);
-    return i < this.n && this.ids[i] === id ? i : -1;
-  }
-
-  last(): number {
-    return this.n ? this.ids[this.n - 1]! : 0;
-  }
 }
 
 export class SessionView {
@@ -140,7 +74,6 @@ export class SessionView {
   // Subscribers (useSyncExternalStore) and a version bumped on every change.
   private listeners = new Set<() => void>();
   version = 0;
-  private notifyScheduled = false;
   private inFlight = new Set<Promise<unknown>>();
 
   processes = new Map<number, ProcessRow>();
@@ -151,9 +84,17 @@ export class SessionView {
   filterSrc = '';
   filterExpr: FilterExpr = { k: 'all' };
   private predicate: CallPredicate = () => true;
-  /** A filter scan is running. */
+  /** A filter scan is running and nothing of its result is shown yet. */
   filtering = false;
+  /** The last calls matching the filter are shown; the scan of the earlier ones is still running. */
+  counting = false;
+  /** Calls matching the filter (when it is complete). */
+  get matchCount(): number {
+    return this.matched ? this.matchedN : this.all.n;
+  }
   private filterGen = 0;
+  /** Live calls that arrived while the filter's scan ran (ids after its snapshot) and match it. */
+  private caughtUp: number[] = [];
 
   /** Every call (id order); while `complete` is false only the last ones (a large recording's index is being read). */
   private all = new Index();
@@ -203,15 +144,43 @@ export class SessionView {
     this.dropped = opts.dropped ?? (() => 0);
     this.index = opts.index ?? directIndex(opts.reader);
     this.redact = opts.redact ?? null;
+    this.frameMs = opts.frameMs ?? SessionView.NOTIFY_MS;
+    this.filterTail = opts.filterTail ?? SessionView.FILTER_TAIL;
     this.loadLabels();
-    const span = this.reader.span();
-    this.start = span.start;
-    this.end = span.last;
     const maxId = this.reader.maxCallId();
     this.totalCalls = this.reader.callCount();
     // The last calls at once (a primary-key range); all of them when the scan is done.
     this.all = Index.from(this.reader.callIndex(Math.max(0, maxId - FIRST_SCREEN)));
     this.complete = this.all.n >= this.totalCalls;
+    // The session's span takes a scan of every call: until it is known, the connections' and the last calls' times.
+    let start: number | null = null;
+    let last: number | null = null;
+    const later = (t: number | null) => (t !== null && !Number.isNaN(t) && (last === null || t > last) ? (last = t) : last);
+    for (const c of this.connections.values()) {
+      if (start === null || c.opened < start) start = c.opened;
+      later(c.opened);
+      later(c.closed);
+    }
+    for (let i = 0; i < this.all.n; i++) {
+      later(this.all.sent[i]!);
+      later(this.all.returned[i]!);
+    }
+    this.start = start;
+    this.end = last;
+    // After the first frame, as the index (below).
+    const afterFirstFrame = <T>(f: () => Promise<T>) => new Promise<T>((resolve, reject) => setTimeout(() => f().then(resolve, reject), opts.indexDelayMs ?? 0));
+    this.track(
+      afterFirstFrame(() => this.index.span()).then((span) => {
+        const atEnd = this.cursor === this.end;
+        this.start = span.start;
+        this.end = span.last;
+        if (this.mode === 'replay' && atEnd && this.end !== null) {
+          this.cursor = this.end;
+          this.displayDirty = true;
+        }
+        this.changed();
+      }),
+    );
     if (this.mode === 'replay') {
       this.cursor = this.end ?? (this.all.n ? this.all.sent[this.all.n - 1]! : 0);
     } else {
@@ -220,9 +189,8 @@ export class SessionView {
     }
     if (!this.complete) {
       // After the first frame: the scan would only slow drawing it down.
-      const later = <T>(f: () => Promise<T>) => new Promise<T>((resolve, reject) => setTimeout(() => f().then(resolve, reject), opts.indexDelayMs ?? 0));
       this.track(
-        later(() => this.index.all(0)).then((ix) => {
+        afterFirstFrame(() => this.index.all(0)).then((ix) => {
           // Live calls that arrived meanwhile are already in `all` past the scan's end.
           const full = Index.from(ix);
           for (let i = lowerBound(this.all.ids, this.all.n, full.last() + 1); i < this.all.n; i++) {
@@ -252,10 +220,11 @@ export class SessionView {
   getVersion = (): number => this.version;
 
   private lastNotify = 0;
-  /** Least time between two notifications: a busy feed changes the view far more often than a frame is drawn. */
+  /** Default least time between two notifications: a busy feed changes the view far more often than a frame is drawn. */
   static readonly NOTIFY_MS = 40;
+  /** Least time between two notifications (ms): one frame is drawn per notification, with the latest state. */
+  readonly frameMs: number;
 
-  /** Marks the view changed; listeners hear about it soon, at most once per NOTIFY_MS. */
   /** Messages the interceptor holds now (live sessions with --hold rules). */
   held: HeldInfo[] = [];
   /** Sends a request to the interceptor (the control socket's words); null when there is none. */
@@ -266,18 +235,33 @@ export class SessionView {
     this.changed();
   }
 
-  changed(): void {
+  /** Marks the view changed; listeners hear about it soon, at most once per frameMs. */
+  changed(byFeed = false): void {
     this.version++;
-    if (this.notifyScheduled) return;
-    this.notifyScheduled = true;
-    const fire = () => {
-      this.notifyScheduled = false;
+    // The feed's changes come at most once per five frame times (a frame's cost is at most a fifth of its
+    // thread: under heavy traffic the UI draws less often and leaves the cores to the relay); others (keys,
+    // the clock) once per frame interval.
+    const due = this.lastNotify + (byFeed ? Math.max(this.frameMs, 5 * this.frameCost) : this.frameMs);
+    if (this.notifyTimer !== null) {
+      if (this.notifyDue <= due) return;
+      clearTimeout(this.notifyTimer);
+    }
+    this.notifyDue = due;
+    this.notifyTimer = setTimeout(() => {
+      this.notifyTimer = null;
       this.lastNotify = performance.now();
       for (const l of this.listeners) l();
-    };
-    const wait = this.lastNotify + SessionView.NOTIFY_MS - performance.now();
-    if (wait <= 0) setImmediate(fire);
-    else setTimeout(fire, wait);
+    }, Math.max(0, due - performance.now()));
+  }
+
+  private notifyTimer: NodeJS.Timeout | null = null;
+  private notifyDue = 0;
+  /** What the last frame took, from the notification to drawn (ms; see frameDrawn). */
+  private frameCost = 0;
+
+  /** A frame was drawn: how long since the notification it answers (the renderer says when). */
+  frameDrawn(at = performance.now()): void {
+    this.frameCost = at - this.lastNotify;
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -328,7 +312,7 @@ export class SessionView {
   ingest(batch: FeedBatch): void {
     this.apply(batch.delta);
     if (batch.lines.length) this.pushLog(batch.lines);
-    this.changed();
+    this.changed(true);
   }
 
   private apply(d: Delta): void {
@@ -352,10 +336,14 @@ export class SessionView {
         this.totalCalls++;
         this.recentSends.push(c.sent);
         this.all.push(c.id, c.parent ?? 0, c.sent, c.returned ?? NaN);
-        if (!this.matched) this.treeInsert(c.id, c.parent ?? 0, c.sent);
-        else if (!this.filtering && this.predicate(c)) {
-          this.pushMatched(this.all.n - 1);
-          this.treeInsert(c.id, c.parent ?? 0, c.sent);
+        // Live rows not yet stored (or not yet scanned) are matched here, in JavaScript; stored rows by the SQL scan.
+        if (!this.matched && !this.filtering) this.treeInsert(c.id, c.parent ?? 0, c.sent);
+        else if (this.predicate(c)) {
+          if (this.filtering || this.counting) this.caughtUp.push(c.id);
+          else {
+            this.pushMatched(this.all.n - 1);
+            this.treeInsert(c.id, c.parent ?? 0, c.sent);
+          }
         }
       } else {
         updated = true;
@@ -379,9 +367,10 @@ export class SessionView {
     this.refilterTimer.unref();
   }
 
+  private stateDependent: { expr: FilterExpr; yes: boolean } | null = null;
   private filterDependsOnState(): boolean {
-    const s = JSON.stringify(this.filterExpr, (k, v) => (k === 're' ? undefined : v));
-    return /"k":"(status|slow|text)"/.test(s);
+    if (this.stateDependent?.expr !== this.filterExpr) this.stateDependent = { expr: this.filterExpr, yes: dependsOnCallState(this.filterExpr) };
+    return this.stateDependent.yes;
   }
 
   private pushMatched(pos: number): void {
@@ -422,37 +411,67 @@ export class SessionView {
     return filterSql(expr, { threads: [...this.threads.values()], processes: [...this.processes.values()], now: this.at() });
   }
 
-  /** Runs the filter over every call (in the index source), then shows the result. */
+  /** Calls at the end of the list a filter scans first, to show its last matches before it has counted them all. */
+  static readonly FILTER_TAIL = 50000;
+  /** Matches in that tail enough to show them first (more rows than a terminal has). */
+  static readonly SCREENFUL = 100;
+  private readonly filterTail: number;
+
+  /**
+   * Runs the filter over every stored call (SQL, in the index source), then
+   * shows the result: the last calls first (the list opens at its end), then
+   * the earlier ones in two halves on two threads; the match count follows
+   * (`counting`). Calls that arrive meanwhile (live) are matched as they come.
+   */
   private refilter(): void {
     const gen = ++this.filterGen;
+    this.caughtUp = [];
     if (this.filterExpr.k === 'all') {
       this.matched = null;
-      this.filtering = false;
+      this.filtering = this.counting = false;
       this.treeDirty = true;
       return;
     }
     this.filtering = true;
+    this.counting = false;
     const sql = this.sqlFilter()!;
-    this.track(
-      this.index.ids(sql, 0).then((ids) => {
-        if (gen !== this.filterGen) return;
-        // Calls recorded since the scan's snapshot (live): match them here.
-        const caught = ids.length ? this.reader.callIds(sql, ids[ids.length - 1]!) : new Int32Array(0);
-        const pos = new Int32Array(ids.length + caught.length);
-        let k = 0;
-        for (const list of [ids, caught]) {
-          for (const id of list) {
-            const p = this.all.pos(id);
-            if (p >= 0) pos[k++] = p;
-          }
+    const top = this.all.last();
+    const tailFrom = this.complete ? Math.max(0, top - this.filterTail) : 0;
+    const mid = Math.floor(tailFrom / 2);
+    const tail = this.index.ids(sql, tailFrom, top);
+    const early = tailFrom > 0 ? Promise.all([this.index.ids(sql, 0, mid, 1), this.index.ids(sql, mid, tailFrom)]) : Promise.resolve([]);
+    const show = (parts: Int32Array[], done: boolean) => {
+      if (gen !== this.filterGen) return;
+      const keep = this.follow ? undefined : this.selectedId();
+      const caught = done ? this.caughtUp : [];
+      const pos = new Int32Array(parts.reduce((n, p) => n + p.length, 0) + caught.length);
+      let k = 0;
+      for (const list of [...parts, caught]) {
+        for (const id of list) {
+          const p = this.all.pos(id);
+          if (p >= 0) pos[k++] = p;
         }
-        this.matched = pos;
-        this.matchedN = k;
-        this.filtering = false;
-        this.treeDirty = true;
-        this.changed();
+      }
+      if (done) this.caughtUp = [];
+      this.matched = pos;
+      this.matchedN = k;
+      this.filtering = false;
+      this.counting = !done;
+      this.treeDirty = true;
+      if (keep !== undefined) {
+        this.refreshDisplay();
+        const i = this.display.indexOf(keep);
+        if (i >= 0) this.sel = i;
+      }
+      this.changed();
+    };
+    this.track(
+      tail.then((t) => {
+        // Enough to fill a screen (or everything there is): shown while the rest is counted.
+        if (gen === this.filterGen && (t.length >= SessionView.SCREENFUL || tailFrom === 0) && this.filtering) show([t], tailFrom === 0);
       }),
     );
+    if (tailFrom > 0) this.track(Promise.all([early, tail]).then(([[a, b], t]) => show([a!, b!, t], true)));
   }
 
   // ---- the display order ----
@@ -474,22 +493,22 @@ export class SessionView {
     const posAt = m ? (i: number) => m[i]! : (i: number) => i;
     const listed = m ? new Uint8Array(a.n) : null;
     if (listed) for (let i = 0; i < n; i++) listed[m![i]!] = 1;
-    // Callbacks whose parent is listed go under it; the rest are roots.
-    const kids = new Map<number, number[]>();
-    const hasKids = new Uint8Array(a.n);
-    const isKid = new Uint8Array(n);
+    // Callbacks whose parent is listed go under it; the rest are roots. The callbacks of each
+    // call are a range of `kids` (from[pos] to from[pos + 1]): typed arrays, no object per call.
+    const parentPos = new Int32Array(n).fill(-1);
+    const from = new Int32Array(a.n + 1);
     for (let i = 0; i < n; i++) {
-      const pos = posAt(i);
-      const p = a.parents[pos]!;
+      const p = a.parents[posAt(i)]!;
       if (p === 0) continue;
       const pp = a.pos(p);
       if (pp < 0 || (listed && !listed[pp])) continue;
-      let l = kids.get(pp);
-      if (!l) kids.set(pp, (l = []));
-      l.push(pos);
-      hasKids[pp] = 1;
-      isKid[i] = 1;
+      parentPos[i] = pp;
+      from[pp + 1]!++;
     }
+    for (let j = 0; j < a.n; j++) from[j + 1]! += from[j]!;
+    const kids = new Int32Array(from[a.n]!);
+    const fill = from.slice(0, a.n);
+    for (let i = 0; i < n; i++) if (parentPos[i]! >= 0) kids[fill[parentPos[i]!]!++] = posAt(i);
     const cap = n + 1024;
     const ids = new Int32Array(cap);
     const depth = new Uint8Array(cap);
@@ -501,9 +520,9 @@ export class SessionView {
       depth[k] = Math.min(d, 255);
       sent[k] = a.sent[pos]!;
       k++;
-      if (hasKids[pos] && !this.folded.has(id)) for (const j of kids.get(pos)!) emit(j, d + 1);
+      if (from[pos + 1]! > from[pos]! && !this.folded.has(id)) for (let j = from[pos]!; j < from[pos + 1]!; j++) emit(kids[j]!, d + 1);
     };
-    for (let i = 0; i < n; i++) if (!isKid[i]) emit(posAt(i), 0);
+    for (let i = 0; i < n; i++) if (parentPos[i]! < 0) emit(posAt(i), 0);
     this.tree = { n: k, ids, depth, sent };
   }
 

@@ -11,6 +11,9 @@ import type { CallRow } from '../../src/session/rows.js';
 import { filteredLogSinks } from '../../src/filter/log.js';
 import { feedHexlog } from '../session/feed.js';
 import { ROOT } from '../helpers.js';
+import { runCli } from '../cli/run.js';
+import { RowIndex } from '../../src/session/row-index.js';
+import { callStats } from '../../src/stats/stats.js';
 
 const expr = (s: string): FilterExpr => {
   const r = parseFilter(s);
@@ -61,6 +64,13 @@ describe('filter on calls', () => {
       'text:"balance = [0-9]{3},"',
       '(method:find | method:height) & slow:>=5ms',
       'Balances',
+      // A regular expression with an alternative (no literal prefilter), a group, a class.
+      'text:"call (12|34)[0-9]\\b" | text:hasResult = false',
+      'text:(balance|data) = ',
+      '!(thread:b-http | proc:wallet) & !conn:3',
+      '!!status:canceled',
+      'iface:Wallet & (status:exception | slow:>50ms) & !method:tryGet',
+      'thread:nosuchthread | proc:nosuchprocess',
     ];
     for (const s of cases) {
       const e = expr(s);
@@ -68,6 +78,19 @@ describe('filter on calls', () => {
       const want = calls.filter(f).map((x) => x.id);
       const got = Array.from(reader.callIds(filterSql(e, labels)));
       expect(got, s).toEqual(want);
+    }
+  });
+
+  it('stats --filter counts the calls the predicate selects', () => {
+    // The command filters in SQL; the predicate over every row says which calls it must count.
+    const c = ctx();
+    const ix = new RowIndex(reader.processes(), reader.threads());
+    for (const s of ['thread:b-http & !status:returned', 'text:"balance = [0-9]{3}," | slow:>50ms']) {
+      const r = runCli(['stats', join(dir, 's.sqlite'), '--filter', s, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const got = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { key: string; calls: number; errors: number; p99: number | null });
+      const want = callStats(calls.filter(compileFilter(expr(s), c)), 'method', ix);
+      expect(got.map((g) => [g.key, g.calls, g.errors, g.p99]), s).toEqual(want.map((g) => [g.key, g.calls, g.errors, g.p99]));
     }
   });
 

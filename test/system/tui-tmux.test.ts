@@ -129,9 +129,13 @@ describe('terminal UI in tmux', () => {
     keys(s, '1', 'f');
     keys(s, '-l', 'thread:b-httpworker.1');
     keys(s, 'Enter');
-    const list = await waitFor(s, /filter: thread:b-httpworker\.1 (follow|paused)\n/);
+    // The tab line ends with the match count once the filter has run.
+    const list = await waitFor(s, /filter: thread:b-httpworker\.1 (follow|paused) \d+ of \d+ calls\n/);
+    const [, matches, total] = /(\d+) of (\d+) calls\n/.exec(list)!.map(Number);
     const callRows = list.split('\n').filter((l) => /^[ ›]\d\d:\d\d:\d\d\.\d{3} c\d/.test(l));
     expect(callRows.length).toBeGreaterThan(0);
+    expect(matches).toBeGreaterThanOrEqual(callRows.length);
+    expect(matches).toBeLessThan(total!);
     for (const l of callRows) expect(l).toContain('b-httpworker.1');
     keys(s, 'q');
     const end = await waitFor(s, /EXIT=\d+/);

@@ -11,6 +11,7 @@ import { callStats, percentile } from '../../src/stats/stats.js';
 import { RowIndex } from '../../src/session/row-index.js';
 import { secretFields } from '../../src/redact/redact.js';
 import { detailLines } from '../../src/tui/detail.js';
+import { directIndex, IndexSource } from '../../src/tui/index-client.js';
 
 let dir: string;
 let path: string;
@@ -81,6 +82,30 @@ describe('session view over a recording', () => {
     v.setFilter('');
     await v.settled();
     expect(v.count).toBe(reader.callCount());
+  });
+
+  it("shows a filter's last matches first, then all of them with their count", async () => {
+    // The scan of the earlier calls is held back until released: meanwhile the last ones are listed.
+    const direct = directIndex(reader);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const index: IndexSource = { ...direct, ids: async (f, after, upTo, part) => (after === 0 || part ? held.then(() => direct.ids(f, after, upTo)) : direct.ids(f, after, upTo)) };
+    const v = new SessionView({ mode: 'replay', reader, stuckMs: 5000, index, filterTail: 300 });
+    const top = reader.maxCallId();
+    // Most calls match: a screenful among the last 300.
+    const want = [...reader.calls()].filter((x) => x.title !== 'Chain.getHeight').map((x) => x.id);
+    v.setFilter('!method:getHeight');
+    while (v.filtering) await new Promise((r) => setTimeout(r, 5));
+    expect(v.counting).toBe(true);
+    const first = listed(v).map((r) => r.row.id);
+    expect(first.length).toBeGreaterThan(0);
+    expect(first.every((id) => id > top - 300)).toBe(true);
+    expect(new Set(first)).toEqual(new Set(want.filter((id) => id > top - 300)));
+    release();
+    await v.settled();
+    expect(v.counting).toBe(false);
+    expect(v.matchCount).toBe(want.length);
+    expect(new Set(listed(v).map((r) => r.row.id))).toEqual(new Set(want));
   });
 
   it('moves a time cursor: calls after it vanish, calls returning after it are pending', async () => {

@@ -1,0 +1,43 @@
+// The terminal UI's threads give way to the relay: on a machine with few
+// cores, a frame being drawn must not delay the relay's thread forwarding
+// bytes. Linux schedules threads as tasks, each with its own nice value, so
+// the UI's worker threads lower their own priority (threads they start inherit it).
+
+import { readFileSync, readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+
+/** This thread's id (Linux), or null. */
+function threadId(): number | null {
+  try {
+    // /proc/thread-self -> "PID/task/TID"
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A thread's nice value as the kernel reports it (field 19 of /proc/self/task/TID/stat), or null. */
+export function threadNice(tid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const nice = Number(fields[16]);
+    return Number.isFinite(nice) ? nice : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Lowers this thread's priority to `nice` (Linux only; elsewhere, or if refused, nothing changes). Returns the nice value in effect, or null. */
+export function lowerThreadPriority(nice = 10): number | null {
+  const tid = threadId();
+  if (tid === null) return null;
+  try {
+    setPriority(tid, nice);
+  } catch {
+    // not permitted: stay as we are
+  }
+  return threadNice(tid);
+}
