@@ -158,7 +158,7 @@ export class SessionReader {
       parameters: ['pattern', 'literal'],
       rows: function* (this: void, pattern: unknown, literal: unknown) {
         if (typeof pattern !== 'string') return;
-        const m = reader.textMatches(pattern, typeof literal === 'string' ? literal : '');
+        const m = reader.textMatches(pattern, typeof literal === 'string' ? literal : '', reader.textRange);
         for (let i = 0; i < m.n; i++) yield [m.ids[i]!];
       },
     });
@@ -209,22 +209,37 @@ export class SessionReader {
 
   /** Texts matching a pattern, per (pattern, literal): the ids found so far and the last id looked at. */
   private readonly matches = new Map<string, TextMatches>();
+  /** While callIds scans part of a session: the text ids its calls refer to (ipc_text_matches looks at those only). */
+  private textRange: [number, number] | null = null;
+  /** The last ranged scan (textMatches with a range). */
+  private ranged: { key: string; m: TextMatches } | null = null;
 
   /**
    * The ids (ascending) of the texts that match the JavaScript regular
    * expression `pattern` (and contain `literal`, when not empty). The text
    * blocks are scanned once per pattern: again, only the texts added since.
+   * With `range` [lo, hi], only the texts with ids in it, not kept.
    */
-  textMatches(pattern: string, literal: string): TextMatches {
-    const key = `${pattern}\u0000${literal}`;
-    let m = this.matches.get(key);
-    if (m) this.matches.delete(key);
-    else m = { upTo: 0, ids: new Int32Array(1024), n: 0 };
-    this.matches.set(key, m);
-    if (this.matches.size > 4) this.matches.delete(this.matches.keys().next().value!);
+  textMatches(pattern: string, literal: string, range: [number, number] | null = null): TextMatches {
+    let m: TextMatches;
+    if (range) {
+      // A query asks as many times as it names the table (params and results): scan a range once.
+      const key = `${pattern}\u0000${literal}\u0000${range[0]}\u0000${range[1]}`;
+      if (this.ranged?.key === key) return this.ranged.m;
+      m = { upTo: range[0] - 1, ids: new Int32Array(1024), n: 0 };
+      this.ranged = { key, m };
+    } else {
+      const key = `${pattern}\u0000${literal}`;
+      m = this.matches.get(key) ?? { upTo: 0, ids: new Int32Array(1024), n: 0 };
+      this.matches.delete(key);
+      this.matches.set(key, m);
+      if (this.matches.size > 4) this.matches.delete(this.matches.keys().next().value!);
+    }
+    const last = range ? range[1] : Number.MAX_SAFE_INTEGER;
     const re = new RegExp(pattern);
     const lit = literal ? Buffer.from(literal, 'utf8') : null;
     const add = (id: number) => {
+      if (id > last) return;
       if (m.n === m.ids.length) {
         const ids = new Int32Array(m.ids.length * 2);
         ids.set(m.ids);
@@ -232,17 +247,20 @@ export class SessionReader {
       }
       m.ids[m.n++] = id;
     };
-    const st = this.blocks.prepare('SELECT id, z, data FROM text_blocks WHERE id >= coalesce((SELECT max(id) FROM text_blocks WHERE id <= ?), 0) ORDER BY id');
-    for (const row of st.iterate(m.upTo + 1) as IterableIterator<{ id: number; z: number; data: Buffer }>) {
+    const st = this.blocks.prepare(
+      'SELECT id, z, data FROM text_blocks WHERE id >= coalesce((SELECT max(id) FROM text_blocks WHERE id <= ?), 0) AND id <= ? ORDER BY id',
+    );
+    for (const row of st.iterate(m.upTo + 1, last) as IterableIterator<{ id: number; z: number; data: Buffer }>) {
       const b = decodeBlock(row.data, row.z, false);
       const { bytes, starts, lens } = b;
       let i = Math.max(0, m.upTo + 1 - row.id);
+      const n = Math.min(b.n, last - row.id + 1);
       const test = (k: number) => {
         if (re.test(bytes.toString('utf8', starts[k]!, starts[k]! + lens[k]!))) add(row.id + k);
       };
       if (lit) {
         // The literal's places in the whole block, then the regular expression on the texts that hold it.
-        for (let p = i < b.n ? bytes.indexOf(lit, starts[i]) : -1; p >= 0; ) {
+        for (let p = i < n ? bytes.indexOf(lit, starts[i]) : -1; p >= 0; ) {
           let lo = i;
           let hi = b.n - 1;
           while (lo < hi) {
@@ -250,15 +268,16 @@ export class SessionReader {
             if (starts[mid]! <= p) lo = mid;
             else hi = mid - 1;
           }
+          if (lo >= n) break;
           const end = starts[lo]! + lens[lo]!;
           if (p + lit.length <= end) {
             test(lo);
             i = lo + 1;
-            p = i < b.n ? bytes.indexOf(lit, starts[i]) : -1;
+            p = i < n ? bytes.indexOf(lit, starts[i]) : -1;
           } else p = bytes.indexOf(lit, p + 1);
         }
-      } else for (; i < b.n; i++) test(i);
-      m.upTo = Math.max(m.upTo, row.id + b.n - 1);
+      } else for (; i < n; i++) test(i);
+      m.upTo = Math.max(m.upTo, row.id + n - 1);
     }
     return m;
   }
@@ -442,13 +461,26 @@ export class SessionReader {
     // A scan of the id range (not an index on a filtered column): its time is linear in the range,
     // so a long scan can be split in parts that take as long each.
     const st = this.db.prepare(`SELECT id FROM calls NOT INDEXED WHERE id > ? AND id <= ? ${where} ORDER BY id`).pluck();
-    for (const id of st.iterate(afterId, upToId, ...(filter?.args ?? [])) as IterableIterator<number>) {
-      if (n === out.length) {
-        const b = new Int32Array(n * 2);
-        b.set(out);
-        out = b;
+    // A part of the session: text: looks at the texts of its calls only.
+    const part = afterId > 0 || upToId < Number.MAX_SAFE_INTEGER;
+    if (part && filter?.where.includes('ipc_text_matches')) {
+      const r = this.db
+        .prepare('SELECT min(min(coalesce(params_ref, 1e18), coalesce(results_ref, 1e18))) AS lo, max(max(coalesce(params_ref, 0), coalesce(results_ref, 0))) AS hi FROM calls WHERE id > ? AND id <= ?')
+        .get(afterId, upToId) as { lo: number | null; hi: number | null };
+      this.textRange = [r.lo ?? 1, r.hi ?? 0];
+    }
+    try {
+      for (const id of st.iterate(afterId, upToId, ...(filter?.args ?? [])) as IterableIterator<number>) {
+        if (n === out.length) {
+          const b = new Int32Array(n * 2);
+          b.set(out);
+          out = b;
+        }
+        out[n++] = id;
       }
-      out[n++] = id;
+    } finally {
+      this.textRange = null;
+      this.ranged = null;
     }
     return out.slice(0, n);
   }

@@ -68,8 +68,9 @@ class Stdin extends EventEmitter {
 }
 
 async function main(): Promise<void> {
-  // Below the relay's thread (and the recorder's): threads started from here inherit it.
-  lowerThreadPriority(19);
+  // Live: below the relay's thread (and the recorder's); threads started from here inherit it.
+  // A replay has no relay to leave the CPU to: its scans (filters, the index) run at full priority.
+  if (spec.mode === 'live') lowerThreadPriority(19);
   // Loading ink and React takes most of a second: the first frame is drawn without them
   // (the same lines, written straight to the terminal), and ink takes over when it has loaded.
   const [{ SessionReader }, { SessionView }, { Ui }, { workerIndex }, { secretFields }, { fits, screenLines, screenOutput }] = await Promise.all([

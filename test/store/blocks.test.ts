@@ -199,7 +199,13 @@ describe('text blocks', () => {
       const re = new RegExp((f.expr as { value: string }).value);
       const expected = [...want.entries()].filter(([, t]) => (t.params !== null && re.test(t.params)) || (t.results !== null && re.test(t.results))).map(([id]) => id);
       expect(expected.length, q).toBeGreaterThan(0);
-      expect([...r.callIds(filterSql(f.expr, { threads: [], processes: [], now: 0 }))], q).toEqual(expected);
+      const sql = filterSql(f.expr, { threads: [], processes: [], now: 0 });
+      expect([...r.callIds(sql)], q).toEqual(expected);
+      // Part of the session (as the UI scans it: the last calls first, then the rest in parts):
+      // the texts of those calls only, the same matches.
+      for (const [after, upTo] of [[700, 800], [0, 333], [333, 799], [790, Number.MAX_SAFE_INTEGER]] as const) {
+        expect([...r.callIds(sql, after, upTo)], `${q} (${after}, ${upTo}]`).toEqual(expected.filter((id) => id > after && id <= upTo));
+      }
     }
     r.close();
   });
