@@ -15,6 +15,8 @@
 // make room for it), the ring's STOPPED flag tells the relay to stop writing,
 // and the rest is counted as dropped. The relay goes on.
 
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Recording, RecordingOptions } from './recording.js';
 import type { FinishMessage, RecordItem, WorkerReply } from '../session/recorder.js';
@@ -24,6 +26,24 @@ import type { Intervention } from '../intercept/engine.js';
 import { UserError } from '../decoder/sources.js';
 import { SpaceReserve } from '../store/reserve.js';
 import { now } from '../proxy/splice.js';
+
+/** How much lower than the relay's this thread's OS priority is (nice levels). */
+const NICER = 10;
+
+/**
+ * Lowers this thread's OS priority (Linux: setpriority takes a thread id), so
+ * that on a busy machine the relay's thread and the peers it serves get the
+ * processors first while recording waits in the ring.
+ */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + NICER));
+  } catch {
+    // not Linux, or not allowed: recording runs at the relay's priority
+  }
+}
+lowerPriority();
 
 const port = parentPort!;
 const reply = (m: WorkerReply) => port.postMessage(m);
@@ -98,7 +118,6 @@ function readBatch(): RecordItem[] {
         items.push({ k: 'close', id: r.conn, time: r.time, reason: reader.text(r) });
         break;
       case KIND.gap:
-      case KIND.gapMore:
         items.push({ k: 'gap', id: r.conn, dir: r.dir, time: r.time, bytes: reader.number(r) });
         break;
     }
@@ -221,13 +240,18 @@ function finish(f: FinishMessage): void {
   port.close();
 }
 
+/** After this long with nothing to read, the worker sleeps until something is written (rather than looking every POLL_MS). */
+const IDLE_MS = 1000;
+
 async function run(): Promise<void> {
+  let lastRead = now();
   for (;;) {
     const start = now();
     // Work for a while, then let messages (finish) in.
     while (now() - start < 200) {
       const items = readBatch();
       if (items.length === 0) break;
+      lastRead = start;
       processBatch(items);
       reader.release();
     }
@@ -235,7 +259,8 @@ async function run(): Promise<void> {
       finish(finishing);
       return;
     }
-    if (reader.drained) await reader.wait(finishing ? 5 : 1000);
+    // Drained: doze (the ring fills for a few ms, read then as one batch), or sleep once idle.
+    if (reader.drained) await (finishing || now() - lastRead < IDLE_MS ? reader.wait() : reader.wait(true, IDLE_MS));
     else await new Promise((r) => setImmediate(r));
   }
 }
