@@ -7,7 +7,8 @@
 // Stopping: the relay's finish message carries what could not go through the
 // ring and a deadline. The worker drains the ring; past the deadline (or when
 // the relay sets ABORT, e.g. on a second Ctrl-C) it stops decoding and records
-// the rest of the data as gaps with their true sizes, then writes `ended` and
+// the rest of the data as gaps with their true sizes (connections opened
+// after that are skipped, counted with their bytes), then writes `ended` and
 // the drop counts to meta.
 //
 // Failure (e.g. the disk is full): reported once, recorded in meta
@@ -71,6 +72,14 @@ let finishing: FinishMessage | null = null;
 let failed: string | null = null;
 /** Data bytes read from the ring but not decoded and stored (after a failure, or as gaps past the deadline). */
 let lostBytes = 0;
+/**
+ * Connections opened once hurried: not recorded at all (what a connection
+ * costs to record does not depend on its size, and the stop must end in
+ * time), counted as skipped with their bytes, like those the relay skipped.
+ */
+const unrecorded = new Set<number>();
+let skippedConnections = 0;
+let skippedBytes = 0;
 /** Directions with a gap recorded (their later drops are added to it). */
 const gapped = new Set<string>();
 /** Batch size, adapted so a batch takes about BATCH_MS. */
@@ -96,17 +105,34 @@ function readBatch(): RecordItem[] {
   const items: RecordItem[] = [];
   let bytes = 0;
   const hurry = hurried();
-  for (let r = reader.next(); r; r = items.length < maxItems && bytes < maxBytes ? reader.next() : null) {
+  const most = hurry ? 4096 : maxItems;
+  for (let r = reader.next(); r; r = items.length < most && bytes < maxBytes ? reader.next() : null) {
+    if (hurry && r.kind === KIND.open) {
+      unrecorded.add(r.conn);
+      skippedConnections++;
+      continue;
+    }
+    if (unrecorded.has(r.conn)) {
+      if (r.kind === KIND.data) {
+        skippedBytes += r.len;
+        lostBytes += r.len;
+      } else if (r.kind === KIND.gap) skippedBytes += reader.number(r); // dropped by the relay: counted there
+      else if (r.kind === KIND.close) unrecorded.delete(r.conn);
+      continue;
+    }
     switch (r.kind) {
       case KIND.open:
         items.push({ k: 'open', info: JSON.parse(reader.text(r)!) as ConnOpen });
         break;
       case KIND.data:
+        // Past the deadline data is only counted (a gap costs the same whatever its size): the batch is bounded by items.
         if (hurry) {
           items.push({ k: 'gap', id: r.conn, dir: r.dir, time: r.time, bytes: r.len });
           lostBytes += r.len;
-        } else items.push({ k: 'data', id: r.conn, dir: r.dir, time: r.time, bytes: reader.payload(r) });
-        bytes += r.len;
+        } else {
+          items.push({ k: 'data', id: r.conn, dir: r.dir, time: r.time, bytes: reader.payload(r) });
+          bytes += r.len;
+        }
         break;
       case KIND.end:
         items.push({ k: 'end', id: r.conn, dir: r.dir, time: r.time });
@@ -207,14 +233,18 @@ function processBatch(items: RecordItem[]): void {
 }
 
 function finish(f: FinishMessage): void {
-  processBatch(f.items);
+  processBatch(f.items.filter((it) => {
+    if (it.k === 'open' || !unrecorded.has(it.id)) return true;
+    if (it.k === 'gap') skippedBytes += it.bytes;
+    return false;
+  }));
   const dropped = f.droppedBytes + lostBytes;
   reserve?.release();
   reserve = null;
   try {
-    if (f.skippedConnections > 0) {
-      recording.store.setMeta('skipped_connections', String(f.skippedConnections));
-      recording.store.setMeta('skipped_bytes', String(f.skippedBytes));
+    if (f.skippedConnections + skippedConnections > 0) {
+      recording.store.setMeta('skipped_connections', String(f.skippedConnections + skippedConnections));
+      recording.store.setMeta('skipped_bytes', String(f.skippedBytes + skippedBytes));
     }
     recording.finish(dropped);
   } catch (e) {
