@@ -188,6 +188,39 @@ describe('Relay traffic', () => {
     expect(maxBuffered).toBeLessThan(4 << 20);
   }, 20000);
 
+  it('relays upstream bytes unchanged to a client that reads slowly (40 MB)', async () => {
+    const TOTAL = 40 << 20;
+    let sent: Promise<string> | null = null;
+    const { addr } = await server((s) => {
+      sent = writeRandom(s, TOTAL, rng(11)).then((h) => {
+        s.end();
+        return h;
+      });
+    });
+    const tap = new RecordingTap();
+    const rel = await relay(addr, tap);
+    const c = await dial(rel.address!);
+    const got = readAll(c);
+    // Slow reader: 15 ms paused, 3 ms reading.
+    const cycle = () => {
+      if (c.readableEnded || c.destroyed) return;
+      c.pause();
+      setTimeout(() => {
+        c.resume();
+        setTimeout(cycle, 3);
+      }, 15);
+    };
+    cycle();
+    const r = await within(got, 30000, 'client EOF');
+    c.end();
+    while (!sent) await sleep(1);
+    const hash = await (sent as Promise<string>);
+    expect(r.bytes).toBe(TOTAL);
+    expect(r.hash).toBe(hash);
+    await within(tap.allClosed(), 5000, 'tap close');
+    expect([...tap.conns.values()][0]!.digest!['<']).toBe(hash);
+  }, 40000);
+
   it('propagates a half-close from the client, and the reply still flows', async () => {
     const { addr } = await server((s) => {
       const chunks: Buffer[] = [];
