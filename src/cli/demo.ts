@@ -164,6 +164,8 @@ export async function runDemo(argv: string[]): Promise<number> {
       importDirs: [],
       printLog: !tui,
       feedPort: feed?.recorder,
+      // Each child is relayed by its own shim, with its own clock.
+      timeOrder: true,
     });
   } catch (e) {
     cleanupDir();

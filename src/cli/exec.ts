@@ -36,7 +36,7 @@ export async function runExec(argv: string[]): Promise<number> {
   const rules = rulesFromOptions(options);
   const tui = wantsTui(options);
   const feed = tui ? feedChannel() : null;
-  const recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', 'exec', ...argv].join(' ')), printLog: !tui, feedPort: feed?.recorder });
+  const recording = await RecordingHandle.start({ ...recordingOptions(options, ['ipc-trace', 'exec', ...argv].join(' ')), printLog: !tui, feedPort: feed?.recorder, timeOrder: true });
   const tap = recording.tap((c) => ({ client: c.listen, server: c.upstream }));
   let ui: LiveUi | null = null;
   const { interceptor, control } = await startIntercept(recording, rules, options.schema as string[], options.import as string[], options.intercept === true);

@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import { parseArgs, UsageError } from './args.js';
 import { parseAddress } from '../proxy/address.js';
 import { Relay } from '../proxy/relay.js';
-import { RecordingHandle, recordingOptions, RECORDING_OPTIONS, REDACT_HELP } from './recording.js';
+import { RecordingHandle, recordingOptions, stopRecorded, RECORDING_OPTIONS, REDACT_HELP } from './recording.js';
 import { UserError } from '../decoder/sources.js';
 import { INTERCEPT_HELP, rulesFromOptions, startIntercept } from '../intercept/cli.js';
 import { feedChannel, openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
@@ -94,6 +94,12 @@ export async function runProxy(argv: string[]): Promise<number> {
     for (const suffix of ['', '-wal', '-shm']) rmSync(recording.dbPath + suffix, { force: true });
     throw e instanceof UserError ? e : new UserError(`cannot listen on ${options.listen}: ${(e as Error).message}`);
   }
+  // A clean stop: within STOP_BUDGET_MS, whatever the peers do.
+  const stop = () =>
+    stopRecorded(async (ms) => {
+      await relay.stop(ms);
+      control?.close();
+    }, recording);
   const banner = `listening on ${options.listen}, relaying to ${options.connect}, recording to ${recording.dbPath}`;
   let sig: string;
   if (tui) {
@@ -107,9 +113,7 @@ export async function runProxy(argv: string[]): Promise<number> {
       ui?.close();
       ui = null;
       interceptor?.disarm();
-      await relay.stop();
-      control?.close();
-      await recording.finish();
+      await stop();
     }
     process.stderr.write(`ipc-trace: ${banner.replace('recording to', 'recorded in')}\n`);
     return 0;
@@ -118,8 +122,6 @@ export async function runProxy(argv: string[]): Promise<number> {
   sig = await untilSignal();
   process.stderr.write(`ipc-trace: ${sig}: stopping\n`);
   interceptor?.disarm();
-  await relay.stop();
-  control?.close();
-  await recording.finish();
+  await stop();
   return 0;
 }

@@ -7,7 +7,8 @@
 // Stopping: the relay's finish message carries what could not go through the
 // ring and a deadline. The worker drains the ring; past the deadline (or when
 // the relay sets ABORT, e.g. on a second Ctrl-C) it stops decoding and records
-// the rest of the data as gaps with their true sizes, then writes `ended` and
+// the rest of the data as gaps with their true sizes (connections opened
+// after that are skipped, counted with their bytes), then writes `ended` and
 // the drop counts to meta.
 //
 // Failure (e.g. the disk is full): reported once, recorded in meta
@@ -15,6 +16,8 @@
 // make room for it), the ring's STOPPED flag tells the relay to stop writing,
 // and the rest is counted as dropped. The relay goes on.
 
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Recording, RecordingOptions } from './recording.js';
 import type { FinishMessage, RecordItem, WorkerReply } from '../session/recorder.js';
@@ -24,6 +27,24 @@ import type { Intervention } from '../intercept/engine.js';
 import { UserError } from '../decoder/sources.js';
 import { SpaceReserve } from '../store/reserve.js';
 import { now } from '../proxy/splice.js';
+
+/** How much lower than the relay's this thread's OS priority is (nice levels). */
+const NICER = 10;
+
+/**
+ * Lowers this thread's OS priority (Linux: setpriority takes a thread id), so
+ * that on a busy machine the relay's thread and the peers it serves get the
+ * processors first while recording waits in the ring.
+ */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + NICER));
+  } catch {
+    // not Linux, or not allowed: recording runs at the relay's priority
+  }
+}
+lowerPriority();
 
 const port = parentPort!;
 const reply = (m: WorkerReply) => port.postMessage(m);
@@ -51,6 +72,14 @@ let finishing: FinishMessage | null = null;
 let failed: string | null = null;
 /** Data bytes read from the ring but not decoded and stored (after a failure, or as gaps past the deadline). */
 let lostBytes = 0;
+/**
+ * Connections opened once hurried: not recorded at all (what a connection
+ * costs to record does not depend on its size, and the stop must end in
+ * time), counted as skipped with their bytes, like those the relay skipped.
+ */
+const unrecorded = new Set<number>();
+let skippedConnections = 0;
+let skippedBytes = 0;
 /** Directions with a gap recorded (their later drops are added to it). */
 const gapped = new Set<string>();
 /** Batch size, adapted so a batch takes about BATCH_MS. */
@@ -76,17 +105,34 @@ function readBatch(): RecordItem[] {
   const items: RecordItem[] = [];
   let bytes = 0;
   const hurry = hurried();
-  for (let r = reader.next(); r; r = items.length < maxItems && bytes < maxBytes ? reader.next() : null) {
+  const most = hurry ? 4096 : maxItems;
+  for (let r = reader.next(); r; r = items.length < most && bytes < maxBytes ? reader.next() : null) {
+    if (hurry && r.kind === KIND.open) {
+      unrecorded.add(r.conn);
+      skippedConnections++;
+      continue;
+    }
+    if (unrecorded.has(r.conn)) {
+      if (r.kind === KIND.data) {
+        skippedBytes += r.len;
+        lostBytes += r.len;
+      } else if (r.kind === KIND.gap) skippedBytes += reader.number(r); // dropped by the relay: counted there
+      else if (r.kind === KIND.close) unrecorded.delete(r.conn);
+      continue;
+    }
     switch (r.kind) {
       case KIND.open:
         items.push({ k: 'open', info: JSON.parse(reader.text(r)!) as ConnOpen });
         break;
       case KIND.data:
+        // Past the deadline data is only counted (a gap costs the same whatever its size): the batch is bounded by items.
         if (hurry) {
           items.push({ k: 'gap', id: r.conn, dir: r.dir, time: r.time, bytes: r.len });
           lostBytes += r.len;
-        } else items.push({ k: 'data', id: r.conn, dir: r.dir, time: r.time, bytes: reader.payload(r) });
-        bytes += r.len;
+        } else {
+          items.push({ k: 'data', id: r.conn, dir: r.dir, time: r.time, bytes: reader.payload(r) });
+          bytes += r.len;
+        }
         break;
       case KIND.end:
         items.push({ k: 'end', id: r.conn, dir: r.dir, time: r.time });
@@ -98,7 +144,6 @@ function readBatch(): RecordItem[] {
         items.push({ k: 'close', id: r.conn, time: r.time, reason: reader.text(r) });
         break;
       case KIND.gap:
-      case KIND.gapMore:
         items.push({ k: 'gap', id: r.conn, dir: r.dir, time: r.time, bytes: reader.number(r) });
         break;
     }
@@ -188,14 +233,18 @@ function processBatch(items: RecordItem[]): void {
 }
 
 function finish(f: FinishMessage): void {
-  processBatch(f.items);
+  processBatch(f.items.filter((it) => {
+    if (it.k === 'open' || !unrecorded.has(it.id)) return true;
+    if (it.k === 'gap') skippedBytes += it.bytes;
+    return false;
+  }));
   const dropped = f.droppedBytes + lostBytes;
   reserve?.release();
   reserve = null;
   try {
-    if (f.skippedConnections > 0) {
-      recording.store.setMeta('skipped_connections', String(f.skippedConnections));
-      recording.store.setMeta('skipped_bytes', String(f.skippedBytes));
+    if (f.skippedConnections + skippedConnections > 0) {
+      recording.store.setMeta('skipped_connections', String(f.skippedConnections + skippedConnections));
+      recording.store.setMeta('skipped_bytes', String(f.skippedBytes + skippedBytes));
     }
     recording.finish(dropped);
   } catch (e) {
@@ -221,13 +270,18 @@ function finish(f: FinishMessage): void {
   port.close();
 }
 
+/** After this long with nothing to read, the worker sleeps until something is written (rather than looking every POLL_MS). */
+const IDLE_MS = 1000;
+
 async function run(): Promise<void> {
+  let lastRead = now();
   for (;;) {
     const start = now();
     // Work for a while, then let messages (finish) in.
     while (now() - start < 200) {
       const items = readBatch();
       if (items.length === 0) break;
+      lastRead = start;
       processBatch(items);
       reader.release();
     }
@@ -235,7 +289,8 @@ async function run(): Promise<void> {
       finish(finishing);
       return;
     }
-    if (reader.drained) await reader.wait(finishing ? 5 : 1000);
+    // Drained: doze (the ring fills for a few ms, read then as one batch), or sleep once idle.
+    if (reader.drained) await (finishing || now() - lastRead < IDLE_MS ? reader.wait() : reader.wait(true, IDLE_MS));
     else await new Promise((r) => setImmediate(r));
   }
 }

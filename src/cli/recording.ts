@@ -38,6 +38,12 @@ export interface RecordingOptions {
   redact?: string[] | null;
   /** Post each batch's change feed (and log lines) to this port instead (the terminal UI's thread). */
   feedPort?: MessagePort;
+  /**
+   * Events come from several processes' clocks (exec: one shim per child), so
+   * they are held REORDER_WINDOW_MS to be put back in time order. A single
+   * relay's events are in order as they come.
+   */
+  timeOrder?: boolean;
 }
 
 /** A consumer of the change feed. One that throws is counted and reported, and never stops the others. */
@@ -88,8 +94,8 @@ export class Recording {
   private readonly logFd: number | null;
   private readonly consumers: FeedConsumer[];
   private lines: string[] = [];
-  /** Events of different connections put back in time order (exec children are relayed by separate processes). */
-  private readonly order = new TimeOrder();
+  /** Events of different connections put back in time order (exec children are relayed by separate processes), or null. */
+  private readonly order: TimeOrder | null;
   private orderTimer: NodeJS.Timeout | null = null;
   private deferredError: Error | null = null;
 
@@ -104,6 +110,7 @@ export class Recording {
   firstConsumerError: string | null = null;
 
   constructor(opts: RecordingOptions, extra: FeedConsumer[] = []) {
+    this.order = opts.timeOrder ? new TimeOrder() : null;
     const schemas = loadSchemaBundle(opts.schemaFiles, opts.importDirs);
     this.dbPath = opts.db ?? defaultDbName();
     // Every output is checked before any is created: a bad --log leaves no database behind.
@@ -161,15 +168,21 @@ export class Recording {
 
   /**
    * Takes one batch of relay events; returns the data bytes it consumed.
-   * Events are decoded, logged and stored in time order, each after a short
-   * wait for earlier events of other connections (REORDER_WINDOW_MS).
+   * Events are decoded, logged and stored in time order: as they come, or
+   * with timeOrder each after a short wait for earlier events of other
+   * connections (REORDER_WINDOW_MS).
    */
   process(items: RecordItem[]): number {
     this.throwDeferred();
     let bytes = 0;
     for (const it of items) if (it.k === 'data') bytes += it.bytes.length;
-    this.apply(this.order.push(items, now()));
-    if (this.order.pending > 0 && this.orderTimer === null) {
+    const order = this.order;
+    if (!order) {
+      this.apply(items);
+      return bytes;
+    }
+    this.apply(order.push(items, now()));
+    if (order.pending > 0 && this.orderTimer === null) {
       this.orderTimer = setTimeout(() => {
         this.orderTimer = null;
         try {
@@ -222,7 +235,7 @@ export class Recording {
     if (this.orderTimer !== null) clearTimeout(this.orderTimer);
     this.orderTimer = null;
     this.throwDeferred();
-    this.apply(this.order.drain());
+    if (this.order) this.apply(this.order.drain());
     this.publish();
     if (droppedBytes > 0) this.store.setMeta('dropped_bytes', String(droppedBytes));
     if (this.consumerErrors > 0) this.store.setMeta('feed_errors', `${this.consumerErrors} (first: ${this.firstConsumerError})`);
@@ -231,6 +244,23 @@ export class Recording {
     this.out?.flush();
     if (this.logFd !== null) closeSync(this.logFd);
   }
+}
+
+/** A clean stop (connections flushed, recording drained, the rest recorded as gaps, database closed) finishes within this (ms). */
+export const STOP_BUDGET_MS = 2000;
+/** The part of a stop's budget kept for closing the database. */
+const CLOSE_MS = 400;
+
+/**
+ * Stops a relay and its recording within budgetMs: the relay flushes its
+ * connections for up to 60% of it (the recording drains meanwhile), the
+ * recording decodes what is left until CLOSE_MS before the end, records the
+ * rest as gaps with their true sizes and closes the database.
+ */
+export async function stopRecorded(stopRelay: (budgetMs: number) => Promise<void>, recording: RecordingHandle, budgetMs = STOP_BUDGET_MS): Promise<void> {
+  const end = now() + budgetMs;
+  await stopRelay(Math.floor(budgetMs * 0.6));
+  await recording.finish(Math.max(0, end - CLOSE_MS - now()));
 }
 
 /** The relay-side handle of a recording running in its worker thread. */

@@ -38,7 +38,7 @@ export interface RelayOptions {
   tap: Tap;
   /** One line per notable event (upstream connect failures, tap exceptions, accept errors), without a trailing newline or an 'ipc-trace:' prefix. */
   log?: (line: string) => void;
-  /** How long stop() waits for connections to flush and close before destroying them (default 700 ms: a clean stop, recording included, takes at most 2 s). */
+  /** How long stop() lets connections flush and close before destroying them, unless its caller gives a budget (default 5000 ms). */
   stopTimeoutMs?: number;
   /** Intercept rules in force (src/intercept/): every connection is framed and its messages may be held. */
   interceptor?: Interceptor;
@@ -201,37 +201,40 @@ export class Relay {
 
   /**
    * Stops accepting, closes every open connection after relaying what was
-   * already read (destroying those that do not finish within stopTimeoutMs),
-   * removes the socket file and resolves when everything is closed.
+   * already read, removes the socket file and resolves when everything is
+   * closed: within budgetMs (default stopTimeoutMs), connections that have not
+   * flushed by then being destroyed.
    */
-  stop(): Promise<void> {
-    this.stopping ??= this.doStop();
+  stop(budgetMs = this.opts.stopTimeoutMs ?? 5000): Promise<void> {
+    this.stopping ??= this.doStop(budgetMs);
     return this.stopping;
   }
 
-  private async doStop(): Promise<void> {
+  private async doStop(budgetMs: number): Promise<void> {
     const server = this.server;
     if (!server) return;
     const serverClosed = new Promise<void>((res) => server.close(() => res()));
     const waits: Promise<void>[] = [];
     for (const c of [...this.conns]) {
       if (c.splice) {
-        waits.push(c.splice.shutdown('proxy stopped'));
+        waits.push(c.splice.shutdown('proxy stopped', budgetMs));
       } else {
         c.upstream.destroy();
         c.client.destroy();
         this.finish(c, 'proxy stopped');
       }
     }
-    const timeoutMs = this.opts.stopTimeoutMs ?? 700;
+    // The last part of the budget is for closing what did not flush.
+    const destroyMs = Math.min(200, budgetMs / 4);
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), timeoutMs)));
+    const timedOut = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), budgetMs - destroyMs)));
     const r = await Promise.race([Promise.all(waits).then(() => serverClosed), timedOut]);
+    clearTimeout(timer);
     if (r === 'timeout') {
       for (const c of this.conns) c.splice?.destroy('proxy stopped');
-      await Promise.race([Promise.all(waits), new Promise((res) => setTimeout(res, 500))]);
+      await Promise.race([Promise.all(waits), new Promise((res) => (timer = setTimeout(res, destroyMs)))]);
+      clearTimeout(timer);
     }
-    clearTimeout(timer);
     this.removeSocketFile();
   }
 

@@ -151,9 +151,9 @@ export class Splice {
   /**
    * Closes the connection deliberately: stops reading, relays what was already
    * read (the sockets' read buffers), ends both sockets once their queued bytes
-   * are flushed (or after flushTimeoutMs) and destroys them. Resolves when closed.
+   * are flushed (or after flushMs) and destroys them. Resolves when closed.
    */
-  shutdown(reason = 'proxy stopped'): Promise<void> {
+  shutdown(reason = 'proxy stopped', flushMs = this.flushTimeoutMs): Promise<void> {
     if (this.done) return this.closed;
     this.stopping = true;
     this.reason ??= reason;
@@ -165,8 +165,8 @@ export class Splice {
         if (s.read() === null) break;
       }
     }
-    this.finishOff(this.a);
-    this.finishOff(this.b);
+    this.finishOff(this.a, flushMs);
+    this.finishOff(this.b, flushMs);
     return this.closed;
   }
 
@@ -286,7 +286,7 @@ export class Splice {
   }
 
   /** Stops reading from side, flushes what is queued for it, then destroys it. */
-  private finishOff(side: Side): void {
+  private finishOff(side: Side, flushMs = this.flushTimeoutMs): void {
     const s = side.sock;
     if (side.finishing || s.destroyed) return;
     side.finishing = true;
@@ -296,7 +296,7 @@ export class Splice {
       return;
     }
     if (!s.writableEnded) s.end();
-    const timer = setTimeout(() => s.destroy(), this.flushTimeoutMs);
+    const timer = setTimeout(() => s.destroy(), flushMs);
     s.once('finish', () => {
       clearTimeout(timer);
       s.destroy();

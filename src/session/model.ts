@@ -71,6 +71,8 @@ interface ConnState {
   vats: Record<Side, Vat>;
   /** The connection's calls not yet retired (a close retires them). */
   live: Set<CallRecord>;
+  /** Threads that live as long as the connection (its vats' event loops, workers made over it): forgotten with it without retainHistory. */
+  threads: ThreadRecord[];
 }
 
 /** Per process: what naming and merging it touches, so neither scans the session. */
@@ -84,6 +86,8 @@ interface ProcessIndex {
   conns: Set<ConnState>;
   /** The first call, thread and connection ids that could refer to it (rows written before a merge are re-pointed from there). */
   since: { call: number; thread: number; conn: number };
+  /** Born a placeholder for one connection's end (not named by the transport): while no thread names it either, nothing refers to it once its connections are closed. */
+  ephemeral: boolean;
 }
 
 /** A placeholder process got its real name (the log says so once). */
@@ -123,14 +127,19 @@ export class SessionModel {
   private namings: ProcessNaming[] = [];
 
   private callIds = 0;
+  private threadIds = 0;
   /** The connection being opened (a process created now can be referred to from it on). */
   private openingConn = 0;
   private capIds = 0;
   /**
-   * Keep every call and capability in `calls`/`caps` (tests, in-process
-   * analysis). A recording turns it off: the change feed has carried each
-   * record to the store, so a retired call, a released capability and a
-   * closed connection are forgotten and memory stays bounded by what is live.
+   * Keep every process, thread, call and capability in `processes`,
+   * `threads`, `calls` and `caps` (tests, in-process analysis). A recording
+   * turns it off: the change feed has carried each record to the store, so a
+   * retired call, a released capability and a closed connection with the
+   * threads that lived as long as it are forgotten, and so is a placeholder
+   * process that nothing named (neither the transport nor its threads) once
+   * its connections are closed. What stays grows with the processes and
+   * named threads seen, not with traffic.
    */
   private readonly retainHistory: boolean;
   /** Render params and results as text (off for a model kept for names only: the interceptor's). */
@@ -158,7 +167,7 @@ export class SessionModel {
     };
     const create = (placeholder: string, given: string | undefined) => {
       const e = exec(given);
-      const p = this.newProcess(e?.label ?? placeholder);
+      const p = this.newProcess(e?.label ?? placeholder, given === undefined);
       if (e) Object.assign(p, e);
       return p;
     };
@@ -171,7 +180,7 @@ export class SessionModel {
     });
     const vats = { A: mk(names.client ?? `client#${id}`, names.client), B: mk(names.server ?? `server#${id}`, names.server) };
     const record: ConnRecord = { id, label, opened: time, closed: null, closeReason: null, processes: { A: vats.A.process, B: vats.B.process } };
-    const state: ConnState = { record, vats, live: new Set() };
+    const state: ConnState = { record, vats, live: new Set(), threads: [] };
     this.connections.set(id, state);
     this.idx(vats.A.process).conns.add(state);
     this.idx(vats.B.process).conns.add(state);
@@ -269,10 +278,48 @@ export class SessionModel {
         const cs = this.connections.get(c.id);
         if (!cs) continue;
         this.connections.delete(c.id);
-        for (const side of ['A', 'B'] as const) this.index.get(cs.vats[side].process)?.conns.delete(cs);
+        this.forgetConnection(cs);
       }
     }
     return d;
+  }
+
+  /** A closed connection whose rows went out: its threads, and processes nothing can refer to any more. */
+  private forgetConnection(cs: ConnState): void {
+    for (const t of cs.threads) {
+      this.index.get(t.process)?.threads.delete(t);
+      this.forgetThread(t);
+    }
+    for (const side of ['A', 'B'] as const) {
+      const p = cs.vats[side].process;
+      const pi = this.index.get(p);
+      if (!pi) continue;
+      pi.conns.delete(cs);
+      // A process named by its threads stays: another connection of it merges into it.
+      if (pi.conns.size > 0 || !pi.ephemeral || p.pid !== null) continue;
+      this.index.delete(p);
+      if (this.byLabel.get(p.label) === p) this.byLabel.delete(p.label);
+      for (const t of pi.threads) this.forgetThread(t);
+    }
+  }
+
+  /** Drops a thread from the lookups by name and by the thread a worker serves. */
+  private forgetThread(t: ThreadRecord): void {
+    const drop = <K>(m: Map<K, ThreadRecord[]>, k: K) => {
+      const xs = m.get(k);
+      if (!xs) return;
+      const i = xs.indexOf(t);
+      if (i >= 0) xs.splice(i, 1);
+      if (xs.length === 0) m.delete(k);
+    };
+    if (t.name !== null) {
+      drop(this.threadsNamed, t.name);
+      const named = this.index.get(t.process)?.named;
+      if (named?.get(t.name) === t) named.delete(t.name);
+    }
+    if (t.from) drop(this.workersFor, t.from);
+    this.workersFor.delete(t);
+    this.pendingByCaller.delete(t);
   }
 
   /**
@@ -355,16 +402,16 @@ export class SessionModel {
       const name = d.content.get('name');
       const client = this.clientThread(c.record.id, vs, typeof name === 'string' ? name : '', time);
       call.caller = client;
-      makeThread = this.newThread(vr.process, 'worker', null, client, time);
+      makeThread = this.newThread(vr.process, 'worker', null, client, time, c);
       q.resultThread = makeThread;
-      call.executor = this.loop(vr, time);
+      call.executor = this.loop(c, vr, time);
     } else {
       const ctx = d.content ? contextOf(d.content) : null;
       if (ctx) {
         call.hasContext = true;
         this.attribute(c, call, sender, ctx, paramCaps, r.params.capTable, time);
       } else {
-        call.executor = this.loop(vr, time);
+        call.executor = this.loop(c, vr, time);
       }
     }
     if (call.caller) this.trackPending(call);
@@ -415,7 +462,7 @@ export class SessionModel {
       const cb = paramCaps[cbRef.index] ?? null;
       if (cb) {
         if (!cb.thread) {
-          cb.thread = parent?.executor ?? executor?.from ?? this.newThread(c.vats[sender].process, 'client', null, null, time);
+          cb.thread = parent?.executor ?? executor?.from ?? this.newThread(c.vats[sender].process, 'client', null, null, time, c);
           cb.label = threadCapLabel(cb.thread);
           this.dirty.caps.add(cb);
         }
@@ -423,7 +470,7 @@ export class SessionModel {
       }
     }
     caller ??= parent?.executor ?? executor?.from ?? null;
-    if (!executor) executor = this.newThread(c.vats[receiver].process, 'worker', null, caller, time);
+    if (!executor) executor = this.newThread(c.vats[receiver].process, 'worker', null, caller, time, c);
     call.executor = executor;
     call.caller = caller;
     call.parent = parent;
@@ -657,10 +704,10 @@ export class SessionModel {
 
   // ---- threads and processes ----
 
-  private newProcess(label: string): ProcessRecord {
+  private newProcess(label: string, ephemeral: boolean): ProcessRecord {
     const p: ProcessRecord = { id: ++this.processIds, label, exe: null, pid: null, requests: 0 };
-    this.processes.push(p);
-    this.idx(p);
+    if (this.retainHistory) this.processes.push(p);
+    this.idx(p).ephemeral = ephemeral;
     if (!this.byLabel.has(label)) this.byLabel.set(label, p);
     this.dirty.processes.add(p);
     return p;
@@ -669,15 +716,17 @@ export class SessionModel {
   private idx(p: ProcessRecord): ProcessIndex {
     let x = this.index.get(p);
     if (!x) {
-      x = { threads: new Set(), named: new Map(), calls: new Set(), conns: new Set(), since: { call: this.callIds + 1, thread: this.threads.length + 1, conn: this.openingConn } };
+      x = { threads: new Set(), named: new Map(), calls: new Set(), conns: new Set(), since: { call: this.callIds + 1, thread: this.threadIds + 1, conn: this.openingConn }, ephemeral: false };
       this.index.set(p, x);
     }
     return x;
   }
 
-  private newThread(process: ProcessRecord, role: ThreadRecord['role'], name: string | null, from: ThreadRecord | null, time: number): ThreadRecord {
-    const t: ThreadRecord = { id: this.threads.length + 1, process, role, name, from, firstSeen: time };
-    this.threads.push(t);
+  /** A thread; `conn` when it lives as long as that connection. */
+  private newThread(process: ProcessRecord, role: ThreadRecord['role'], name: string | null, from: ThreadRecord | null, time: number, conn: ConnState | null = null): ThreadRecord {
+    const t: ThreadRecord = { id: ++this.threadIds, process, role, name, from, firstSeen: time };
+    if (this.retainHistory) this.threads.push(t);
+    conn?.threads.push(t);
     this.idx(process).threads.add(t);
     if (name !== null) this.indexName(t);
     if (from) {
@@ -697,8 +746,8 @@ export class SessionModel {
     else this.threadsNamed.set(t.name!, [t]);
   }
 
-  private loop(v: Vat, time: number): ThreadRecord {
-    v.loop ??= this.newThread(v.process, 'loop', null, null, time);
+  private loop(c: ConnState, v: Vat, time: number): ThreadRecord {
+    v.loop ??= this.newThread(v.process, 'loop', null, null, time, c);
     return v.loop;
   }
 
@@ -785,7 +834,7 @@ export class SessionModel {
     }
     this.index.delete(p);
     if (this.byLabel.get(was) === p) this.byLabel.delete(was);
-    this.processes.splice(this.processes.indexOf(p), 1);
+    if (this.retainHistory) this.processes.splice(this.processes.indexOf(p), 1);
     this.dirty.processes.add(known);
     this.dirty.merges.push({ from: p.id, into: known.id, since: pi.since });
     this.dirty.mergedAway.add(p.id);

@@ -6,8 +6,9 @@
 //     maxLagMs behind, is dropped from recording (never from relaying): its
 //     direction gets a gap record and nothing after it in that direction is
 //     recorded (what follows a gap cannot be framed). Later drops are added to
-//     the same gap (gapMore records, at most every GAP_REPORT_MS), so the
-//     stored gaps always add up to what was dropped;
+//     the same gap (further gap records, at most every GAP_REPORT_MS, which
+//     the worker adds to the gap it recorded), so the stored gaps always add
+//     up to what was dropped;
 //   * a connection opened when even its open record finds no room is not
 //     recorded at all (skipped: counted, with its bytes, in the session's meta);
 //   * ends and closes of recorded connections that find no room wait in a
@@ -72,8 +73,6 @@ interface Gap {
   time: number;
   /** Dropped bytes not reported to the worker yet. */
   unreported: number;
-  /** A gap record was written (later reports are gapMore). */
-  written: boolean;
   /** A report of this gap waits in the queue. */
   queued: boolean;
   reportedAt: number;
@@ -139,7 +138,7 @@ export class RecorderClient implements DropCounts {
     }
     if (this.flushQueue() && this.w.lagMs(time) <= this.maxLagMs && this.w.write(KIND.data, id, dir, time, bytes)) return;
     this.drop(c, n);
-    c.gaps[di(dir)] = { time, unreported: n, written: false, queued: false, reportedAt: time };
+    c.gaps[di(dir)] = { time, unreported: n, queued: false, reportedAt: time };
     this.report(c, dir, time);
   }
 
@@ -182,9 +181,8 @@ export class RecorderClient implements DropCounts {
       if (q.k === 'gap') {
         const g = q.c.gaps[di(q.d)]!;
         g.queued = false;
-        items.push({ k: 'gap', id: q.c.id, dir: q.d, time: g.time, bytes: g.unreported, more: g.written });
+        items.push({ k: 'gap', id: q.c.id, dir: q.d, time: g.time, bytes: g.unreported });
         g.unreported = 0;
-        g.written = true;
       } else items.push(q);
     }
     this.queue = [];
@@ -192,7 +190,7 @@ export class RecorderClient implements DropCounts {
       if (c.skipped) this.skippedBytes += c.bytes;
       for (const d of ['>', '<'] as const) {
         const g = c.gaps[di(d)];
-        if (g && g.unreported > 0) items.push({ k: 'gap', id: c.id, dir: d, time: g.time, bytes: g.unreported, more: g.written });
+        if (g && g.unreported > 0) items.push({ k: 'gap', id: c.id, dir: d, time: g.time, bytes: g.unreported });
       }
     }
     this.conns.clear();
@@ -216,8 +214,7 @@ export class RecorderClient implements DropCounts {
   }
 
   private writeGap(c: Conn, d: Dir, g: Gap, now: number): boolean {
-    if (!this.w.writeNumber(g.written ? KIND.gapMore : KIND.gap, c.id, d, g.time, g.unreported)) return false;
-    g.written = true;
+    if (!this.w.writeNumber(KIND.gap, c.id, d, g.time, g.unreported)) return false;
     g.unreported = 0;
     g.reportedAt = now;
     return true;

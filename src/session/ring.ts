@@ -12,21 +12,32 @@
 // bytes) and starts again at 0. head == tail means empty; the writer keeps one
 // byte free so a full ring never looks empty.
 //
-// `ctl` (Int32): HEAD, TAIL (byte positions), SEQ (bumped on every write, for
-// Atomics.wait), WAITING (the reader is asleep: notify it), ABORT (stop
-// decoding: the clean stop ran out of time), STOPPED (the worker cannot record
-// any more: the writer stops writing). `times` (Float64): OLDEST, the time of
+// `ctl` (Int32): HEAD, TAIL (byte positions), SEQ (bumped whenever the reader
+// is woken, for Atomics.wait), WAITING (how the reader waits: DOZING, it looks
+// again within POLL_MS by itself, so the writer wakes it only once the ring is
+// WAKE_FRACTION full; ASLEEP, idle for a while, so the first write wakes it),
+// ABORT (stop decoding: the clean stop ran out of time), STOPPED (the worker
+// cannot record any more: the writer stops writing). The relay's thread thus
+// neither wakes the reader per chunk nor makes it commit one chunk at a time. `times` (Float64): OLDEST, the time of
 // the oldest record the reader has not committed yet (0: none), which the
 // writer uses to tell how far behind recording is, and RATE, the bytes per ms
 // the reader gets through, to tell how long what waits in the ring will take.
 
 import type { Dir } from '../decoder/messages.js';
 
-export const KIND = { open: 1, data: 2, end: 3, close: 4, gap: 5, gapMore: 6, intervention: 7 } as const;
+export const KIND = { open: 1, data: 2, end: 3, close: 4, gap: 5, intervention: 7 } as const;
 const WRAP = 0xff;
 export const HEADER = 20;
 
 export const CTL = { HEAD: 0, TAIL: 1, SEQ: 2, WAITING: 3, ABORT: 4, STOPPED: 5 } as const;
+/** CTL.WAITING values. */
+const AWAKE = 0;
+const DOZING = 1;
+const ASLEEP = 2;
+/** How long a dozing reader waits before it looks at the ring again (ms). */
+export const POLL_MS = 10;
+/** The part of the ring that, once filled, wakes a dozing reader early. */
+const WAKE_FRACTION = 4;
 const OLDEST = 0;
 const RATE = 1;
 /** Assumed reader speed (bytes/ms) until it measured its own. */
@@ -52,6 +63,7 @@ export class RingWriter {
   private readonly view: DataView;
   private readonly times: Float64Array;
   private readonly size: number;
+  private readonly wakeAt: number;
   private readonly enc = new TextEncoder();
   /** When the writer last wrote into an empty ring (the oldest pending record then, until the reader says). */
   private filledAt = 0;
@@ -62,6 +74,7 @@ export class RingWriter {
     this.ctl = new Int32Array(shared.ctl);
     this.times = new Float64Array(shared.times);
     this.size = shared.bytes.byteLength;
+    this.wakeAt = Math.floor(this.size / WAKE_FRACTION);
   }
 
   /**
@@ -137,8 +150,14 @@ export class RingWriter {
     let h = at + HEADER + len;
     if (h === this.size) h = 0;
     Atomics.store(this.ctl, CTL.HEAD, h);
-    Atomics.add(this.ctl, CTL.SEQ, 1);
-    if (Atomics.load(this.ctl, CTL.WAITING) !== 0) Atomics.notify(this.ctl, CTL.SEQ);
+    const w = Atomics.load(this.ctl, CTL.WAITING);
+    if (w === AWAKE) return;
+    if (w === DOZING) {
+      const t = Atomics.load(this.ctl, CTL.TAIL);
+      if ((h >= t ? h - t : this.size - t + h) < this.wakeAt) return;
+    }
+    // Woken once: the reader sets WAITING again when it next waits.
+    if (Atomics.compareExchange(this.ctl, CTL.WAITING, w, AWAKE) === w) this.wake();
   }
 
   /** Wakes the reader (e.g. after a message it should look at). */
@@ -245,17 +264,21 @@ export class RingReader {
     this.times[RATE] = bytesPerMs;
   }
 
-  /** Waits until the writer writes something (or timeoutMs passes). */
-  async wait(timeoutMs: number): Promise<void> {
+  /**
+   * Waits until there is something to read: dozing (the default), for
+   * POLL_MS, or less when the ring fills up or wake() is called; asleep, for
+   * timeoutMs or until anything is written.
+   */
+  async wait(asleep = false, timeoutMs = POLL_MS): Promise<void> {
     const seq = Atomics.load(this.ctl, CTL.SEQ);
     if (!this.drained) return;
-    Atomics.store(this.ctl, CTL.WAITING, 1);
+    Atomics.store(this.ctl, CTL.WAITING, asleep ? ASLEEP : DOZING);
     try {
       if (!this.drained) return;
       const r = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync(this.ctl, CTL.SEQ, seq, timeoutMs);
       if (r.async) await r.value;
     } finally {
-      Atomics.store(this.ctl, CTL.WAITING, 0);
+      Atomics.store(this.ctl, CTL.WAITING, AWAKE);
     }
   }
 

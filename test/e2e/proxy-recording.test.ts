@@ -7,7 +7,7 @@
 
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -71,6 +71,13 @@ describe('recording proxy end to end', () => {
       expect(r.serverGot).toBe(r.expectedToServer);
     }
   }, 60000);
+
+  it.runIf(process.platform === 'linux')('records in a thread ten nice levels below the relay\'s (the relay gets the processors first)', () => {
+    const nice = (task: string) => Number(readFileSync(`/proc/${proc.pid}/task/${task}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const relay = nice(String(proc.pid));
+    const tasks = readdirSync(`/proc/${proc.pid}/task`).map(nice);
+    expect(tasks.filter((n) => n === Math.min(19, relay + 10))).toHaveLength(1);
+  });
 
   it('chains reads the live database: a call outstanding while the session records', async () => {
     // Hold the mining client back before the chunk carrying Mining.interrupt: waitTipChanged stays outstanding.

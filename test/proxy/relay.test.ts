@@ -188,6 +188,39 @@ describe('Relay traffic', () => {
     expect(maxBuffered).toBeLessThan(4 << 20);
   }, 20000);
 
+  it('relays upstream bytes unchanged to a client that reads slowly (40 MB)', async () => {
+    const TOTAL = 40 << 20;
+    let sent: Promise<string> | null = null;
+    const { addr } = await server((s) => {
+      sent = writeRandom(s, TOTAL, rng(11)).then((h) => {
+        s.end();
+        return h;
+      });
+    });
+    const tap = new RecordingTap();
+    const rel = await relay(addr, tap);
+    const c = await dial(rel.address!);
+    const got = readAll(c);
+    // Slow reader: 15 ms paused, 3 ms reading.
+    const cycle = () => {
+      if (c.readableEnded || c.destroyed) return;
+      c.pause();
+      setTimeout(() => {
+        c.resume();
+        setTimeout(cycle, 3);
+      }, 15);
+    };
+    cycle();
+    const r = await within(got, 30000, 'client EOF');
+    c.end();
+    while (!sent) await sleep(1);
+    const hash = await (sent as Promise<string>);
+    expect(r.bytes).toBe(TOTAL);
+    expect(r.hash).toBe(hash);
+    await within(tap.allClosed(), 5000, 'tap close');
+    expect([...tap.conns.values()][0]!.digest!['<']).toBe(hash);
+  }, 40000);
+
   it('propagates a half-close from the client, and the reply still flows', async () => {
     const { addr } = await server((s) => {
       const chunks: Buffer[] = [];
@@ -411,4 +444,47 @@ describe('Relay socket file', () => {
     await expect(dial(rel.address!)).rejects.toThrow();
     await rel.stop(); // idempotent
   });
+
+  /** A connection whose upstream does not read until `readAfterMs` (never: Infinity) with megabytes read by the relay; stop(budgetMs) on it. */
+  async function stopWithBacklog(budgetMs: number, readAfterMs: number) {
+    let got: Promise<{ hash: string; bytes: number }> | null = null;
+    const { addr } = await server((s) => {
+      s.on('error', () => {});
+      s.pause();
+      if (readAfterMs < Infinity) {
+        setTimeout(() => {
+          got = readAll(s);
+          s.resume();
+        }, readAfterMs);
+      }
+    });
+    const tap = new RecordingTap();
+    const rel = await relay(addr, tap);
+    const c = await dial(rel.address!);
+    c.on('error', () => {});
+    c.resume();
+    void writeRandom(c, 8 << 20, rng(3)).catch(() => {});
+    // Until the relay holds bytes it read and could not write on.
+    while (rel.bufferedBytes() < 64 << 10) await sleep(5);
+    await sleep(50);
+    await within(rel.stop(budgetMs), budgetMs + 3000, 'stop');
+    const t = [...tap.conns.values()][0]!;
+    await within(tap.allClosed(), 3000, 'tap close');
+    return { got: got as Promise<{ hash: string; bytes: number }> | null, read: t.bytes['>'], digest: t.digest!['>'], reason: t.close!.reason };
+  }
+
+  it('stop(budget) lets a slow upstream take, within the budget, every byte the relay read', async () => {
+    const r = await stopWithBacklog(5000, 1000);
+    expect(r.read).toBeGreaterThan(64 << 10);
+    const got = await within(r.got!, 3000, 'upstream EOF');
+    expect(got.bytes).toBe(r.read);
+    expect(got.hash).toBe(r.digest);
+    expect(r.reason).toBe('proxy stopped');
+  }, 15000);
+
+  it('stop(budget) destroys a connection whose upstream never reads once the budget is spent', async () => {
+    const r = await stopWithBacklog(300, Infinity);
+    expect(r.read).toBeGreaterThan(64 << 10);
+    expect(r.reason).toBe('proxy stopped');
+  }, 15000);
 });

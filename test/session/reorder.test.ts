@@ -33,12 +33,13 @@ describe('TimeOrder', () => {
 });
 
 describe('Recording', () => {
-  it('logs and stores two connections in time order although they arrive connection by connection', () => {
+  /** Feeds c2 then c1 (interleaved in time) to a recording; returns its log lines' times and its stored stream's times. */
+  function arriveOutOfOrder(timeOrder: boolean): { times: number[]; stream: number[]; events: number; names: Set<string> } {
     const dir = mkdtempSync(join(tmpdir(), 'ipc-trace-order-'));
     try {
       const db = join(dir, 's.sqlite');
       const lines: string[] = [];
-      const rec = new Recording({ db, schemaFiles: [], importDirs: [], maxChars: Infinity, command: 'test', printLog: false }, [(b) => lines.push(...b.lines)]);
+      const rec = new Recording({ db, schemaFiles: [], importDirs: [], maxChars: Infinity, command: 'test', printLog: false, timeOrder }, [(b) => lines.push(...b.lines)]);
       // Two connections interleaved in time (c1 at even ms, c2 at odd ms), delivered all of c2 first.
       const items = (id: number, file: string, t0: number): RecordItem[] => {
         const h = parseHexlog(readFileSync(join(CAP, file), 'latin1'), file);
@@ -58,16 +59,29 @@ describe('Recording', () => {
       rec.process(c1);
       rec.finish(0);
       const times = lines.map((l) => Date.parse(l.slice(0, 23) + 'Z') + Number(l.slice(23, 26)) / 1000);
-      expect(lines.length).toBeGreaterThan(50);
-      expect(times).toEqual([...times].sort((a, b) => a - b));
-      expect(new Set(lines.map((l) => l.split(' ')[1]))).toEqual(new Set(['c1', 'c2']));
       const r = SessionReader.open(db);
       const stream = [...r.stream()].map((x) => x.time);
       r.close();
-      expect(stream.length).toBe(c1.length + c2.length);
-      expect(stream).toEqual([...stream].sort((a, b) => a - b));
+      return { times, stream, events: c1.length + c2.length, names: new Set(lines.map((l) => l.split(' ')[1]!)) };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+
+  it('with timeOrder (exec: several clocks), logs and stores two connections in time order although they arrive connection by connection', () => {
+    const { times, stream, events, names } = arriveOutOfOrder(true);
+    expect(times.length).toBeGreaterThan(50);
+    expect(times).toEqual(sorted(times));
+    expect(names).toEqual(new Set(['c1', 'c2']));
+    expect(stream.length).toBe(events);
+    expect(stream).toEqual(sorted(stream));
+  });
+
+  it('without it (one relay, one clock), takes events as they come', () => {
+    const { times, stream, events } = arriveOutOfOrder(false);
+    expect(stream.length).toBe(events);
+    expect(stream).not.toEqual(sorted(stream));
+    expect(times).not.toEqual(sorted(times));
   });
 });
