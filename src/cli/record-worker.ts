@@ -16,8 +16,8 @@
 // make room for it), the ring's STOPPED flag tells the relay to stop writing,
 // and the rest is counted as dropped. The relay goes on.
 
-import { readlinkSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
+import { getPriority } from 'node:os';
+import { lowerThreadPriority } from '../proxy/priority.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Recording, RecordingOptions } from './recording.js';
 import type { FinishMessage, RecordItem, WorkerReply } from '../session/recorder.js';
@@ -30,21 +30,9 @@ import { now } from '../proxy/splice.js';
 
 /** How much lower than the relay's this thread's OS priority is (nice levels). */
 const NICER = 10;
-
-/**
- * Lowers this thread's OS priority (Linux: setpriority takes a thread id), so
- * that on a busy machine the relay's thread and the peers it serves get the
- * processors first while recording waits in the ring.
- */
-function lowerPriority(): void {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + NICER));
-  } catch {
-    // not Linux, or not allowed: recording runs at the relay's priority
-  }
-}
-lowerPriority();
+// On a busy machine the relay's thread and the peers it serves get the processors first
+// while recording waits in the ring.
+lowerThreadPriority(Math.min(19, getPriority() + NICER));
 
 const port = parentPort!;
 const reply = (m: WorkerReply) => port.postMessage(m);

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import chalk from 'chalk';
 import type { UiSpec, ToUi, FromUi } from './run.js';
 import type { FeedBatch } from '../session/rows.js';
-import { lowerThreadPriority } from './priority.js';
+import { lowerThreadPriority } from '../proxy/priority.js';
 import { TerminalLock } from './terminal-lock.js';
 
 const { spec, intercept, columns, rows, colorLevel, feedPort, terminal, fd } = workerData as {

@@ -1,7 +1,8 @@
-// The terminal UI's threads give way to the relay: on a machine with few
-// cores, a frame being drawn must not delay the relay's thread forwarding
-// bytes. Linux schedules threads as tasks, each with its own nice value, so
-// the UI's worker threads lower their own priority (threads they start inherit it).
+// Threads that give way to the relay: on a machine with few cores, a frame
+// being drawn or a batch being recorded must not delay the relay's thread
+// forwarding bytes. Linux schedules threads as tasks, each with its own nice
+// value, so the recording worker and the UI's worker threads lower their own
+// priority (threads they start inherit it).
 
 import { readFileSync, readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
