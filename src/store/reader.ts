@@ -299,7 +299,11 @@ export class SessionReader {
   static open(path: string, opts: { cacheKb?: number } = {}): SessionReader {
     const db = openExisting(path);
     if (opts.cacheKb !== undefined) db.pragma(`cache_size = -${Math.max(64, Math.trunc(opts.cacheKb))}`);
-    return new SessionReader(path, db, new Database(path, { readonly: true, fileMustExist: true }));
+    // Blocks are read once and kept decoded (a few, in textCache and packs): SQLite's cache of their pages
+    // would only hold copies (16 MB by default, per reader; a UI has five).
+    const blocks = new Database(path, { readonly: true, fileMustExist: true });
+    blocks.pragma('cache_size = -1024');
+    return new SessionReader(path, db, blocks);
   }
 
   close(): void {
