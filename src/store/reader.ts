@@ -124,8 +124,8 @@ export class SessionReader {
     this.textBlockAt = blocks.prepare('SELECT id, z, data FROM text_blocks WHERE id <= ? ORDER BY id DESC LIMIT 1');
     // The views show params/results texts (kept in blocks) with ipc_text(params_ref).
     db.function('ipc_text', { deterministic: true }, (ref: unknown) => (typeof ref === 'number' || typeof ref === 'bigint' ? this.text(Number(ref)) : null));
-    // text: filters (src/store/filter-sql.ts) match params/results with a JavaScript regular expression;
-    // ipc_text_match(pattern, literal, ref): the text of `ref` matches (a text without `literal`, when given, never does).
+    // ipc_text_match(pattern, literal, ref): the text of `ref` matches the JavaScript regular expression
+    // (a text without `literal`, when given, never does); for query users (docs/store.md).
     const res = new Map<string, RegExp>();
     const lits = new Map<string, Buffer>();
     const regexp = (pattern: string) => {
@@ -133,10 +133,6 @@ export class SessionReader {
       if (!re) res.set(pattern, (re = new RegExp(pattern)));
       return re;
     };
-    db.function('ipc_regexp', { deterministic: true }, (pattern: unknown, text: unknown) => {
-      if (typeof text !== 'string' || typeof pattern !== 'string') return null;
-      return regexp(pattern).test(text) ? 1 : 0;
-    });
     db.function('ipc_text_match', { deterministic: true }, (pattern: unknown, literal: unknown, ref: unknown) => {
       if (typeof pattern !== 'string' || (typeof ref !== 'number' && typeof ref !== 'bigint')) return null;
       const at = this.textAt(Number(ref));
