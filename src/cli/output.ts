@@ -39,7 +39,8 @@ export function jsonObject(entries: [string, string | number | boolean | undefin
  * everything from then on and tells its owner, which carries on.
  */
 export class ByteWriter {
-  private buf: string[] = [];
+  /** Pending bytes: text is encoded straight into it, never joined first. */
+  private readonly buf = Buffer.allocUnsafe(1 << 16);
   private size = 0;
   /** The reader went away: nothing more is written. */
   closed = false;
@@ -49,23 +50,33 @@ export class ByteWriter {
     private readonly encoding: 'latin1' | 'utf8' = 'latin1',
   ) {}
   line(s: string): void {
-    this.write(s + '\n');
+    this.write(s);
+    this.write('\n');
   }
   write(s: string): void {
     if (this.closed) return;
-    this.buf.push(s);
-    this.size += s.length;
-    if (this.size > 1 << 16) this.flush();
+    const bytes = this.encoding === 'latin1' ? s.length : Buffer.byteLength(s, 'utf8');
+    if (this.size + bytes > this.buf.length) {
+      this.flush();
+      if (bytes > this.buf.length) {
+        this.writeAll(Buffer.from(s, this.encoding), bytes);
+        return;
+      }
+    }
+    this.size += this.buf.write(s, this.size, bytes, this.encoding);
   }
   flush(): void {
-    if (this.buf.length === 0) return;
-    const data = Buffer.from(this.buf.join(''), this.encoding);
-    this.buf = [];
+    if (this.size === 0) return;
+    const n = this.size;
     this.size = 0;
+    this.writeAll(this.buf, n);
+  }
+  private writeAll(data: Buffer, length: number): void {
+    if (this.closed) return;
     let off = 0;
-    while (off < data.length) {
+    while (off < length) {
       try {
-        off += writeSync(this.fd, data, off);
+        off += writeSync(this.fd, data, off, length - off);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
         if ((e as NodeJS.ErrnoException).code === 'EPIPE') {
