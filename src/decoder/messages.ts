@@ -6,7 +6,7 @@ import { Framer, Frame, FramerEvent } from './framer.js';
 import { WireMessage, DecodeError } from './wire.js';
 import { SchemaSet, StructInfo, InterfaceInfo, MethodInfo, Brand } from './schema.js';
 import { DStruct, decodeStructAt } from './dynamic.js';
-import { RpcMessage, decodeEnvelope, interpret, Payload, peekQuestion } from './rpc.js';
+import { RpcMessage, decodeEnvelope, readRpc, Payload, peekQuestion } from './rpc.js';
 import { renderStruct } from './text.js';
 
 /** `>`: from the side that connected (A) to the other (B); `<`: back. */
@@ -24,7 +24,7 @@ export interface DecodedMessage {
   frame: Frame | null;
   /** Stream offset of the frame or error in its direction. */
   offset: number;
-  envelope: DStruct | null;
+  /** The RPC message (null when the envelope could not be decoded). */
   rpc: RpcMessage | null;
   /** Call, or Return paired with its call: the method. */
   iface?: InterfaceInfo;
@@ -64,15 +64,13 @@ export class MessageDecoder {
 
   /** Decodes one whole frame; never throws. */
   decode(dir: Dir, frame: Frame): DecodedMessage {
-    const d: DecodedMessage = { n: this.n++, dir, frame, offset: frame.offset, envelope: null, rpc: null };
+    const d: DecodedMessage = { n: this.n++, dir, frame, offset: frame.offset, rpc: null };
     let wire: WireMessage;
     try {
       wire = new WireMessage(frame.segments);
-      d.envelope = decodeEnvelope(this.rpcSchemas, wire);
-      d.rpc = interpret(d.envelope, wire);
+      d.rpc = readRpc(this.rpcSchemas, wire);
     } catch (e) {
       d.error = errorText(e);
-      d.envelope = null;
       this.registerFromHeader(d.dir, frame);
       return d;
     }
@@ -88,7 +86,7 @@ export class MessageDecoder {
 
   /** Turns a framer error into an entry; a rejected whole frame is numbered like a message. */
   framingError(dir: Dir, e: Extract<FramerEvent, { kind: 'error' }>): DecodedMessage {
-    const d: DecodedMessage = { dir, frame: null, offset: e.offset, envelope: null, rpc: null, error: e.reason, framingError: true };
+    const d: DecodedMessage = { dir, frame: null, offset: e.offset, rpc: null, error: e.reason, framingError: true };
     if (e.wholeFrame) d.n = this.n++;
     return d;
   }
@@ -157,9 +155,9 @@ export function contentText(d: DecodedMessage, schemas: SchemaSet): string | und
   return d.content ? renderStruct(d.content, schemas) : undefined;
 }
 
-/** The whole rpc.Message in text format (payload contents as `<opaque pointer>`). */
+/** The whole rpc.Message in text format (payload contents as `<opaque pointer>`), decoded again from the frame. */
 export function envelopeText(d: DecodedMessage, rpcSchemas: SchemaSet): string | undefined {
-  return d.envelope ? renderStruct(d.envelope, rpcSchemas) : undefined;
+  return d.frame && d.rpc ? renderStruct(decodeEnvelope(rpcSchemas, new WireMessage(d.frame.segments)), rpcSchemas) : undefined;
 }
 
 /** Both directions of one connection: chunks in, decoded messages out. */

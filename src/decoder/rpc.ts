@@ -4,6 +4,7 @@
 import { DStruct, DList, OpaquePointer, Value, decodeStructAt, DecodeContext } from './dynamic.js';
 import { SchemaSet, StructInfo } from './schema.js';
 import { WireMessage, readBit, readStruct, readUint, readWord, structPointer, DEFAULT_NESTING_LIMIT } from './wire.js';
+import { readRpcDirect } from './rpc-direct.js';
 
 export type MessageTarget =
   | { kind: 'importedCap'; id: number }
@@ -198,6 +199,24 @@ export function interpret(msg: DStruct, wire: WireMessage): RpcMessage {
     default:
       return { type: 'other', which: w ?? `(${msg.discriminant})` };
   }
+}
+
+/**
+ * The RPC message of a framed message: the one way every consumer reads it.
+ * The common messages are read directly (rpc-direct.ts); everything else, and
+ * anything malformed, goes through the schema-driven decoder, whose errors
+ * are the reference's.
+ */
+export function readRpc(rpc: SchemaSet, wire: WireMessage): RpcMessage {
+  const budget = wire.remaining;
+  try {
+    const r = readRpcDirect(wire);
+    if (r) return r;
+  } catch {
+    // the schema-driven decoder below says what is wrong
+  }
+  wire.remaining = budget;
+  return interpret(decodeEnvelope(rpc, wire), wire);
 }
 
 /** Decodes the envelope of a framed message with rpc.capnp. */

@@ -15,7 +15,7 @@
 import type { Duplex } from 'node:stream';
 import { Framer, Frame } from '../decoder/framer.js';
 import { WireMessage, readCapIndex } from '../decoder/wire.js';
-import { decodeEnvelope, interpret, RpcMessage, Payload, MessageTarget } from '../decoder/rpc.js';
+import { readRpc, RpcMessage, Payload, MessageTarget } from '../decoder/rpc.js';
 import { decodeStructAt, DStruct } from '../decoder/dynamic.js';
 import { rpcSchemaSet } from '../decoder/sources.js';
 import { SchemaSet, StructInfo, InterfaceInfo, MethodInfo, Brand, TypeRef } from '../decoder/schema.js';
@@ -263,7 +263,7 @@ export class Connection {
 
   private handle(frame: Frame): void {
     const wire = new WireMessage(frame.segments);
-    const r: RpcMessage = interpret(decodeEnvelope(this.rpcSchemas, wire), wire);
+    const r: RpcMessage = readRpc(this.rpcSchemas, wire);
     switch (r.type) {
       case 'bootstrap':
         return this.onBootstrap(r.questionId);
