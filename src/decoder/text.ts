@@ -184,11 +184,15 @@ export function renderStruct(s: DStruct, schemas: SchemaSet): string {
   return out + ')';
 }
 
+/** A byte LogEscape changes: `\` or outside 0x20..0x7e. */
+const NEEDS_LOG_ESCAPE = /[^\x20-\x5b\x5d-\x7e]/;
+
 /**
  * libmultiprocess's LogEscape: `\` doubled, bytes outside 0x20..0x7e as `\xx`
  * (two hex digits); with a limit, output stops with `...` once it exceeds it.
  */
 export function logEscape(s: string, maxChars = Infinity): string {
+  if (s.length <= maxChars && !NEEDS_LOG_ESCAPE.test(s)) return s;
   let out = '';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
