@@ -5,12 +5,13 @@
 // per segment of the session, so a recorder that slows down as the session
 // grows shows. Then the replay rate of the database it wrote.
 
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseHexlog } from '../decoder/hexlog.js';
 import { Framer } from '../decoder/framer.js';
 import { PACKAGE_ROOT } from '../decoder/sources.js';
 import { Recording } from '../cli/recording.js';
+import { ByteWriter } from '../cli/output.js';
 import { replayInto } from '../cli/replay.js';
 import { filteredLogSinks } from '../filter/log.js';
 import { SessionReader } from '../store/reader.js';
@@ -98,15 +99,26 @@ export function recordingRate(db: string, total: number): RecordingRate {
   return { ...out, messages, conns, wireBytes, dbBytes: statSync(db).size };
 }
 
-/** Replays a session database through the decoder, model and log (lines counted, not printed): messages per second. */
+/**
+ * Replays a session database through the decoder, model and log, the log
+ * written to /dev/null as `replay --no-tui` writes it to stdout: messages per
+ * second, by the clock and per CPU second.
+ */
 export function replayRate(db: string): { messages: number; seconds: number; cpuSeconds: number; logBytes: number } {
   const reader = SessionReader.open(db);
   const messages = reader.query('SELECT count(*) AS n FROM message_rows')[0]!.n as number;
+  const fd = openSync('/dev/null', 'w');
+  const out = new ByteWriter(fd);
   let logBytes = 0;
   const t0 = performance.now();
   const c0 = cpuMs();
-  replayInto(reader, filteredLogSinks({ k: 'all' }, (l) => (logBytes += l.length + 1)));
+  replayInto(reader, filteredLogSinks({ k: 'all' }, (l) => {
+    logBytes += l.length + 1;
+    out.line(l);
+  }));
+  out.flush();
   const r = { messages, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpuMs() - c0) / 1000, logBytes };
+  closeSync(fd);
   reader.close();
   return r;
 }
