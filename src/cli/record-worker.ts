@@ -21,9 +21,8 @@ import { lowerThreadPriority } from '../proxy/priority.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Recording, RecordingOptions } from './recording.js';
 import type { FinishMessage, RecordItem, WorkerReply } from '../session/recorder.js';
-import { CTL, KIND, RingReader, RingShared, POLL_MS } from '../session/ring.js';
+import { CTL, KIND, RingReader, RingShared } from '../session/ring.js';
 import type { ConnOpen } from '../session/pipeline.js';
-import type { FeedBatch } from '../session/rows.js';
 import type { Intervention } from '../intercept/engine.js';
 import { UserError } from '../decoder/sources.js';
 import { SpaceReserve } from '../store/reserve.js';
@@ -41,44 +40,14 @@ const { options, ring } = workerData as { options: RecordingOptions; ring: RingS
 
 /** Target time per batch (one transaction). */
 const BATCH_MS = 40;
-/**
- * The terminal UI gets the feed at most this often (its frames are 100 ms
- * apart live): the batches in between go as one message, so that the UI's
- * thread wakes a few times a second rather than after every batch (which,
- * on two cores, shows in the relay's round trips).
- */
-const UI_FEED_MS = 50;
-
-/** A feed consumer that posts the batches it is given in arrays, at most every UI_FEED_MS; flush() posts what waits. */
-function coalescedFeed(post: (batches: FeedBatch[]) => void): { consume: (b: FeedBatch) => void; flush: () => void } {
-  let pending: FeedBatch[] = [];
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const flush = () => {
-    if (timer !== null) clearTimeout(timer);
-    timer = null;
-    if (!pending.length) return;
-    const out = pending;
-    pending = [];
-    post(out);
-  };
-  return {
-    consume: (b) => {
-      pending.push(b);
-      timer ??= setTimeout(flush, UI_FEED_MS);
-    },
-    flush,
-  };
-}
 
 let recording: Recording;
-let uiFeed: ReturnType<typeof coalescedFeed> | null = null;
 let reserve: SpaceReserve | null = null;
 try {
   // The change feed beyond the store goes to the terminal UI when asked for: to its
   // own thread through feedPort (the relay's thread never handles it), or to the starting thread.
   const feedPort = options.feedPort;
-  uiFeed = feedPort ? coalescedFeed((batches) => feedPort.postMessage(batches)) : null;
-  recording = new Recording(options, uiFeed ? [uiFeed.consume] : options.feed ? [(batch) => reply({ k: 'feed', batch })] : []);
+  recording = new Recording(options, feedPort ? [(batch) => feedPort.postMessage(batch)] : options.feed ? [(batch) => reply({ k: 'feed', batch })] : []);
   reserve = SpaceReserve.create(recording.dbPath);
   reply({ k: 'ready', dbPath: recording.dbPath });
 } catch (e) {
@@ -285,17 +254,9 @@ function finish(f: FinishMessage): void {
       }
     }
   }
-  uiFeed?.flush();
   reply({ k: 'done' });
   port.close();
 }
-
-/**
- * How long the worker dozes between looks at the ring: POLL_MS, or with the
- * terminal UI open UI_FEED_MS, so that the database (which the UI reads) and
- * the feed change a few times a second, not after every few chunks.
- */
-const dozeMs = options.feedPort ? UI_FEED_MS : POLL_MS;
 
 /** After this long with nothing to read, the worker sleeps until something is written (rather than looking every POLL_MS). */
 const IDLE_MS = 1000;
@@ -317,7 +278,7 @@ async function run(): Promise<void> {
       return;
     }
     // Drained: doze (the ring fills for a few ms, read then as one batch), or sleep once idle.
-    if (reader.drained) await (finishing || now() - lastRead < IDLE_MS ? reader.wait(false, dozeMs) : reader.wait(true, IDLE_MS));
+    if (reader.drained) await (finishing || now() - lastRead < IDLE_MS ? reader.wait() : reader.wait(true, IDLE_MS));
     else await new Promise((r) => setImmediate(r));
   }
 }

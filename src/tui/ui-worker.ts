@@ -90,10 +90,7 @@ async function main(): Promise<void> {
   if (spec.filter) view.setFilter(spec.filter);
   if (intercept) view.interceptRequest = (request) => send({ k: 'intercept', request });
   view.bottom();
-  // The recording worker posts the feed's batches in arrays (a few times a second).
-  feedPort?.on('message', (bs: FeedBatch[]) => {
-    for (const b of bs) view.ingest(b);
-  });
+  feedPort?.on('message', (b: FeedBatch) => view.ingest(b));
   if (spec.mode === 'replay') {
     // The log pane's lines, rebuilt from the recorded stream off this thread too.
     // Started after the first frame is drawn.
