@@ -24,6 +24,21 @@ const s = net.createServer((c) => c.pipe(c));
 s.listen(process.argv[1], () => process.send('ready'));
 `;
 
+/** Resolves once a Unix socket at `path` accepts a connection (polled every 20 ms). */
+export function accepting(path: string): Promise<void> {
+  return new Promise((resolve) => {
+    const poll = () => {
+      const c = net.createConnection(path);
+      c.once('connect', () => {
+        c.destroy();
+        resolve();
+      });
+      c.once('error', () => setTimeout(poll, 20));
+    };
+    poll();
+  });
+}
+
 export function startChild(cmd: string, args: string[], readyOn: 'ipc' | 'stderr' | 'socket', sock?: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe', ...(readyOn === 'ipc' ? (['ipc'] as const) : [])] });
@@ -35,17 +50,7 @@ export function startChild(cmd: string, args: string[], readyOn: 'ipc' | 'stderr
         err += d.toString();
         if (err.includes('listening on')) resolve(p);
       });
-    } else {
-      const poll = () => {
-        const c = net.createConnection(sock!);
-        c.once('connect', () => {
-          c.destroy();
-          resolve(p);
-        });
-        c.once('error', () => setTimeout(poll, 20));
-      };
-      poll();
-    }
+    } else void accepting(sock!).then(() => resolve(p));
     p.once('exit', (code) => reject(new Error(`${cmd} exited (${code})`)));
   });
 }

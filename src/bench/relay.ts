@@ -8,7 +8,7 @@
 
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import { accepting } from './relay-client.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../decoder/sources.js';
@@ -22,15 +22,7 @@ const PAYLOAD = 100;
 function waitForSocket(path: string, proc: ChildProcess): Promise<void> {
   return new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`${proc.spawnfile} exited (${code})`)));
-    const poll = () => {
-      const c = net.createConnection(path);
-      c.once('connect', () => {
-        c.destroy();
-        resolve();
-      });
-      c.once('error', () => setTimeout(poll, 20));
-    };
-    poll();
+    void accepting(path).then(resolve);
   });
 }
 

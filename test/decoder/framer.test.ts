@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Framer, FramerEvent } from '../../src/decoder/framer.js';
 import { parseHexlog } from '../../src/decoder/hexlog.js';
 import { ROOT } from '../helpers.js';
+import { prng as rng } from '../../src/bench/synthetic-session.js';
 
 function streamOf(capture: string, dir: '>' | '<'): Buffer {
   const h = parseHexlog(readFileSync(join(ROOT, 'test/fixtures/captures', capture), 'latin1'));
@@ -31,13 +32,6 @@ function feed(stream: Uint8Array, cuts: number[]): FramerEvent[] {
 }
 
 /** A deterministic pseudo-random generator, so failures reproduce. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 /** A valid single-segment message: one word, a null root pointer. */
 const TINY = Buffer.from('00000000010000000000000000000000', 'hex');

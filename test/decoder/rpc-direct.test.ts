@@ -16,6 +16,7 @@ import { OpaquePointer } from '../../src/decoder/dynamic.js';
 import { decodeEnvelope, interpret, readRpc, RpcMessage } from '../../src/decoder/rpc.js';
 import { readRpcDirect } from '../../src/decoder/rpc-direct.js';
 import { rpcSchemaSet } from '../../src/decoder/sources.js';
+import { prng as rng } from '../../src/bench/synthetic-session.js';
 
 const rpc = rpcSchemaSet();
 
@@ -63,15 +64,6 @@ function generic(segments: Uint8Array[]): Outcome {
 }
 
 /** Deterministic pseudo-random numbers (xorshift32). */
-function rng(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
 
 describe('direct RPC reader matches the schema-driven decoder', () => {
   for (const f of [...frames('test/fixtures/captures'), ...frames('test/fixtures/synthetic')]) {

@@ -117,17 +117,8 @@ export class RecordingTap implements Tap {
   }
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32): the benchmarks' own. */
+export { prng as rng } from '../../src/bench/synthetic-session.js';
 
 const POOL = randomBytes(8 << 20);
 

@@ -3,12 +3,9 @@
 
 import { it, expect } from 'vitest';
 import { createRing, RingReader, RingWriter, KIND, HEADER } from '../../src/session/ring.js';
+import { prng as rng } from '../../src/bench/synthetic-session.js';
 
 /** A deterministic pseudo-random sequence. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
-}
 
 it('passes records through in order across many wrap-arounds, refusing when full', () => {
   const shared = createRing(4096);

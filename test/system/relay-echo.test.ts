@@ -6,7 +6,7 @@
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import { accepting } from '../../src/bench/relay-client.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SessionReader } from '../../src/store/reader.js';
@@ -17,25 +17,12 @@ let dir = '';
 let bin = '';
 const procs: ChildProcess[] = [];
 
-function listening(path: string): Promise<void> {
-  return new Promise((resolve) => {
-    const poll = () => {
-      const c = net.createConnection(path);
-      c.once('connect', () => {
-        c.destroy();
-        resolve();
-      });
-      c.once('error', () => setTimeout(poll, 20));
-    };
-    poll();
-  });
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ipc-trace-echo-'));
   bin = buildEchoPeer(dir);
   procs.push(spawn(bin, ['server', join(dir, 'up.sock')], { stdio: 'ignore' }));
-  await listening(join(dir, 'up.sock'));
+  await accepting(join(dir, 'up.sock'));
 }, 300000);
 
 afterAll(() => {
@@ -51,7 +38,7 @@ it('C++ echo calls through the recording proxy come back intact and are all reco
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const exited = new Promise<number | null>((r) => proxy.on('exit', (code) => r(code)));
-  await listening(join(dir, 'p.sock'));
+  await accepting(join(dir, 'p.sock'));
   const f = runEchoClient(bin, join(dir, 'p.sock'), 500, 32, 100);
   expect(f.ok).toBe(true);
   proxy.kill('SIGTERM');
