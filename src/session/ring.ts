@@ -57,16 +57,13 @@ export function createRing(size: number): RingShared {
 const dirCode = (d: Dir) => (d === '>' ? 0 : 1);
 const codeDir = (c: number): Dir => (c === 0 ? '>' : '<');
 
-export class RingWriter {
+/** The shared memory as both sides see it. */
+abstract class RingViews {
   readonly ctl: Int32Array;
-  private readonly bytes: Uint8Array;
-  private readonly view: DataView;
-  private readonly times: Float64Array;
-  private readonly size: number;
-  private readonly wakeAt: number;
-  private readonly enc = new TextEncoder();
-  /** When the writer last wrote into an empty ring (the oldest pending record then, until the reader says). */
-  private filledAt = 0;
+  protected readonly bytes: Uint8Array;
+  protected readonly view: DataView;
+  protected readonly times: Float64Array;
+  protected readonly size: number;
 
   constructor(shared: RingShared) {
     this.bytes = new Uint8Array(shared.bytes);
@@ -74,6 +71,17 @@ export class RingWriter {
     this.ctl = new Int32Array(shared.ctl);
     this.times = new Float64Array(shared.times);
     this.size = shared.bytes.byteLength;
+  }
+}
+
+export class RingWriter extends RingViews {
+  private readonly wakeAt: number;
+  private readonly enc = new TextEncoder();
+  /** When the writer last wrote into an empty ring (the oldest pending record then, until the reader says). */
+  private filledAt = 0;
+
+  constructor(shared: RingShared) {
+    super(shared);
     this.wakeAt = Math.floor(this.size / WAKE_FRACTION);
   }
 
@@ -182,23 +190,14 @@ export interface RingRecord {
 
 type WaitAsync = (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: Promise<string> | string };
 
-export class RingReader {
-  readonly ctl: Int32Array;
-  private readonly bytes: Uint8Array;
-  private readonly view: DataView;
-  private readonly times: Float64Array;
-  private readonly size: number;
+export class RingReader extends RingViews {
   private readonly dec = new TextDecoder();
   /** Read position: records before it are read but not released to the writer yet. */
   private cursor: number;
   private readonly rec: RingRecord = { kind: 0, conn: 0, dir: '>', nullText: false, time: 0, at: 0, len: 0 };
 
   constructor(shared: RingShared) {
-    this.bytes = new Uint8Array(shared.bytes);
-    this.view = new DataView(shared.bytes);
-    this.ctl = new Int32Array(shared.ctl);
-    this.times = new Float64Array(shared.times);
-    this.size = shared.bytes.byteLength;
+    super(shared);
     this.cursor = Atomics.load(this.ctl, CTL.TAIL);
   }
 
