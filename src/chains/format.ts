@@ -75,16 +75,28 @@ function stepLines(s: CycleStep, next: CycleStep, first: CycleStep, last: boolea
     out.push(`    → runs in ${via?.executor.label ?? '?'}, which waits on ${hop?.title ?? '?'} [call ${s.path[i]}]`);
   }
   const b = s.blocked;
+  const from = s.path.length > 1 ? nodes.get(s.path[s.path.length - 2]!)?.executor ?? s.waiter : s.waiter;
   if (b.heldBy) {
     out.push(`    → ${heldSentence(b.heldBy, b.thread)}${last ? ': the cycle closes at the first line' : ''}`);
   } else if (s.how === 'queued') {
     const on = last ? `${first.title} [call ${first.call}] (first line): the cycle closes` : `${next.title} [call ${next.call}] (next line)`;
-    out.push(`    → queued on ${b.thread.label}, busy running ${on}`);
+    out.push(`    → queued on ${b.thread.label}, busy running`, `      ${on}`);
   } else {
-    const tail = last ? `, where ${first.waiter.label} waits (first line): the cycle closes` : ' (a lock or condition the wire cannot show)';
-    out.push(`    → runs in ${b.thread.label}, makes no call: blocked inside ${b.thread.processLabel}${tail}`);
+    const tail = last ? `where ${first.waiter.label} waits (first line): the cycle closes` : '(a lock or condition the wire cannot show)';
+    out.push(`    → runs in ${runner(b.thread, from)}, makes no call: blocked inside ${b.thread.processLabel}`, `      ${tail}`);
   }
   return out;
+}
+
+/**
+ * A thread as the caller sees it, short: the worker a process made for the
+ * calling thread (`P (from CALLER)`) is `P on the worker serving it`, the
+ * calling thread itself (a callback run while it waits) `the same thread`.
+ */
+function runner(t: ThreadRef, caller: ThreadRef): string {
+  if (t.thread !== null && t.thread === caller.thread) return 'the same thread';
+  if (t.label === `${t.processLabel} (from ${caller.label})`) return `${t.processLabel} on the worker serving it`;
+  return t.label;
 }
 
 const label = (t: ThreadRef) => t.label;
@@ -111,6 +123,13 @@ export function attach(b: BlockedCall): string {
   return `${gdb}, thread apply all bt: frame ${methodName(b.title)}, ${which}`;
 }
 
+/** `attach` as report lines: its explanation in brackets on a line of its own. */
+function attachLines(b: BlockedCall, indent: string): string[] {
+  const text = attach(b);
+  const cut = text.indexOf(' (its -debug=ipc line');
+  return cut < 0 ? [indent + text] : [indent + text.slice(0, cut), `${indent}  ${text.slice(cut + 1)}`];
+}
+
 function methodName(title: string): string {
   return title.includes('.') ? title.slice(title.lastIndexOf('.') + 1) : title;
 }
@@ -122,17 +141,17 @@ function deadlockLines(d: Deadlock, n: number | null, nodes: Map<number, ChainNo
   if (d.behind.length) {
     lines.push(`  ${plural(d.behind.length, 'thread')} blocked behind it:`);
     for (const b of d.behind) {
-      const tail = b.blocked.call === b.call ? `run by ${label(b.blocked.thread)}` : `→ ${b.blocked.title} [call ${b.blocked.call}] in ${label(b.blocked.thread)}`;
+      const tail = b.blocked.call === b.call ? `run by ${runner(b.blocked.thread, b.waiter)}` : `→ ${b.blocked.title} [call ${b.blocked.call}] in ${runner(b.blocked.thread, b.waiter)}`;
       const how = b.blocked.heldBy
         ? heldSentence(b.blocked.heldBy, b.blocked.thread)
         : b.blocked.queuedBehind !== null
           ? `queued behind call ${b.blocked.queuedBehind}`
           : `blocked inside ${b.blocked.thread.processLabel}`;
-      lines.push(`    ${label(b.waiter)} waits ${age(b.ageMs)} on ${b.title} [call ${b.call}] ${tail}, ${how}`);
+      lines.push(`    ${label(b.waiter)} waits ${age(b.ageMs)} on ${b.title} [call ${b.call}]`, `      ${tail}, ${how}`);
     }
   }
   lines.push('  Attach a debugger:');
-  for (const s of d.steps) lines.push(`    ${attach(s.blocked)}`);
+  for (const s of d.steps) lines.push(...attachLines(s.blocked, '    '));
   return lines;
 }
 
@@ -145,7 +164,7 @@ function stuckLines(s: StuckChain): string[] {
   const deeper = s.blocked.call !== s.call ? ` → ${s.blocked.title} [call ${s.blocked.call}]` : '';
   return [
     `  ${label(s.waiter)} waits ${age(s.ageMs)} on ${s.title} [call ${s.call}]${deeper}, run by ${label(s.blocked.thread)}${flags.length ? ` (${flags.join(', ')})` : ''}`,
-    `    ${attach(s.blocked)}`,
+    ...attachLines(s.blocked, '    '),
   ];
 }
 

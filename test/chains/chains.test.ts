@@ -368,13 +368,25 @@ describe('the text report', () => {
     const label = (t: number) => d.w.threads[t - 1]!.label;
     const first = lines.findIndex((l) => l.includes(`${label(d.nodeSched)} waits 4.1s on ChainNotifications.blockConnected [call ${d.blockConnected}]`));
     expect(first).toBeGreaterThan(0);
-    expect(lines[first + 1]).toContain(`→ runs in ${label(d.walletForSched)}, makes no call: blocked inside bitcoin-wallet-200`);
-    expect(lines[first + 2]).toContain(`${label(d.walletSched)} waits 4.0s on Chain.waitForNotificationsIfTipChanged [call ${d.waitFor}]`);
-    expect(lines[first + 3]).toContain(`→ runs in ${label(d.nodeForWalletSched)}, makes no call: blocked inside bitcoin-node-100, where ${label(d.nodeSched)} waits`);
-    expect(lines[first + 4]).toMatch(/^ {2}4 threads blocked behind it:$/);
-    for (let i = 0; i < 4; i++) expect(lines[first + 5 + i]).toContain(`${label(d.http[i]!)} waits`);
-    // gdb: the wallet (pid 200) thread running blockConnected, found by its request number.
-    expect(text).toContain(`gdb -p 200, thread apply all bt: frame blockConnected, in the thread running request #${d.blockConnected} (`);
+    // The worker each process made for the calling thread is named by its process, short.
+    expect(label(d.walletForSched)).toBe(`bitcoin-wallet-200 (from ${label(d.nodeSched)})`);
+    expect(lines[first + 1]).toBe('    → runs in bitcoin-wallet-200 on the worker serving it, makes no call: blocked inside bitcoin-wallet-200');
+    expect(lines[first + 2]).toBe('      (a lock or condition the wire cannot show)');
+    expect(lines[first + 3]).toContain(`${label(d.walletSched)} waits 4.0s on Chain.waitForNotificationsIfTipChanged [call ${d.waitFor}]`);
+    expect(lines[first + 4]).toBe('    → runs in bitcoin-node-100 on the worker serving it, makes no call: blocked inside bitcoin-node-100');
+    expect(lines[first + 5]).toBe(`      where ${label(d.nodeSched)} waits (first line): the cycle closes`);
+    expect(lines[first + 6]).toMatch(/^ {2}4 threads blocked behind it:$/);
+    // Each thread behind it on two lines: what it waits on, then where that is blocked.
+    for (let i = 0; i < 4; i++) {
+      expect(lines[first + 7 + 2 * i]).toContain(`${label(d.http[i]!)} waits`);
+      expect(lines[first + 8 + 2 * i]).toMatch(/^ {6}(→|run by) .*blocked inside bitcoin-(node-100|wallet-200)$/);
+    }
+    // gdb: the wallet (pid 200) thread running blockConnected, found by its request number; the how on the next line.
+    const gdb = lines.indexOf(`    gdb -p 200, thread apply all bt: frame blockConnected, in the thread running request #${d.blockConnected}`);
+    expect(gdb).toBeGreaterThan(first);
+    expect(lines[gdb + 1]).toBe(`      (its -debug=ipc line "IPC server executing request #${d.blockConnected}" names the LWP)`);
+    // Every line of the report fits a 120-column terminal, given labels of this length.
+    for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(120);
     expect(text).not.toContain('Threads:');
     expect(formatChains(r, { when: 'now', threads: true })).toContain('Threads:');
   });
