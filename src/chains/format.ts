@@ -4,7 +4,7 @@
 // behind it, then the other stuck calls with the thread to attach a
 // debugger to; every chain and thread stack only on request.
 
-import { formatDuration } from '../mp/concepts.js';
+import { formatDuration, workerLabel } from '../mp/concepts.js';
 import type { BlockedCall, ChainNode, ChainReport, CycleStep, Deadlock, HeldMark, StuckChain, ThreadRef } from './types.js';
 
 export interface FormatOptions {
@@ -95,7 +95,7 @@ function stepLines(s: CycleStep, next: CycleStep, first: CycleStep, last: boolea
  */
 function runner(t: ThreadRef, caller: ThreadRef): string {
   if (t.thread !== null && t.thread === caller.thread) return 'the same thread';
-  if (t.label === `${t.processLabel} (from ${caller.label})`) return `${t.processLabel} on the worker serving it`;
+  if (t.label === workerLabel(t.processLabel, caller.label)) return `${t.processLabel} on the worker serving it`;
   return t.label;
 }
 

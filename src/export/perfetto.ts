@@ -19,6 +19,7 @@ import type { CallRow } from '../session/rows.js';
 import { RowIndex, latencyMs } from '../session/row-index.js';
 import { isoTime } from '../log/ipclog.js';
 import { sessionEnd, sessionStart } from './times.js';
+import { loopLabel } from '../mp/concepts.js';
 
 export interface TraceEvent {
   name: string;
@@ -104,7 +105,7 @@ export function perfettoTrace(rows: SessionRows): TraceJson {
   const executorTrack = (c: CallRow): number => {
     if (c.executor !== null) return c.executor;
     const id = EVENT_LOOP + c.serverProcess;
-    if (!tracks.has(id)) tracks.set(id, { pid: c.serverProcess, name: `${ix.processLabel(c.serverProcess)} (event loop)` });
+    if (!tracks.has(id)) tracks.set(id, { pid: c.serverProcess, name: loopLabel(ix.processLabel(c.serverProcess)) });
     return id;
   };
   const callerTrack = (c: CallRow): number => {

@@ -83,8 +83,28 @@ export function workerLabel(processLabel: string, client: string | null): string
 }
 
 export function loopLabel(processLabel: string): string {
-  return `${processLabel} (event loop)`;
+  return processLabel + LOOP_SUFFIX;
 }
+
+/** A thread label taken apart: its process, and the thread's own part (`P/NAME`), the client a worker serves (`P (from C)`), or the loop (`P (event loop)`). */
+export interface ThreadLabel {
+  process: string;
+  /** After the slash of `P/NAME`; null for a worker or loop ipc-trace labelled. */
+  thread: string | null;
+  /** The client a worker (`P (from C)`) serves. */
+  from: string | null;
+  loop: boolean;
+}
+
+export function parseThreadLabel(label: string): ThreadLabel {
+  const from = FROM_SUFFIX.exec(label);
+  if (from) return { process: label.slice(0, from.index), thread: null, from: from[1]!, loop: false };
+  if (label.endsWith(LOOP_SUFFIX)) return { process: label.slice(0, -LOOP_SUFFIX.length), thread: null, from: null, loop: true };
+  const slash = label.indexOf('/');
+  return slash < 0 ? { process: label, thread: null, from: null, loop: false } : { process: label.slice(0, slash), thread: label.slice(slash + 1), from: null, loop: false };
+}
+
+const LOOP_SUFFIX = ' (event loop)';
 
 /** A thread known only by its process (a call without a Context). */
 export function unknownThreadLabel(processLabel: string): string {

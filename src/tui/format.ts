@@ -4,7 +4,7 @@
 
 import chalk from 'chalk';
 import type { CallStatus } from '../session/records.js';
-import { formatDuration } from '../mp/concepts.js';
+import { formatDuration, parseThreadLabel } from '../mp/concepts.js';
 
 /** `bitcoin-node-7749` → `node`. */
 export function shortProcess(label: string): string {
@@ -14,18 +14,12 @@ export function shortProcess(label: string): string {
 /** A thread label in a few characters: `node/b-httpworker.3`, `wallet(b-httpworker.3)`, `wallet(loop)`. */
 export function shortThread(label: string): string {
   const strip = (s: string) => s.replace(/^bitcoin-/, '').replace(/-\d+(?=\/|$| )/g, '');
-  let m = /^(.*) \(from (.*)\)$/.exec(label);
-  if (m) {
-    const client = m[2]!.includes('/') ? m[2]!.slice(m[2]!.indexOf('/') + 1) : m[2]!;
-    return `${strip(m[1]!)}(${strip(client).replace(/-\d+$/, '')})`;
-  }
-  m = /^(.*) \(event loop\)$/.exec(label);
-  if (m) return `${strip(m[1]!)}(loop)`;
-  const slash = label.indexOf('/');
-  if (slash < 0) return strip(label);
-  return `${strip(label.slice(0, slash))}/${label.slice(slash + 1).replace(/-\d+$/, '')}`;
+  const t = parseThreadLabel(label);
+  if (t.from !== null) return `${strip(t.process)}(${strip(parseThreadLabel(t.from).thread ?? t.from).replace(/-\d+$/, '')})`;
+  if (t.loop) return `${strip(t.process)}(loop)`;
+  if (t.thread === null) return strip(label);
+  return `${strip(t.process)}/${t.thread.replace(/-\d+$/, '')}`;
 }
-
 
 /** Plain text cut or padded to exactly `w` columns. */
 export function fit(s: string, w: number, right = false): string {
