@@ -379,7 +379,12 @@ describe('the text report', () => {
     // Each thread behind it on two lines: what it waits on, then where that is blocked.
     for (let i = 0; i < 4; i++) {
       expect(lines[first + 7 + 2 * i]).toContain(`${label(d.http[i]!)} waits`);
-      expect(lines[first + 8 + 2 * i]).toMatch(/^ {6}(→|run by) .*blocked inside bitcoin-(node-100|wallet-200)$/);
+      // A callback runs on the waiting HTTP thread itself: said so, not named twice.
+      expect(lines[first + 8 + 2 * i]).toBe(
+        i % 2 === 1
+          ? `      → Chain.waitForNotificationsIfTipChanged [call ${d.httpCalls[i]! + 1}] in the same thread, blocked inside bitcoin-node-100`
+          : '      run by bitcoin-wallet-200 on the worker serving it, blocked inside bitcoin-wallet-200',
+      );
     }
     // gdb: the wallet (pid 200) thread running blockConnected, found by its request number; the how on the next line.
     const gdb = lines.indexOf(`    gdb -p 200, thread apply all bt: frame blockConnected, in the thread running request #${d.blockConnected}`);

@@ -49,8 +49,6 @@ for (const duration of [5, 8]) {
     expect(lines[walletEdge + 1]).toMatch(/^ {4}→ runs in bitcoin-node-\d+ on the worker serving it, makes no call: blocked inside bitcoin-node-\d+$/);
     expect(lines[Math.max(nodeEdge, walletEdge) + 2]).toMatch(/^ {6}where bitcoin-\S+\/b-scheduler-\d+ waits \(first line\): the cycle closes$/);
     expect(text.stdout).toMatch(new RegExp(`gdb -p ${walletPid}, thread apply all bt: frame blockConnected, in the thread running request #\\d+$`, 'm'));
-    // A callback run on the waiting thread itself is said so, not named twice.
-    expect(text.stdout).toMatch(/^ {6}→ Chain\.waitForNotificationsIfTipChanged \[call \d+\] in the same thread, blocked inside bitcoin-node-\d+$/m);
     expect(text.stdout).not.toContain('Threads:');
     expect(runCli(['chains', r.db, '--threads']).stdout).toContain('Threads:');
     // For scripts: a deadlock fails the check.
