@@ -73,6 +73,8 @@ export interface IndexSource {
   span(): Promise<SessionSpan>;
   stats(q: StatsRequest): Promise<StatsRow[]>;
   chains(q: ChainsRequest): Promise<ChainReport>;
+  /** A filter is coming: start what its scan needs (the second thread), so that it does not wait for it. */
+  prepare?(): void;
   close(): void;
 }
 
@@ -127,14 +129,16 @@ function indexWorker(path: string, heapMb = 128): { ask: (m: DistributiveOmit<In
 export function workerIndex(path: string): IndexSource {
   const scans = indexWorker(path);
   const chains = indexWorker(path);
-  // Started with the first filter (a recording never filtered does without it).
+  // Started when the first filter is being typed (a recording never filtered does without it).
   let second: ReturnType<typeof indexWorker> | null = null;
+  const secondWorker = () => (second ??= indexWorker(path, 32));
   return {
     all: async (afterId) => ((await scans.ask({ k: 'all', afterId })) as Extract<IndexReply, { k: 'all' }>).index,
-    ids: async (filter, afterId, upToId, part) => ((await (part ? (second ??= indexWorker(path, 32)) : scans).ask({ k: 'ids', filter, afterId, upToId })) as Extract<IndexReply, { k: 'ids' }>).ids,
+    ids: async (filter, afterId, upToId, part) => ((await (part ? secondWorker() : scans).ask({ k: 'ids', filter, afterId, upToId })) as Extract<IndexReply, { k: 'ids' }>).ids,
     span: async () => ((await scans.ask({ k: 'span' })) as Extract<IndexReply, { k: 'span' }>).span,
     stats: async (q) => ((await scans.ask({ k: 'stats', q })) as Extract<IndexReply, { k: 'stats' }>).rows,
     chains: async (q) => ((await chains.ask({ k: 'chains', q })) as Extract<IndexReply, { k: 'chains' }>).report,
+    prepare: () => void secondWorker(),
     close: () => {
       scans.close();
       chains.close();

@@ -77,13 +77,13 @@ export function tabLine(view: SessionView, ui: Ui): string {
   const tabs = PANES.map((p) => (p.id === view.pane ? chalk.inverse(`[${p.key} ${p.title}]`) : ` ${chalk.dim(p.key)} ${p.title} `)).join('');
   const filter = view.filterSrc ? chalk.cyan(` filter: ${view.filterSrc}`) : chalk.dim(' no filter (f)');
   const follow = view.pane === 'calls' ? (view.follow ? chalk.green(' follow') : chalk.dim(' paused')) : '';
-  // A filter's last matches show first; the count follows (as Wireshark does), and says when it is still running.
+  // A filter's matches show as they are found; the count follows (as Wireshark does), and says when it is still running.
   const busy = !view.complete
     ? chalk.yellow(' reading the index…')
     : view.filtering
       ? chalk.yellow(' filtering…')
       : view.counting
-        ? chalk.yellow(' counting the matches… (the last ones shown)')
+        ? chalk.yellow(` counting the matches… (${view.matchCount} so far)`)
         : view.filterSrc
           ? chalk.cyan(` ${view.matchCount} of ${view.totalCalls} calls`)
           : '';

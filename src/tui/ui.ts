@@ -251,6 +251,7 @@ export class Ui {
         break;
       case 'filter.edit':
         this.input = { kind: 'filter', text: v.filterSrc };
+        v.filterSoon();
         break;
       case 'search.edit':
         this.input = { kind: 'search', text: this.searchText };

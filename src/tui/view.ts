@@ -86,9 +86,9 @@ export class SessionView {
   private predicate: CallPredicate = () => true;
   /** A filter scan is running and nothing of its result is shown yet. */
   filtering = false;
-  /** The last calls matching the filter are shown; the scan of the earlier ones is still running. */
+  /** The matches found so far are shown; the filter's scan is still running. */
   counting = false;
-  /** Calls matching the filter (when it is complete). */
+  /** Calls matching the filter (found so far, while `counting`). */
   get matchCount(): number {
     return this.matched ? this.matchedN : this.all.n;
   }
@@ -411,17 +411,27 @@ export class SessionView {
     return filterSql(expr, { threads: [...this.threads.values()], processes: [...this.processes.values()], now: this.at() });
   }
 
-  /** Calls at the end of the list a filter scans first, to show its last matches before it has counted them all. */
+  /** Calls a filter's scan reads per request (a slice): matches show as each slice is done. */
   static readonly FILTER_TAIL = 50000;
-  /** Matches in that tail enough to show them first (more rows than a terminal has). */
+  /** While fewer matches than a screenful are shown: the display is rebuilt at most this often (ms) until the count is done. */
+  static readonly FILTER_SHOW_MS = 250;
+  /** More rows than a terminal has. */
   static readonly SCREENFUL = 100;
   private readonly filterTail: number;
 
+  /** The filter's scan is about to start (the filter prompt is open): its threads can get ready. */
+  filterSoon(): void {
+    this.index.prepare?.();
+  }
+
   /**
-   * Runs the filter over every stored call (SQL, in the index source), then
-   * shows the result: the last calls first (the list opens at its end), then
-   * the earlier ones in two halves on two threads; the match count follows
-   * (`counting`). Calls that arrive meanwhile (live) are matched as they come.
+   * Runs the filter over every stored call (SQL, in the index source) in
+   * slices of `filterTail` calls, on two threads that scan toward each other:
+   * one from the end of the list (where it opens), one from its start. They
+   * meet wherever their speeds take them, so neither waits for the other.
+   * Matches show as soon as there are any (`counting` until the scan is
+   * done: the count follows, as in Wireshark); calls that arrive meanwhile
+   * (live) are matched as they come.
    */
   private refilter(): void {
     const gen = ++this.filterGen;
@@ -435,11 +445,6 @@ export class SessionView {
     this.filtering = true;
     this.counting = false;
     const sql = this.sqlFilter()!;
-    const top = this.all.last();
-    const tailFrom = this.complete ? Math.max(0, top - this.filterTail) : 0;
-    const mid = Math.floor(tailFrom / 2);
-    const tail = this.index.ids(sql, tailFrom, top);
-    const early = tailFrom > 0 ? Promise.all([this.index.ids(sql, 0, mid, 1), this.index.ids(sql, mid, tailFrom)]) : Promise.resolve([]);
     const show = (parts: Int32Array[], done: boolean) => {
       if (gen !== this.filterGen) return;
       const keep = this.follow ? undefined : this.selectedId();
@@ -465,13 +470,69 @@ export class SessionView {
       }
       this.changed();
     };
-    this.track(
-      tail.then((t) => {
-        // Enough to fill a screen (or everything there is): shown while the rest is counted.
-        if (gen === this.filterGen && (t.length >= SessionView.SCREENFUL || tailFrom === 0) && this.filtering) show([t], tailFrom === 0);
-      }),
-    );
-    if (tailFrom > 0) this.track(Promise.all([early, tail]).then(([[a, b], t]) => show([a!, b!, t], true)));
+    if (!this.complete) {
+      // The index is still being read (live): one scan of everything stored.
+      this.track(this.index.ids(sql, 0).then((ids) => show([ids], true)));
+      return;
+    }
+    // (lo, hi]: the ids no thread has taken yet.
+    let lo = 0;
+    const top = this.all.last();
+    let hi = top;
+    const slices: { from: number; ids: Int32Array }[] = [];
+    let running = 0;
+    let found = 0;
+    let shownAt = -Infinity;
+    let failed = false;
+    let endDone = false;
+    const update = () => {
+      const done = running === 0 && lo >= hi && !failed;
+      if (!done) {
+        // Not before the slice at the end (where the list opens) is in: the window would show other calls first.
+        // Not while nothing is found (the tab line says `filtering`: never an empty list while counting).
+        if (!endDone || found === 0) return;
+        // A screenful shown: later slices add rows above it, only the count changes (shown when done).
+        if (!this.filtering && (this.matchedN >= SessionView.SCREENFUL || performance.now() - shownAt < SessionView.FILTER_SHOW_MS)) return;
+      }
+      shownAt = performance.now();
+      slices.sort((a, b) => a.from - b.from);
+      show(
+        slices.map((x) => x.ids),
+        done,
+      );
+    };
+    const take = (part: 0 | 1) => {
+      if (lo >= hi || gen !== this.filterGen) return;
+      const size = this.filterTail;
+      const from = part === 0 ? Math.max(lo, hi - size) : lo;
+      const to = part === 0 ? hi : Math.min(hi, lo + size);
+      if (part === 0) hi = from;
+      else lo = to;
+      running++;
+      this.track(
+        this.index.ids(sql, from, to, part).then(
+          (ids) => {
+            running--;
+            if (gen !== this.filterGen) return;
+            slices.push({ from, ids });
+            found += ids.length;
+            if (to === top) endDone = true;
+            take(part);
+            update();
+          },
+          () => {
+            // A slice failed (the database went away): what was found stays, and the count is never done.
+            running--;
+            failed = true;
+          },
+        ),
+      );
+    };
+    // Two slices in flight per thread, so that neither waits for this thread between them.
+    take(0);
+    take(1);
+    take(0);
+    take(1);
   }
 
   // ---- the display order ----

@@ -85,20 +85,25 @@ describe('session view over a recording', () => {
   });
 
   it("shows a filter's last matches first, then all of them with their count", async () => {
-    // The scan of the earlier calls is held back until released: meanwhile the last ones are listed.
+    // Every slice of the scan but the last one is held back until released: meanwhile its matches are listed.
     const direct = directIndex(reader);
+    const top = reader.maxCallId();
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
-    const index: IndexSource = { ...direct, ids: async (f, after, upTo, part) => (after === 0 || part ? held.then(() => direct.ids(f, after, upTo)) : direct.ids(f, after, upTo)) };
+    const asked: [number, number][] = [];
+    const index: IndexSource = {
+      ...direct,
+      ids: async (f, after, upTo = Infinity) => {
+        asked.push([after, Math.min(upTo, top)]);
+        return upTo >= top ? direct.ids(f, after, upTo) : held.then(() => direct.ids(f, after, upTo));
+      },
+    };
     const v = new SessionView({ mode: 'replay', reader, stuckMs: 5000, index, filterTail: 300 });
-    const top = reader.maxCallId();
-    // Most calls match: a screenful among the last 300.
     const want = [...reader.calls()].filter((x) => x.title !== 'Chain.getHeight').map((x) => x.id);
     v.setFilter('!method:getHeight');
     while (v.filtering) await new Promise((r) => setTimeout(r, 5));
     expect(v.counting).toBe(true);
     const first = listed(v).map((r) => r.row.id);
-    expect(first.length).toBeGreaterThan(0);
     expect(first.every((id) => id > top - 300)).toBe(true);
     expect(new Set(first)).toEqual(new Set(want.filter((id) => id > top - 300)));
     release();
@@ -106,6 +111,40 @@ describe('session view over a recording', () => {
     expect(v.counting).toBe(false);
     expect(v.matchCount).toBe(want.length);
     expect(new Set(listed(v).map((r) => r.row.id))).toEqual(new Set(want));
+    // The slices cover every id once: (0, top] with no gap or overlap.
+    asked.sort((a, b) => a[0] - b[0]);
+    expect(asked[0]![0]).toBe(0);
+    for (let i = 1; i < asked.length; i++) expect(asked[i]![0]).toBe(asked[i - 1]![1]);
+    expect(asked.at(-1)![1]).toBe(top);
+  });
+
+  it('shows a match found at the start of the list before the scan of the rest is done', async () => {
+    const direct = directIndex(reader);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    // Only the first slices from either end answer; the rest waits.
+    const top = reader.maxCallId();
+    const index: IndexSource = {
+      ...direct,
+      ids: async (f, after, upTo = Infinity) => (after === 0 || upTo >= top ? direct.ids(f, after, upTo) : held.then(() => direct.ids(f, after, upTo))),
+    };
+    const v = new SessionView({ mode: 'replay', reader, stuckMs: 5000, index, filterTail: 100 });
+    // A label only a few calls have (`call 7`), one of them early.
+    const early = [...reader.calls()].find((c) => c.id <= 100 && /label = "call \d+"/.test(c.params ?? ''))!;
+    const label = /label = "(call \d+)"/.exec(early.params!)![1]!;
+    const re = new RegExp(`${label}\\b`);
+    const all = [...reader.calls()].filter((c) => re.test(c.params ?? '') || re.test(c.results ?? '')).map((c) => c.id);
+    expect(all.length).toBeLessThan(10);
+    v.setFilter(`text:"${label}\\b"`);
+    while (v.filtering) await new Promise((r) => setTimeout(r, 5));
+    expect(v.counting).toBe(true);
+    const first = listed(v).map((r) => r.row.id);
+    expect(first).toContain(early.id);
+    expect(first.every((id) => id <= 100 || id > top - 100)).toBe(true);
+    release();
+    await v.settled();
+    expect(v.counting).toBe(false);
+    expect(new Set(listed(v).map((r) => r.row.id))).toEqual(new Set(all));
   });
 
   it('moves a time cursor: calls after it vanish, calls returning after it are pending', async () => {
