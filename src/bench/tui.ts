@@ -17,7 +17,8 @@
 // generated recording, or generate it there), BENCH_TUI_LAUNCHES (first
 // frames timed, default 3), BENCH_TUI_SECONDS (feed
 // duration, default 8), BENCH_ROUNDTRIPS (per round, default 400),
-// BENCH_ROUNDS (default 20), BENCH_TUI_PARTS (default big,feed,relay).
+// BENCH_ROUNDS (default 20), BENCH_TUI_PARTS (default big,feed,relay),
+// BENCH_TUI_FRAMES=1 (print every frame measured: pane, wall and CPU ms).
 
 import '../tui/production.js';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -100,6 +101,7 @@ async function feedBench(): Promise<void> {
     if (notified >= measureFrom && term.lastWrite > notified) {
       times.push(term.lastWrite - notified);
       cpu.push(term.lastWriteCpu - notifiedCpu);
+      if (process.env.BENCH_TUI_FRAMES) console.log(`frame ${view.pane} wall ${(term.lastWrite - notified).toFixed(1)} cpu ${(term.lastWriteCpu - notifiedCpu).toFixed(1)}`);
     }
     notified = -1;
   };

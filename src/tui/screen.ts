@@ -65,7 +65,37 @@ export function screenLines(view: SessionView, ui: Ui, width: number, height: nu
   return [...headerLines(view, width), tabLine(view, ui), ...pane, footerLine(view, ui)].map((l) => clip(l, width) || ' ');
 }
 
-/** The screen as terminal output: each line put in its place and the rest of it erased (the first frame, written directly). */
-export function screenOutput(lines: string[]): string {
-  return lines.map((l, i) => `\x1b[${i + 1};1H${l}\x1b[0m\x1b[K`).join('') + '\x1b[H';
+/**
+ * Draws frames on the terminal: each line put in its place, only the lines
+ * that changed since the last frame (every line after a resize). Ink is not
+ * involved: turning every cell of a frame into an object and back was most
+ * of a frame's time, and ink redraws the whole screen when its output fills
+ * it. The first frame (before ink has loaded) and ink's (app.ts) go through
+ * the same painter.
+ */
+export class Painter {
+  private last: string[] = [];
+  private width = 0;
+  private height = 0;
+
+  /** The terminal output that turns the last frame into `lines` ('' when nothing changed). */
+  frame(lines: string[], width: number, height: number): string {
+    const all = width !== this.width || height !== this.height;
+    this.width = width;
+    this.height = height;
+    let out = all ? '\x1b[H\x1b[J' : '';
+    for (let i = 0; i < height; i++) {
+      const l = lines[i] ?? '';
+      if (!all && this.last[i] === l) continue;
+      // Erased first: a line as wide as the terminal leaves the cursor past its end, where erasing would cut it.
+      out += `\x1b[${i + 1};1H\x1b[2K${l}\x1b[0m`;
+    }
+    this.last = lines.slice(0, height);
+    return out && out + '\x1b[H';
+  }
+
+  /** The next frame is drawn whole (the terminal was cleared, or written by someone else). */
+  invalidate(): void {
+    this.width = this.height = 0;
+  }
 }

@@ -32,14 +32,7 @@ class Stdout extends EventEmitter {
   isTTY = true;
   columns = columns;
   rows = rows;
-  private drawn = false;
   write(data: string | Uint8Array): boolean {
-    // Ink's first frame goes where the first frame written without it was (screen.ts): the screen is erased first,
-    // in the same write (ink does not erase the ends of lines it did not draw).
-    if (!this.drawn && typeof data === 'string' && data.includes('\n')) {
-      this.drawn = true;
-      data = '\x1b[H\x1b[J' + data;
-    }
     lock.write(fd, data);
     return true;
   }
@@ -73,7 +66,7 @@ async function main(): Promise<void> {
   if (spec.mode === 'live') lowerThreadPriority(19);
   // Loading ink and React takes most of a second: the first frame is drawn without them
   // (the same lines, written straight to the terminal), and ink takes over when it has loaded.
-  const [{ SessionReader }, { SessionView }, { Ui }, { workerIndex }, { secretFields }, { fits, screenLines, screenOutput }] = await Promise.all([
+  const [{ SessionReader }, { SessionView }, { Ui }, { workerIndex }, { secretFields }, { fits, screenLines, Painter }] = await Promise.all([
     import('../store/reader.js'),
     import('./view.js'),
     import('./ui.js'),
@@ -103,7 +96,9 @@ async function main(): Promise<void> {
     }, 500);
   }
   const ui = new Ui(view, () => send({ k: 'quit' }));
-  if (fits(columns, rows)) lock.write(fd, screenOutput(screenLines(view, ui, columns, rows)));
+  // One painter for every frame: ink's first frame only redraws the lines that changed since this one.
+  const painter = new Painter();
+  if (fits(columns, rows)) lock.write(fd, painter.frame(screenLines(view, ui, columns, rows), columns, rows));
   const [React, { render }, { App }] = await Promise.all([import('react'), import('ink'), import('./app.js')]);
   const stdout = new Stdout();
   const stdin = new Stdin();
@@ -128,7 +123,7 @@ async function main(): Promise<void> {
         break;
     }
   });
-  render(React.createElement(App, { view, ui }), {
+  render(React.createElement(App, { view, ui, painter }), {
     stdout: stdout as unknown as NodeJS.WriteStream,
     stdin: stdin as unknown as NodeJS.ReadStream,
     stderr: stdout as unknown as NodeJS.WriteStream,

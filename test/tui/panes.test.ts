@@ -11,6 +11,7 @@ import { SessionReader } from '../../src/store/reader.js';
 import { SessionView } from '../../src/tui/view.js';
 import { Ui } from '../../src/tui/ui.js';
 import { App, Screen } from '../../src/tui/app.js';
+import { Painter } from '../../src/tui/screen.js';
 import { writeSyntheticSession } from '../../src/bench/synthetic-session.js';
 
 let dir: string;
@@ -28,13 +29,23 @@ afterAll(() => {
 
 const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
 
+/** The terminal's lines after the painter's writes (screen.ts): the screen cleared, lines put in their places. */
+function terminal(writes: string[], height: number): string[] {
+  const lines: string[] = Array(height).fill('');
+  for (const w of writes) {
+    if (w.startsWith('\x1b[H\x1b[J')) lines.fill('');
+    for (const m of w.matchAll(/\x1b\[(\d+);1H\x1b\[2K(.*?)\x1b\[0m(?=\x1b\[\d+;1H|\x1b\[H$)/gs)) lines[Number(m[1]) - 1] = m[2]!;
+  }
+  return lines;
+}
+
 function screen(width = 120, height = 30) {
   const view = new SessionView({ mode: 'replay', reader, stuckMs: 5000 });
   const ui = new Ui(view, () => {});
   const r = render(React.createElement(Screen, { view, ui, width, height }));
   const frame = () => {
     r.rerender(React.createElement(Screen, { view, ui, width, height }));
-    return strip(r.lastFrame() ?? '');
+    return strip(terminal(r.frames, height).join('\n'));
   };
   return { view, ui, frame, r };
 }
@@ -131,5 +142,22 @@ describe('app', () => {
     await new Promise((res) => setTimeout(res, 50));
     expect(quit).toBe(1);
     r.unmount();
+  });
+});
+
+describe('painter', () => {
+  it('writes only the lines that changed, and every line after a resize', () => {
+    const p = new Painter();
+    const a = p.frame(['one', 'two', 'three'], 80, 3);
+    expect(terminal([a], 3)).toEqual(['one', 'two', 'three']);
+    const b = p.frame(['one', 'TWO', 'three'], 80, 3);
+    expect(b).toContain('TWO');
+    expect(b).not.toContain('one');
+    expect(b).not.toContain('three');
+    expect(terminal([a, b], 3)).toEqual(['one', 'TWO', 'three']);
+    expect(p.frame(['one', 'TWO', 'three'], 80, 3)).toBe('');
+    const c = p.frame(['one', 'TWO', 'three'], 100, 3);
+    expect(c).toContain('one');
+    expect(terminal([a, b, c], 3)).toEqual(['one', 'TWO', 'three']);
   });
 });
