@@ -9,6 +9,7 @@ import chalk from 'chalk';
 import type { SessionView } from './view.js';
 import { parseCapnpText, treeLines } from './capnp-tree.js';
 import { clock, duration, statusColor } from './format.js';
+import { G } from './glyphs.js';
 
 export interface DetailLine {
   text: string;
@@ -76,7 +77,7 @@ export function detailLines(view: SessionView, id: number, toggled: ReadonlySet<
     if (lines.length === 1) L.push({ text: chalk.dim('  () (no fields)') });
     for (const t of lines) {
       if (t.depth === 0) continue;
-      const mark = t.foldable ? (t.folded ? '▸ ' : '▾ ') : '  ';
+      const mark = t.foldable ? `${t.folded ? G.folded : G.unfolded} ` : '  ';
       L.push({ text: `${'  '.repeat(t.depth)}${mark}${t.kind === 'data' ? chalk.cyan(t.text) : t.text}`, node: t.foldable ? t.path : undefined });
     }
   };

@@ -5,6 +5,7 @@
 import chalk from 'chalk';
 import type { CallStatus } from '../session/records.js';
 import { formatDuration, parseThreadLabel } from '../mp/concepts.js';
+import { G } from './glyphs.js';
 
 /** `bitcoin-node-7749` → `node`. */
 export function shortProcess(label: string): string {
@@ -24,7 +25,7 @@ export function shortThread(label: string): string {
 /** Plain text cut or padded to exactly `w` columns. */
 export function fit(s: string, w: number, right = false): string {
   if (w <= 0) return '';
-  if (s.length > w) return w === 1 ? '…' : s.slice(0, w - 1) + '…';
+  if (s.length > w) return w <= G.ellipsis.length ? G.ellipsis.slice(0, w) : s.slice(0, w - G.ellipsis.length) + G.ellipsis;
   return right ? s.padStart(w) : s.padEnd(w);
 }
 
@@ -75,12 +76,12 @@ export function latencyColor(ms: number, stuckMs: number): (t: string) => string
 
 /** The selected row: reversed, and marked in the gutter (visible without colour, NO_COLOR). */
 export function selected(text: string, isSelected: boolean): string {
-  return isSelected ? chalk.inverse('›' + text) : ' ' + text;
+  return isSelected ? chalk.inverse(G.selected + text) : ' ' + text;
 }
 
 /**
  * A line cut to `width` visible columns, escapes kept (a cut line ends with a
- * reset and `…`). The panes' lines are cut here so that ink never has to
+ * reset and `…`, or `...`: glyphs.ts). The panes' lines are cut here so that ink never has to
  * wrap or truncate them (its per-line truncation is the slowest part of a frame).
  */
 export function clip(line: string, width: number): string {
@@ -94,15 +95,17 @@ export function clip(line: string, width: number): string {
       i = m + 1;
       continue;
     }
-    if (visible === width - 1) {
-      // Does anything visible follow?
-      let j = i + 1;
-      while (j < n && line.charCodeAt(j) === 0x1b) {
-        const m = line.indexOf('m', j);
-        j = m < 0 ? n : m + 1;
+    if (visible === width - G.ellipsis.length) {
+      // Do more visible characters follow than the ellipsis would take the place of?
+      let rest = 0;
+      for (let j = i; j < n && rest <= G.ellipsis.length; j++) {
+        if (line.charCodeAt(j) === 0x1b) {
+          const m = line.indexOf('m', j);
+          j = m < 0 ? n : m;
+        } else rest++;
       }
-      if (j >= n) return line;
-      return line.slice(0, i) + '…\x1b[0m';
+      if (rest <= G.ellipsis.length) return line;
+      return line.slice(0, i) + G.ellipsis + '\x1b[0m';
     }
     visible++;
     i++;

@@ -12,6 +12,7 @@ import { bytes, clock, duration, fit, latencyColor, selected, shortProcess, shor
 import { detailLines } from './detail.js';
 import { formatChains, verdict, ChainNode } from '../chains/chains.js';
 import { isoTime } from '../log/ipclog.js';
+import { G } from './glyphs.js';
 
 export interface Line {
   text: string;
@@ -130,8 +131,8 @@ export function callsLines(view: SessionView, start: number, height: number, wid
   const at = view.at();
   return view.window(start, height).map(({ row: c, depth, hasKids, folded, index }) => {
     const lat = callAge(c, at, view.connections.get(c.conn)?.closed);
-    const fold = hasKids ? (folded ? '▸' : '▾') : ' ';
-    const method = `${'  '.repeat(Math.min(depth, 6))}${depth ? '↳' : ''}${fold}${c.title}`;
+    const fold = hasKids ? (folded ? G.folded : G.unfolded) : ' ';
+    const method = `${'  '.repeat(Math.min(depth, 6))}${depth ? G.nested : ''}${fold}${c.title}`;
     const text =
       chalk.dim(clock(c.sent).slice(12 - cols.time)) + ' ' +
       fit(`c${c.conn}`, cols.conn) + ' ' +
@@ -204,7 +205,7 @@ export function chainsLines(view: SessionView): Line[] {
 export function statsLines(view: SessionView, width: number): Line[] {
   const rows = view.stats();
   const keyW = Math.max(20, width - 6 * 7 - 9 - 8);
-  const arrow = (c: string) => (view.statsSort === c ? (view.statsDesc ? '↓' : '↑') : '');
+  const arrow = (c: string) => (view.statsSort === c ? (view.statsDesc ? G.down : G.up) : '');
   const col = (name: string, id: string, w: number) => fit(name + arrow(id), w, true);
   const L: Line[] = [];
   L.push({

@@ -10,6 +10,7 @@ import type { Ui } from './ui.js';
 import { helpLines, PaneId } from './keys.js';
 import { callsHeader, callsLines, footerLine, headerLines, Line, logWindow, tabLine } from './panes.js';
 import { clip, selected } from './format.js';
+import { asciiLine } from './glyphs.js';
 
 export const MIN_WIDTH = 80;
 export const MIN_HEIGHT = 24;
@@ -62,7 +63,7 @@ export function screenLines(view: SessionView, ui: Ui, width: number, height: nu
   // The body is exactly `body` lines: the footer stays on the last one.
   pane = pane.slice(0, body);
   while (pane.length < body) pane.push('');
-  return [...headerLines(view, width), tabLine(view, ui), ...pane, footerLine(view, ui)].map((l) => clip(l, width) || ' ');
+  return [...headerLines(view, width), tabLine(view, ui), ...pane, footerLine(view, ui)].map((l) => clip(asciiLine(l), width) || ' ');
 }
 
 /**

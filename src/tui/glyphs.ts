@@ -1,0 +1,59 @@
+// The terminal UI's glyphs, and their ASCII stand-ins for a terminal whose
+// locale is not UTF-8 (LC_ALL, else LC_CTYPE, else LANG; none set is the C
+// locale). Such a terminal counts a glyph's bytes as columns: every `…`, `▾`
+// or `↳` would push the rest of its row 2 columns right and cut its end.
+// The panes use `G` where a glyph's width matters (cells cut to a column's
+// width); `asciiLine` turns whatever else is left (the chains report's
+// arrows, non-ASCII text from the wire) into ASCII as a line is drawn.
+
+const TABLE = {
+  ellipsis: ['…', '...'],
+  unfolded: ['▾', 'v'],
+  folded: ['▸', '>'],
+  nested: ['↳', '->'],
+  arrow: ['→', '->'],
+  up: ['↑', '^'],
+  down: ['↓', 'v'],
+  both: ['⇄', '<->'],
+  bar: ['│', '|'],
+  selected: ['›', '>'],
+  bad: ['✗', 'x'],
+  good: ['✓', 'ok'],
+  dot: ['•', '*'],
+  busy: ['●', '*'],
+  idle: ['○', 'o'],
+  play: ['▶', '>'],
+  pause: ['⏸', '||'],
+  dash: ['—', '-'],
+  about: ['≈', '~'],
+  atMost: ['≤', '<='],
+} as const;
+
+export type Glyphs = { [K in keyof typeof TABLE]: string };
+
+const pick = (i: 0 | 1): Glyphs => Object.fromEntries(Object.entries(TABLE).map(([k, v]) => [k, v[i]])) as Glyphs;
+export const UNICODE_GLYPHS = pick(0);
+export const ASCII_GLYPHS = pick(1);
+
+/** Whether the locale's character set is UTF-8 (the first of LC_ALL, LC_CTYPE, LANG that is set decides). */
+export function utf8Locale(env: NodeJS.ProcessEnv = process.env): boolean {
+  const locale = env.LC_ALL || env.LC_CTYPE || env.LANG || '';
+  return /utf-?8/i.test(locale);
+}
+
+/** The glyphs in use: ASCII unless the locale is UTF-8. */
+export let G: Glyphs = utf8Locale() ? UNICODE_GLYPHS : ASCII_GLYPHS;
+
+/** Chooses the glyphs (tests; a UI started with another environment than this process's). */
+export function setGlyphs(g: Glyphs): void {
+  G = g;
+}
+
+const ASCII_OF = new Map<string, string>(Object.values(TABLE).map(([u, a]) => [u, a]));
+const NON_ASCII = /[^\x00-\x7f]/gu;
+
+/** A line as drawn: unchanged with UTF-8 glyphs; else every non-ASCII character as its stand-in (`?` if it has none). */
+export function asciiLine(line: string): string {
+  if (G === UNICODE_GLYPHS) return line;
+  return line.replace(NON_ASCII, (c) => ASCII_OF.get(c) ?? '?');
+}

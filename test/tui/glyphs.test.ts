@@ -1,0 +1,83 @@
+// ASCII glyphs for a terminal whose locale is not UTF-8 (glyphs.ts): such a
+// terminal counts each byte of a glyph as a column, so rows with `…`, `▾` or
+// `↳` came out cut by 2 columns per glyph.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SessionReader } from '../../src/store/reader.js';
+import { SessionView } from '../../src/tui/view.js';
+import { Ui } from '../../src/tui/ui.js';
+import { screenLines } from '../../src/tui/screen.js';
+import { writeSyntheticSession } from '../../src/bench/synthetic-session.js';
+import { ASCII_GLYPHS, asciiLine, G, setGlyphs, UNICODE_GLYPHS, utf8Locale } from '../../src/tui/glyphs.js';
+
+let dir: string;
+let reader: SessionReader;
+const before = G;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ipc-trace-glyphs-'));
+  writeSyntheticSession(join(dir, 's.sqlite'), { calls: 400, seed: 5 });
+  reader = SessionReader.open(join(dir, 's.sqlite'));
+});
+afterAll(() => {
+  setGlyphs(before);
+  reader.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
+
+function lines(width: number, height: number, keys: string[] = []): string[] {
+  const view = new SessionView({ mode: 'replay', reader, stuckMs: 5000 });
+  const ui = new Ui(view, () => {});
+  for (const k of keys) ui.key(k);
+  return screenLines(view, ui, width, height).map(strip);
+}
+
+describe('glyphs', () => {
+  it('follows the locale: LC_ALL, else LC_CTYPE, else LANG; none set is not UTF-8', () => {
+    expect(utf8Locale({ LANG: 'C.UTF-8' })).toBe(true);
+    expect(utf8Locale({ LANG: 'en_US.utf8' })).toBe(true);
+    expect(utf8Locale({})).toBe(false);
+    expect(utf8Locale({ LANG: 'C' })).toBe(false);
+    expect(utf8Locale({ LC_ALL: 'C', LANG: 'C.UTF-8' })).toBe(false);
+    expect(utf8Locale({ LC_CTYPE: 'de_DE.UTF-8', LANG: 'C' })).toBe(true);
+    expect(utf8Locale({ LC_ALL: '', LANG: 'en_GB.UTF-8' })).toBe(true);
+  });
+
+  for (const [width, height] of [
+    [120, 36],
+    [80, 24],
+  ] as const) {
+    it(`draws only ASCII, no row wider than the terminal, at ${width}x${height} with a non-UTF-8 locale`, () => {
+      setGlyphs(ASCII_GLYPHS);
+      for (const keys of [[], ['4'], ['5'], ['1', 'enter']]) {
+        const shown = lines(width, height, keys);
+        for (const l of shown) {
+          expect(l).toMatch(/^[\x00-\x7f]*$/);
+          expect(l.length).toBeLessThanOrEqual(width);
+        }
+      }
+      const calls = lines(width, height);
+      // Callbacks nested under their call; every row keeps its latency's unit at the end.
+      expect(calls.some((l) => / ->[ v>]\S/.test(l))).toBe(true);
+      const rows = calls.filter((l) => /^.[\d:.]+ c\d /.test(l));
+      expect(rows.length).toBeGreaterThan(10);
+      for (const r of rows) expect(r.trimEnd()).toMatch(/\d(us|ms|s)$/);
+      // Cut cells end with `...`.
+      expect(calls.some((l) => l.includes('...'))).toBe(true);
+    });
+  }
+
+  it('keeps the UTF-8 glyphs with a UTF-8 locale', () => {
+    setGlyphs(UNICODE_GLYPHS);
+    const calls = lines(120, 36);
+    expect(calls.some((l) => l.includes('↳'))).toBe(true);
+    expect(asciiLine('a → b')).toBe('a → b');
+    setGlyphs(ASCII_GLYPHS);
+    expect(asciiLine('a → b … ≈ é')).toBe('a -> b ... ~ ?');
+  });
+});
