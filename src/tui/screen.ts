@@ -78,10 +78,16 @@ export class Painter {
   private last: string[] = [];
   private width = 0;
   private height = 0;
+  private wholeAt = 0;
+
+  /** `wholeMs`: every line is drawn again at least this often (whatever else wrote to the terminal is gone then). */
+  constructor(private readonly wholeMs = 5000) {}
 
   /** The terminal output that turns the last frame into `lines` ('' when nothing changed). */
   frame(lines: string[], width: number, height: number): string {
-    const all = width !== this.width || height !== this.height;
+    const now = performance.now();
+    const all = width !== this.width || height !== this.height || now - this.wholeAt >= this.wholeMs;
+    if (all) this.wholeAt = now;
     this.width = width;
     this.height = height;
     let out = all ? '\x1b[H\x1b[J' : '';

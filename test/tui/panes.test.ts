@@ -160,4 +160,12 @@ describe('painter', () => {
     expect(c).toContain('one');
     expect(terminal([a, b, c], 3)).toEqual(['one', 'TWO', 'three']);
   });
+
+  it('draws every line again once in a while (what others wrote to the terminal goes)', async () => {
+    const p = new Painter(20);
+    p.frame(['one', 'two'], 80, 2);
+    expect(p.frame(['one', 'two'], 80, 2)).toBe('');
+    await new Promise((r) => setTimeout(r, 30));
+    expect(terminal([p.frame(['one', 'two'], 80, 2)], 2)).toEqual(['one', 'two']);
+  });
 });
