@@ -411,7 +411,7 @@ export class SessionView {
     return filterSql(expr, { threads: [...this.threads.values()], processes: [...this.processes.values()], now: this.at() });
   }
 
-  /** Calls a filter's scan reads per request (a slice): matches show as each slice is done. */
+  /** Calls a filter's scan reads per request (a slice, once the first few, smaller, are done). */
   static readonly FILTER_TAIL = 50000;
   /** While fewer matches than a screenful are shown: the display is rebuilt at most this often (ms) until the count is done. */
   static readonly FILTER_SHOW_MS = 250;
@@ -501,9 +501,11 @@ export class SessionView {
         done,
       );
     };
+    // Each thread's slices grow to filterTail (a quarter, a half, then whole): the first ones answer soon.
+    const taken = [0, 0];
     const take = (part: 0 | 1) => {
       if (lo >= hi || gen !== this.filterGen) return;
-      const size = this.filterTail;
+      const size = Math.max(1, this.filterTail >> Math.max(0, 2 - taken[part]!++));
       const from = part === 0 ? Math.max(lo, hi - size) : lo;
       const to = part === 0 ? hi : Math.min(hi, lo + size);
       if (part === 0) hi = from;

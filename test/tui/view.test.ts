@@ -103,9 +103,12 @@ describe('session view over a recording', () => {
     v.setFilter('!method:getHeight');
     while (v.filtering) await new Promise((r) => setTimeout(r, 5));
     expect(v.counting).toBe(true);
+    // What is listed: the matches of the slice at the end (the only one answered).
+    const end = asked.find(([, upTo]) => upTo >= top)!;
+    expect(end[0]).toBeGreaterThanOrEqual(top - 300);
     const first = listed(v).map((r) => r.row.id);
-    expect(first.every((id) => id > top - 300)).toBe(true);
-    expect(new Set(first)).toEqual(new Set(want.filter((id) => id > top - 300)));
+    expect(first.length).toBeGreaterThan(0);
+    expect(new Set(first)).toEqual(new Set(want.filter((id) => id > end[0])));
     release();
     await v.settled();
     expect(v.counting).toBe(false);
@@ -122,11 +125,11 @@ describe('session view over a recording', () => {
     const direct = directIndex(reader);
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
-    // Only the first slices from either end answer; the rest waits.
+    // Only the slices of the first 100 calls and the one at the end answer; the rest waits.
     const top = reader.maxCallId();
     const index: IndexSource = {
       ...direct,
-      ids: async (f, after, upTo = Infinity) => (after === 0 || upTo >= top ? direct.ids(f, after, upTo) : held.then(() => direct.ids(f, after, upTo))),
+      ids: async (f, after, upTo = Infinity) => (upTo <= 100 || upTo >= top ? direct.ids(f, after, upTo) : held.then(() => direct.ids(f, after, upTo))),
     };
     const v = new SessionView({ mode: 'replay', reader, stuckMs: 5000, index, filterTail: 100 });
     // A label only a few calls have (`call 7`), one of them early.
