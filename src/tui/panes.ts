@@ -84,7 +84,7 @@ export function tabLine(view: SessionView, ui: Ui): string {
     : view.filtering
       ? chalk.yellow(' filtering…')
       : view.counting
-        ? chalk.yellow(` counting the matches… (${view.matchCount} so far)`)
+        ? chalk.yellow(` ${view.matchCount} so far, counting…`)
         : view.filterSrc
           ? chalk.cyan(` ${view.matchCount} of ${view.totalCalls} calls`)
           : '';
