@@ -100,9 +100,4 @@ export class Painter {
     this.last = lines.slice(0, height);
     return out && out + '\x1b[H';
   }
-
-  /** The next frame is drawn whole (the terminal was cleared, or written by someone else). */
-  invalidate(): void {
-    this.width = this.height = 0;
-  }
 }

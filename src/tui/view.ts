@@ -429,9 +429,9 @@ export class SessionView {
    * slices of `filterTail` calls, on two threads that scan toward each other:
    * one from the end of the list (where it opens), one from its start. They
    * meet wherever their speeds take them, so neither waits for the other.
-   * Matches show as soon as there are any (`counting` until the scan is
-   * done: the count follows, as in Wireshark); calls that arrive meanwhile
-   * (live) are matched as they come.
+   * Matches show as soon as there are any and the slice at the end is in
+   * (`counting` until the scan is done: the count follows, as in
+   * Wireshark); calls that arrive meanwhile (live) are matched as they come.
    */
   private refilter(): void {
     const gen = ++this.filterGen;
