@@ -36,7 +36,8 @@ const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8
 /** Starts `ipc-trace ARGS` in a 120x35 tmux window; after it exits the shell prints EXIT=code and waits. */
 function start(args: string[]): string {
   const name = `ipc-trace-tui-${process.pid}-${sessions.length}-${Date.now() % 100000}`;
-  const cmd = `env -u CI node ${MAIN} ${args.map((a) => `'${a}'`).join(' ')}; echo EXIT=$?; sleep 120`;
+  // A UTF-8 locale, whatever this machine's: the screens below are matched with the UI's UTF-8 glyphs (glyphs.ts).
+  const cmd = `env -u CI -u LC_ALL -u LC_CTYPE LANG=C.UTF-8 node ${MAIN} ${args.map((a) => `'${a}'`).join(' ')}; echo EXIT=$?; sleep 120`;
   tmux('new-session', '-d', '-s', name, '-x', '120', '-y', '35', cmd);
   sessions.push(name);
   return name;

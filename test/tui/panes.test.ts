@@ -12,17 +12,22 @@ import { SessionView } from '../../src/tui/view.js';
 import { Ui } from '../../src/tui/ui.js';
 import { App, Screen } from '../../src/tui/app.js';
 import { Painter } from '../../src/tui/screen.js';
+import { G, setGlyphs, UNICODE_GLYPHS } from '../../src/tui/glyphs.js';
 import { writeSyntheticSession } from '../../src/bench/synthetic-session.js';
 
 let dir: string;
 let reader: SessionReader;
 
+// The UTF-8 glyphs, whatever this machine's locale (the ASCII ones are tested in glyphs.test.ts).
+const glyphs = G;
 beforeAll(() => {
+  setGlyphs(UNICODE_GLYPHS);
   dir = mkdtempSync(join(tmpdir(), 'ipc-trace-panes-'));
   writeSyntheticSession(join(dir, 's.sqlite'), { calls: 400, seed: 11 });
   reader = SessionReader.open(join(dir, 's.sqlite'));
 });
 afterAll(() => {
+  setGlyphs(glyphs);
   reader.close();
   rmSync(dir, { recursive: true, force: true });
 });
