@@ -27,7 +27,7 @@ export function Screen({ view, ui, width, height, painter }: { view: SessionView
   const p = painter ?? (own.current ??= new Painter());
   const lines = fits(width, height)
     ? screenLines(view, ui, width, height)
-    : [clip(`ipc-trace needs a terminal of at least ${MIN_WIDTH}x${MIN_HEIGHT} (this one is ${width}x${height}); q quits`, width)];
+    : [`ipc-trace needs a terminal of at least ${MIN_WIDTH}x${MIN_HEIGHT}`, `(this one is ${width}x${height}); q quits`].map((l) => clip(l, width));
   useLayoutEffect(() => {
     const out = p.frame(lines, width, height);
     if (out) stdout.write(out);

@@ -74,6 +74,7 @@ describe('panes', () => {
   it('shows the minimum size instead of a broken layout', () => {
     const { frame } = screen(60, 20);
     expect(frame()).toContain('needs a terminal of at least 80x24');
+    expect(frame()).toContain('(this one is 60x20); q quits');
   });
 
   it('detail pane: params as a tree with the hash as hex and in display order; hex dump key', () => {
