@@ -81,8 +81,8 @@ export function selected(text: string, isSelected: boolean): string {
 
 /**
  * A line cut to `width` visible columns, escapes kept (a cut line ends with a
- * reset and `…`, or `...`: glyphs.ts). The panes' lines are cut here so that ink never has to
- * wrap or truncate them (its per-line truncation is the slowest part of a frame).
+ * reset and `…`, or `...`: glyphs.ts). Every line of the screen is cut here,
+ * so that none wraps on the terminal.
  */
 export function clip(line: string, width: number): string {
   let visible = 0;
