@@ -427,8 +427,9 @@ export class SessionView {
   /**
    * Runs the filter over every stored call (SQL, in the index source) in
    * slices of `filterTail` calls, on two threads that scan toward each other:
-   * one from the end of the list (where it opens), one from its start. They
-   * meet wherever their speeds take them, so neither waits for the other.
+   * one from the end of the list (where it opens), and, once the slice at the
+   * end is in (the window: nothing competes with it), one from the start.
+   * They meet wherever their speeds take them, so neither waits for the other.
    * Matches show as soon as there are any and the slice at the end is in
    * (`counting` until the scan is done: the count follows, as in
    * Wireshark); calls that arrive meanwhile (live) are matched as they come.
@@ -518,8 +519,13 @@ export class SessionView {
             if (gen !== this.filterGen) return;
             slices.push({ from, ids });
             found += ids.length;
-            if (to === top) endDone = true;
             take(part);
+            if (to === top) {
+              endDone = true;
+              // The thread from the start begins once the slice at the end (the window) is in.
+              take(1);
+              take(1);
+            }
             update();
           },
           () => {
@@ -532,9 +538,7 @@ export class SessionView {
     };
     // Two slices in flight per thread, so that neither waits for this thread between them.
     take(0);
-    take(1);
     take(0);
-    take(1);
   }
 
   // ---- the display order ----
