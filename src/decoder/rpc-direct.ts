@@ -24,6 +24,7 @@ import {
   readUint,
   readWord,
   structPointer,
+  wordHex,
 } from './wire.js';
 
 const EMPTY: StructRef = { seg: 0, data: 0, dataBits: 0, ptrs: 0, ptrCount: 0, nest: 1 };
@@ -127,7 +128,7 @@ export function readRpcDirect(m: WireMessage): RpcMessage | null {
       return {
         type: 'call',
         questionId,
-        interfaceId: '0x' + (hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0')),
+        interfaceId: '0x' + wordHex(lo, hi),
         methodId,
         target: t,
         params,

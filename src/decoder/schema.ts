@@ -1,18 +1,25 @@
 // Compiled schemas (a CodeGeneratorRequest, as `capnp compile -o-` writes it)
-// loaded once into plain lookup tables that the dynamic decoder walks.
+// loaded once into plain lookup tables that the dynamic decoder walks. The
+// request is read with our own wire reader (wire.ts): a tenth of what going
+// through capnp-es's generated classes cost, which every replay paid.
 
-import { Message } from 'capnp-es';
+import { Framer } from './framer.js';
 import {
-  CodeGeneratorRequest,
-  Node,
-  Type,
-  Value,
-  Field,
-  Brand as CapnpBrand,
-  Brand_Scope,
-  Brand_Binding,
-  Type_AnyPointer,
-} from 'capnp-es/capnp/schema';
+  DecodeError,
+  DEFAULT_NESTING_LIMIT,
+  ElementSize,
+  WireMessage,
+  listStruct,
+  readBit,
+  readBlob,
+  readList,
+  readStruct,
+  readUint,
+  readWord,
+  structPointer,
+  wordHex,
+  type StructRef,
+} from './wire.js';
 
 export type PrimitiveKind =
   | 'void'
@@ -122,201 +129,193 @@ export class SchemaSet {
   }
 }
 
-/** Schema ids print as `0x` + lower-case hex without leading zeros, as kj::hex does. */
-export function idHex(id: bigint): string {
-  return '0x' + id.toString(16);
-}
 
 /** mp/proxy.capnp's Context struct. */
 import { contextField } from '../mp/concepts.js';
 
-const PRIMITIVES: Record<number, PrimitiveKind | 'text' | 'data'> = {
-  [Type.VOID]: 'void',
-  [Type.BOOL]: 'bool',
-  [Type.INT8]: 'int8',
-  [Type.INT16]: 'int16',
-  [Type.INT32]: 'int32',
-  [Type.INT64]: 'int64',
-  [Type.UINT8]: 'uint8',
-  [Type.UINT16]: 'uint16',
-  [Type.UINT32]: 'uint32',
-  [Type.UINT64]: 'uint64',
-  [Type.FLOAT32]: 'float32',
-  [Type.FLOAT64]: 'float64',
-  [Type.TEXT]: 'text',
-  [Type.DATA]: 'data',
-};
+// ---- reading a CodeGeneratorRequest with our own wire reader (wire.ts) ----
+// Field positions from schema.capnp (`capnp compile -ocapnp schema.capnp`
+// prints them): data offsets in units of the field's size, pointers by index.
 
-function convertBrand(b: CapnpBrand): Brand | null {
-  const scopes = b.scopes;
-  if (scopes.length === 0) return null;
-  const out: Brand = new Map();
-  scopes.forEach((s: Brand_Scope) => {
-    const id = idHex(s.scopeId);
-    if (s._isInherit) {
-      out.set(id, 'inherit');
-    } else {
-      const binds: (TypeRef | null)[] = [];
-      s.bind.forEach((bd: Brand_Binding) => binds.push(bd._isType ? convertType(bd.type) : null));
-      out.set(id, binds);
-    }
-  });
+/** The CGR's message, its nodes read one by one (the whole set is converted at once). */
+function cgrMessage(bytes: Uint8Array): WireMessage {
+  const events = new Framer().push(bytes);
+  const first = events[0];
+  if (!first || first.kind !== 'frame') throw new DecodeError(`not a compiled schema set: ${first?.kind === 'error' ? first.reason : 'too short'}`);
+  return new WireMessage(first.frame.segments);
+}
+
+/** A struct field of `s` (pointer `index`); the empty struct when null. */
+function sub(m: WireMessage, s: StructRef, index: number): StructRef {
+  const loc = structPointer(s, index);
+  return (loc && readStruct(m, loc, s.nest)) ?? EMPTY_STRUCT;
+}
+
+const EMPTY_STRUCT: StructRef = { seg: 0, data: 0, dataBits: 0, ptrs: 0, ptrCount: 0, nest: 1 };
+
+/** The struct elements of list pointer `index` of `s`. */
+function structList(m: WireMessage, s: StructRef, index: number): StructRef[] {
+  const loc = structPointer(s, index);
+  const l = loc && readList(m, loc, s.nest, ElementSize.InlineComposite);
+  const out: StructRef[] = [];
+  if (l) for (let i = 0; i < l.count; i++) out.push(listStruct(l, i));
   return out;
 }
 
-function convertAnyPointer(a: Type_AnyPointer): TypeRef {
-  if (a._isParameter) return { kind: 'param', scopeId: idHex(a.parameter.scopeId), index: a.parameter.parameterIndex };
-  if (a._isImplicitMethodParameter) return { kind: 'implicitParam', index: a.implicitMethodParameter.parameterIndex };
-  return { kind: 'anyPointer' };
+/** A Text field as capnp-es reads it (UTF-8); '' when null. */
+function textField(m: WireMessage, s: StructRef, index: number): string {
+  const loc = structPointer(s, index);
+  const b = loc && readBlob(m, loc, true);
+  return b ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8') : '';
 }
 
-function convertType(t: Type): TypeRef {
-  const w = t.which();
+/** A UInt64 id field (word `offset`): schema ids print as `0x` + lower-case hex without leading zeros, as kj::hex does. */
+function idField(m: WireMessage, s: StructRef, offset: number): string {
+  const [lo, hi] = readWord(m, s, offset);
+  return '0x' + wordHex(lo, hi);
+}
+
+const PRIMITIVES: (PrimitiveKind | 'text' | 'data')[] = [
+  'void', 'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'float32', 'float64', 'text', 'data',
+];
+
+function readBrand(m: WireMessage, b: StructRef): Brand | null {
+  const scopes = structList(m, b, 0);
+  if (scopes.length === 0) return null;
+  const out: Brand = new Map();
+  for (const s of scopes) {
+    const id = idField(m, s, 0);
+    if (readUint(m, s, 4, 16) === 1) out.set(id, 'inherit');
+    else out.set(id, structList(m, s, 0).map((bd) => (readUint(m, bd, 0, 16) === 1 ? readType(m, sub(m, bd, 0)) : null)));
+  }
+  return out;
+}
+
+function readType(m: WireMessage, t: StructRef): TypeRef {
+  const w = readUint(m, t, 0, 16);
   const prim = PRIMITIVES[w];
   if (prim) return { kind: prim } as TypeRef;
   switch (w) {
-    case Type.LIST:
-      return { kind: 'list', element: convertType(t.list.elementType) };
-    case Type.ENUM:
-      return { kind: 'enum', id: idHex(t.enum.typeId) };
-    case Type.STRUCT:
-      return { kind: 'struct', id: idHex(t.struct.typeId), brand: convertBrand(t.struct.brand) };
-    case Type.INTERFACE:
-      return { kind: 'interface', id: idHex(t.interface.typeId), brand: convertBrand(t.interface.brand) };
-    case Type.ANY_POINTER:
-      return convertAnyPointer(t.anyPointer);
+    case 14:
+      return { kind: 'list', element: readType(m, sub(m, t, 0)) };
+    case 15:
+      return { kind: 'enum', id: idField(m, t, 1) };
+    case 16:
+      return { kind: 'struct', id: idField(m, t, 1), brand: readBrand(m, sub(m, t, 0)) };
+    case 17:
+      return { kind: 'interface', id: idField(m, t, 1), brand: readBrand(m, sub(m, t, 0)) };
+    case 18: {
+      const a = readUint(m, t, 4, 16);
+      if (a === 1) return { kind: 'param', scopeId: idField(m, t, 2), index: readUint(m, t, 5, 16) };
+      if (a === 2) return { kind: 'implicitParam', index: readUint(m, t, 5, 16) };
+      return { kind: 'anyPointer' };
+    }
     default:
-      throw new Error(`unknown schema type ${w}`);
+      throw new DecodeError(`unknown schema type ${w}`);
   }
 }
 
-const f32 = new Float32Array(1);
-const f32u = new Uint32Array(f32.buffer);
-const f64 = new Float64Array(1);
-const f64u = new Uint32Array(f64.buffer);
-
-function bigBits(v: bigint): DefaultBits {
-  const u = BigInt.asUintN(64, v);
-  return { kind: 'bits', lo: Number(u & 0xffffffffn), hi: Number(u >> 32n) };
-}
-
-function convertDefault(v: Value): DefaultBits {
-  switch (v.which()) {
-    case Value.BOOL:
-      return { kind: 'bits', lo: v.bool ? 1 : 0, hi: 0 };
-    case Value.INT8:
-      return { kind: 'bits', lo: v.int8 & 0xff, hi: 0 };
-    case Value.INT16:
-      return { kind: 'bits', lo: v.int16 & 0xffff, hi: 0 };
-    case Value.INT32:
-      return { kind: 'bits', lo: v.int32 >>> 0, hi: 0 };
-    case Value.UINT8:
-      return { kind: 'bits', lo: v.uint8, hi: 0 };
-    case Value.UINT16:
-      return { kind: 'bits', lo: v.uint16, hi: 0 };
-    case Value.UINT32:
-      return { kind: 'bits', lo: v.uint32 >>> 0, hi: 0 };
-    case Value.ENUM:
-      return { kind: 'bits', lo: v.enum, hi: 0 };
-    case Value.INT64:
-      return bigBits(v.int64);
-    case Value.UINT64:
-      return bigBits(v.uint64);
-    case Value.FLOAT32:
-      f32[0] = v.float32;
-      return { kind: 'bits', lo: f32u[0]!, hi: 0 };
-    case Value.FLOAT64:
-      f64[0] = v.float64;
-      return { kind: 'bits', lo: f64u[0]!, hi: f64u[1]! };
-    case Value.TEXT:
-      return v.text !== '' ? { kind: 'blob', bytes: Buffer.from(v.text, 'utf8') } : { kind: 'none' };
-    case Value.DATA:
-      return v._hasData() ? { kind: 'blob', bytes: new Uint8Array(v.data.toUint8Array()) } : { kind: 'none' };
+/** A Value's bits as the wire holds them (the decoder XORs them with the wire value). */
+function readDefault(m: WireMessage, v: StructRef): DefaultBits {
+  switch (readUint(m, v, 0, 16)) {
+    case 1:
+      return { kind: 'bits', lo: readBit(m, v, 16) ? 1 : 0, hi: 0 };
+    case 2:
+    case 6:
+      return { kind: 'bits', lo: readUint(m, v, 2, 8), hi: 0 };
+    case 3:
+    case 7:
+    case 15:
+      return { kind: 'bits', lo: readUint(m, v, 1, 16), hi: 0 };
+    case 4:
+    case 8:
+    case 10:
+      return { kind: 'bits', lo: readUint(m, v, 1, 32), hi: 0 };
+    case 5:
+    case 9:
+    case 11: {
+      const [lo, hi] = readWord(m, v, 1);
+      return { kind: 'bits', lo, hi };
+    }
+    case 12: {
+      const loc = structPointer(v, 0);
+      const b = loc && readBlob(m, loc, true);
+      return b && b.length > 0 ? { kind: 'blob', bytes: new Uint8Array(b) } : { kind: 'none' };
+    }
+    case 13: {
+      const loc = structPointer(v, 0);
+      const b = loc && readBlob(m, loc, false);
+      return b ? { kind: 'blob', bytes: new Uint8Array(b) } : { kind: 'none' };
+    }
     default:
       return { kind: 'none' };
   }
 }
 
-function convertField(f: Field, index: number): FieldInfo {
-  const base = { name: f.name, index, discriminant: f.discriminantValue };
-  if (f._isGroup) {
-    return { ...base, offset: 0, type: { kind: 'void' }, defaultValue: { kind: 'none' }, groupId: idHex(f.group.typeId) };
+function readField(m: WireMessage, f: StructRef, index: number): FieldInfo {
+  const base = { name: textField(m, f, 0), index, discriminant: readUint(m, f, 1, 16) ^ NO_DISCRIMINANT };
+  if (readUint(m, f, 4, 16) === 1) {
+    return { ...base, offset: 0, type: { kind: 'void' }, defaultValue: { kind: 'none' }, groupId: idField(m, f, 2) };
   }
-  const slot = f.slot;
   return {
     ...base,
-    offset: slot.offset,
-    type: convertType(slot.type),
-    defaultValue: convertDefault(slot.defaultValue),
+    offset: readUint(m, f, 1, 32),
+    type: readType(m, sub(m, f, 2)),
+    defaultValue: readDefault(m, sub(m, f, 3)),
     groupId: null,
   };
 }
 
-function shortName(n: Node): string {
-  const d = n.displayName;
-  const i = d.indexOf(':');
-  return i < 0 ? d : d.slice(i + 1);
+function shortName(displayName: string): string {
+  const i = displayName.indexOf(':');
+  return i < 0 ? displayName : displayName.slice(i + 1);
 }
 
 /** Reads a CodeGeneratorRequest into a SchemaSet. */
 export function loadCodeGeneratorRequest(bytes: Uint8Array): SchemaSet {
-  // capnp-es may keep references into the buffer: hand it a private copy.
-  const copy = new Uint8Array(bytes);
-  const req = new Message(copy, false).getRoot(CodeGeneratorRequest);
+  const m = cgrMessage(bytes);
+  const req = readStruct(m, m.root(), DEFAULT_NESTING_LIMIT) ?? EMPTY_STRUCT;
   const set = new SchemaSet();
-  req.nodes.forEach((n: Node) => {
-    const id = idHex(n.id);
-    switch (n.which()) {
-      case Node.STRUCT: {
-        const s = n.struct;
-        const fields: FieldInfo[] = [];
-        s.fields.forEach((f: Field, i: number) => fields.push(convertField(f, i)));
+  for (const n of structList(m, req, 0)) {
+    const id = idField(m, n, 0);
+    const displayName = textField(m, n, 0);
+    switch (readUint(m, n, 6, 16)) {
+      case 1:
         set.structs.set(id, {
           id,
-          displayName: n.displayName,
-          name: shortName(n),
-          dataWords: s.dataWordCount,
-          ptrCount: s.pointerCount,
-          discriminantCount: s.discriminantCount,
-          discriminantOffset: s.discriminantOffset,
-          fields,
-          isGroup: s.isGroup,
+          displayName,
+          name: shortName(displayName),
+          dataWords: readUint(m, n, 7, 16),
+          ptrCount: readUint(m, n, 12, 16),
+          discriminantCount: readUint(m, n, 15, 16),
+          discriminantOffset: readUint(m, n, 8, 32),
+          fields: structList(m, n, 3).map((f, i) => readField(m, f, i)),
+          isGroup: readBit(m, n, 224),
         });
         break;
-      }
-      case Node.ENUM: {
-        const names: string[] = [];
-        n.enum.enumerants.forEach((e) => names.push(e.name));
-        set.enums.set(id, { id, name: shortName(n), enumerants: names });
+      case 2:
+        set.enums.set(id, { id, name: shortName(displayName), enumerants: structList(m, n, 3).map((e) => textField(m, e, 0)) });
         break;
-      }
-      case Node.INTERFACE: {
-        const methods: MethodInfo[] = [];
-        n.interface.methods.forEach((m, i) =>
-          methods.push({
-            name: m.name,
-            ordinal: i,
-            paramId: idHex(m.paramStructType),
-            paramBrand: convertBrand(m.paramBrand),
-            resultId: idHex(m.resultStructType),
-            resultBrand: convertBrand(m.resultBrand),
-            hasContext: false,
-          }),
-        );
-        const supers: string[] = [];
-        n.interface.superclasses.forEach((s) => supers.push(idHex(s.id)));
-        set.interfaces.set(id, { id, name: shortName(n), displayName: n.displayName, methods, superclasses: supers });
+      case 3: {
+        const methods: MethodInfo[] = structList(m, n, 3).map((me, i) => ({
+          name: textField(m, me, 0),
+          ordinal: i,
+          paramId: idField(m, me, 1),
+          paramBrand: readBrand(m, sub(m, me, 2)),
+          resultId: idField(m, me, 2),
+          resultBrand: readBrand(m, sub(m, me, 3)),
+          hasContext: false,
+        }));
+        const superclasses = structList(m, n, 4).map((s) => idField(m, s, 0));
+        set.interfaces.set(id, { id, name: shortName(displayName), displayName, methods, superclasses });
         break;
       }
       default:
         break;
     }
-  });
+  }
   for (const iface of set.interfaces.values()) {
-    for (const m of iface.methods) {
-      const params = set.structs.get(m.paramId);
-      m.hasContext = contextField(params) !== undefined;
-    }
+    for (const me of iface.methods) me.hasContext = contextField(set.structs.get(me.paramId)) !== undefined;
   }
   return set;
 }

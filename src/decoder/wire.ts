@@ -314,6 +314,11 @@ export function readWord(m: WireMessage, s: StructRef, offset: number): [number,
   return [v.getUint32(at, true), v.getUint32(at + 4, true)];
 }
 
+/** A 64-bit value from its unsigned halves as lower-case hex without leading zeros (ids, as kj::hex prints them). */
+export function wordHex(lo: number, hi: number): string {
+  return hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0');
+}
+
 /** Element `i` of a list read as a struct (works for every encoding, as C++ ListReader does). */
 export function listStruct(l: ListRef, i: number): StructRef {
   checkNesting(l.nest);
