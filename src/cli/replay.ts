@@ -4,6 +4,7 @@
 import { parseArgs, UsageError } from './args.js';
 import { ByteWriter } from './output.js';
 import { SessionReader } from '../store/reader.js';
+import { streamOnThread } from '../store/stream-thread.js';
 import { loadCodeGeneratorRequest } from '../decoder/schema.js';
 import { rpcSchemaSet } from '../decoder/sources.js';
 import { Pipeline, Sink } from '../session/pipeline.js';
@@ -46,34 +47,43 @@ async function replayTui(reader: SessionReader, filter: string, stuckMs: number,
   return 0;
 }
 
-/** Replays a recorded session into the given sinks, in recorded order (the model keeps only what is live). */
+/**
+ * Replays a recorded session into the given sinks, in recorded order (the
+ * model keeps only what is live). The stream is read on another thread
+ * (streamOnThread) while this one decodes, models and logs.
+ */
 export function replayInto(reader: SessionReader, sinks: Sink[]): Pipeline {
-  const p = new Pipeline(loadCodeGeneratorRequest(reader.schemaSet()), rpcSchemaSet(), sinks, { retainHistory: false });
-  let n = 0;
-  for (const r of reader.stream()) {
-    if ((++n & 255) === 0) p.model.skipDelta(); // nobody reads the feed here: let retired records go
-    switch (r.k) {
-      case 'open':
-        p.open({ id: r.conn, time: r.time, label: r.label, client: r.client ?? undefined, server: r.server ?? undefined });
-        break;
-      case 'data':
-        p.chunk(r.conn, r.dir, r.bytes, r.time);
-        break;
-      case 'end':
-        p.end(r.conn, r.dir, r.time);
-        break;
-      case 'gap':
-        p.gap(r.conn, r.dir, r.bytes, r.time);
-        break;
-      case 'close':
-        p.close(r.conn, r.time, r.reason);
-        break;
-      case 'intervention':
-        p.intervention(r.ev);
-        break;
+  const items = streamOnThread(reader.path);
+  try {
+    const p = new Pipeline(loadCodeGeneratorRequest(reader.schemaSet()), rpcSchemaSet(), sinks, { retainHistory: false });
+    let n = 0;
+    for (const r of items) {
+      if ((++n & 255) === 0) p.model.skipDelta(); // nobody reads the feed here: let retired records go
+      switch (r.k) {
+        case 'open':
+          p.open({ id: r.conn, time: r.time, label: r.label, client: r.client ?? undefined, server: r.server ?? undefined });
+          break;
+        case 'data':
+          p.chunk(r.conn, r.dir, r.bytes, r.time);
+          break;
+        case 'end':
+          p.end(r.conn, r.dir, r.time);
+          break;
+        case 'gap':
+          p.gap(r.conn, r.dir, r.bytes, r.time);
+          break;
+        case 'close':
+          p.close(r.conn, r.time, r.reason);
+          break;
+        case 'intervention':
+          p.intervention(r.ev);
+          break;
+      }
     }
+    return p;
+  } finally {
+    items.return?.();
   }
-  return p;
 }
 
 export async function runReplay(argv: string[]): Promise<number> {

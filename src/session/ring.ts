@@ -25,7 +25,7 @@
 
 import type { Dir } from '../decoder/messages.js';
 
-export const KIND = { open: 1, data: 2, end: 3, close: 4, gap: 5, intervention: 7 } as const;
+export const KIND = { open: 1, data: 2, end: 3, close: 4, gap: 5, intervention: 7, done: 8 } as const;
 const WRAP = 0xff;
 export const HEADER = 20;
 
@@ -71,6 +71,11 @@ abstract class RingViews {
     this.ctl = new Int32Array(shared.ctl);
     this.times = new Float64Array(shared.times);
     this.size = shared.bytes.byteLength;
+  }
+
+  /** Set by the side that stops the other (ABORT). */
+  get aborted(): boolean {
+    return Atomics.load(this.ctl, CTL.ABORT) !== 0;
   }
 }
 
@@ -168,6 +173,16 @@ export class RingWriter extends RingViews {
     if (Atomics.compareExchange(this.ctl, CTL.WAITING, w, AWAKE) === w) this.wake();
   }
 
+  /**
+   * Waits (blocking this thread) until the reader has released space, or
+   * `ms` passed (the reader does not wake a writer: keep `ms` short): for a
+   * writer that must not drop, such as replay's reader thread (the relay
+   * never waits).
+   */
+  waitForRoom(ms: number): void {
+    Atomics.wait(this.ctl, CTL.TAIL, Atomics.load(this.ctl, CTL.TAIL), ms);
+  }
+
   /** Wakes the reader (e.g. after a message it should look at). */
   wake(): void {
     Atomics.add(this.ctl, CTL.SEQ, 1);
@@ -238,6 +253,16 @@ export class RingReader extends RingViews {
     return this.bytes.slice(r.at, r.at + r.len);
   }
 
+  /**
+   * A copy of the ring's bytes from position `at` (a record's payload) to
+   * what is written so far, or to the ring's end: the payloads of the
+   * records that follow, copied at once rather than one by one.
+   */
+  copyWritten(at: number): Uint8Array {
+    const h = Atomics.load(this.ctl, CTL.HEAD);
+    return this.bytes.slice(at, h > at ? h : this.size);
+  }
+
   text(r: RingRecord): string | null {
     return r.nullText ? null : this.dec.decode(this.bytes.subarray(r.at, r.at + r.len));
   }
@@ -281,8 +306,16 @@ export class RingReader extends RingViews {
     }
   }
 
-  get aborted(): boolean {
-    return Atomics.load(this.ctl, CTL.ABORT) !== 0;
+  /** Like wait(), asleep, blocking this thread: for a reader with nothing else to do meanwhile. */
+  waitSync(timeoutMs: number): void {
+    const seq = Atomics.load(this.ctl, CTL.SEQ);
+    if (!this.drained) return;
+    Atomics.store(this.ctl, CTL.WAITING, ASLEEP);
+    try {
+      if (this.drained) Atomics.wait(this.ctl, CTL.SEQ, seq, timeoutMs);
+    } finally {
+      Atomics.store(this.ctl, CTL.WAITING, AWAKE);
+    }
   }
 
   stop(): void {
