@@ -50,8 +50,14 @@ export class ByteWriter {
     private readonly encoding: 'latin1' | 'utf8' = 'latin1',
   ) {}
   line(s: string): void {
-    this.write(s);
-    this.write('\n');
+    if (this.encoding !== 'latin1' || this.closed || this.size + s.length + 1 > this.buf.length) {
+      this.write(s);
+      this.write('\n');
+      return;
+    }
+    // The common case in one call: the text, then the newline as a byte.
+    this.size += this.buf.write(s, this.size, s.length, 'latin1');
+    this.buf[this.size++] = 0x0a;
   }
   write(s: string): void {
     if (this.closed) return;
