@@ -25,7 +25,7 @@ import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { PACKAGE_ROOT } from '../decoder/sources.js';
-import { recordingRate, replayRate } from '../soak/record-rate.js';
+import { recordingRate, replayCliFigures, replayRate } from '../soak/record-rate.js';
 
 const N = Number(process.env.BENCH_CALLS ?? 100_000);
 const METHODS = ['Wallet.getBalances', 'Chain.findBlock', 'Chain.estimateSmartFee', 'Wallet.createTransaction', 'ChainNotifications.transactionAddedToMempool'];
@@ -125,7 +125,8 @@ function storeFigures(): void {
   console.log(`  per tenth, per CPU s: ${r.cpuRates.map(fmt).join(' ')}`);
   console.log(`  database ${(r.dbBytes / 1e6).toFixed(1)} MB for ${(r.wireBytes / 1e6).toFixed(1)} MB of wire bytes (${(r.dbBytes / r.wireBytes).toFixed(2)}x)`);
   const p = replayRate(db);
-  console.log(`replay of that database, ${fmt(p.messages)} messages (decode, model, log written to /dev/null as replay --no-tui does): ${fmt(p.messages / p.seconds)} msg/s (${fmt(p.messages / p.cpuSeconds)} per CPU s), ${(p.logBytes / 1e6).toFixed(0)} MB of log`);
+  console.log(`replay of that database, ${fmt(p.messages)} messages, in-process (decode, model, log written to /dev/null as replay --no-tui does): ${fmt(p.messages / p.seconds)} msg/s (${fmt(p.messages / p.cpuSeconds)} per CPU s), ${(p.logBytes / 1e6).toFixed(0)} MB of log`);
+  for (const l of replayCliFigures(db, 3).lines) console.log(`  ${l}`);
   const seconds = Number(process.env.BENCH_DEMO_SECONDS ?? 10);
   if (seconds > 0) {
     const demo = join(dir, 'demo.sqlite');

@@ -7,7 +7,7 @@
 //
 //   1. recording rate across 10^6 messages (10^5 short) of many short
 //      connections replaying real captures, in-process on one core, per segment;
-//      then replay speed of the database it wrote;
+//      then replay speed of the database it wrote (the CLI, against the goal);
 //   2. the live proxy under concurrent load with malformed frames mixed in:
 //      byte-exact relay, RSS over time, recorded / skipped / dropped and
 //      whether the gaps add up, time to stop on SIGTERM;
@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { PACKAGE_ROOT } from '../decoder/sources.js';
-import { recordingRate } from './record-rate.js';
+import { recordingRate, replayCliFigures } from './record-rate.js';
 import { captureFrames, memoryMb, pump, startEcho, startProxy } from './traffic.js';
 
 const SHORT = process.argv.includes('--short');
@@ -49,13 +49,9 @@ function recording(): string {
 }
 
 function replayRate(db: string): void {
-  const d = new Database(db, { readonly: true });
-  const n = d.prepare('SELECT count(*) FROM message_rows').pluck().get() as number;
-  d.close();
-  const t0 = now();
-  const r = spawnSync(process.execPath, [main, 'replay', db], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const el = (now() - t0) / 1000;
-  console.log(`   replay of that database: ${fmt(n)} messages in ${el.toFixed(1)} s = ${fmt(n / el)} messages/s (exit ${r.status}) ${check(r.status === 0, 'replay failed')}`);
+  const r = replayCliFigures(db, 3);
+  for (const l of r.lines) console.log(`   ${l}`);
+  check(r.ok, 'replay failed');
 }
 
 interface DbFigures {
