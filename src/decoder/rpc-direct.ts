@@ -106,6 +106,17 @@ function exception(m: WireMessage, e: StructRef): RpcException {
   return { reason, type: EXCEPTION_TYPES[n] ?? `(${n})` };
 }
 
+/** Interface ids as text, by their low half (checked against the high half): a session has few interfaces. */
+const interfaceIds = new Map<number, { hi: number; text: string }>();
+
+function interfaceIdText(lo: number, hi: number): string {
+  const known = interfaceIds.get(lo);
+  if (known && known.hi === hi) return known.text;
+  const text = '0x' + wordHex(lo, hi);
+  if (interfaceIds.size < 4096) interfaceIds.set(lo, { hi, text });
+  return text;
+}
+
 const RETURN_WHICH = ['results', 'exception', 'canceled', 'resultsSentElsewhere', 'takeFromOtherQuestion', 'acceptFromThirdParty'];
 const SEND_RESULTS_TO = ['caller', 'yourself', 'thirdParty'];
 
@@ -128,7 +139,7 @@ export function readRpcDirect(m: WireMessage): RpcMessage | null {
       return {
         type: 'call',
         questionId,
-        interfaceId: '0x' + wordHex(lo, hi),
+        interfaceId: interfaceIdText(lo, hi),
         methodId,
         target: t,
         params,
