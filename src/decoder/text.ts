@@ -61,6 +61,8 @@ export function formatFloat64(x: number): string {
   if (x === Infinity) return 'inf';
   if (x === -Infinity) return '-inf';
   if (Number.isNaN(x)) return 'nan';
+  // Whole numbers of up to 15 digits (timeouts, counts) print as themselves: no rounding to do.
+  if (Number.isInteger(x) && Math.abs(x) < 1e15 && !Object.is(x, -0)) return String(x);
   const s = formatG(x, 15);
   return Number(s) === x ? s : formatG(x, 17);
 }
