@@ -7,7 +7,9 @@
 // Layout: `bytes` holds records back to back; a record is a 20-byte header
 //   kind u8 | dir u8 | 2 unused | conn u32 | time f64 | len u32
 // and `len` payload bytes (the chunk; the connection's JSON for an open, the
-// close reason, a gap's byte count as f64). A record never wraps: when it does
+// close reason, a gap's byte count as f64; for `done`, which ends a replayed
+// stream (src/store/stream-thread.ts), the error that stopped reading if
+// any). A record never wraps: when it does
 // not fit before the end, the writer leaves a WRAP byte (or fewer than 20
 // bytes) and starts again at 0. head == tail means empty; the writer keeps one
 // byte free so a full ring never looks empty.
@@ -16,7 +18,8 @@
 // is woken, for Atomics.wait), WAITING (how the reader waits: DOZING, it looks
 // again within POLL_MS by itself, so the writer wakes it only once the ring is
 // WAKE_FRACTION full; ASLEEP, idle for a while, so the first write wakes it),
-// ABORT (stop decoding: the clean stop ran out of time), STOPPED (the worker
+// ABORT (stop decoding: the clean stop ran out of time; replay's reading
+// thread: stop reading), STOPPED (the worker
 // cannot record any more: the writer stops writing). The relay's thread thus
 // neither wakes the reader per chunk nor makes it commit one chunk at a time. `times` (Float64): OLDEST, the time of
 // the oldest record the reader has not committed yet (0: none), which the

@@ -20,6 +20,8 @@ export type ReplayItem =
 
 /** Room for a few hundred ms of reading ahead. */
 const RING_BYTES = 8 << 20;
+/** A reading thread that has written nothing for this long has died (e.g. its code failed to load): an error, not a hang. */
+const STALL_MS = 60_000;
 /** Chunks larger than this are handed over in pieces (a record must fit the ring); framing does not care. */
 export const MAX_PIECE = 1 << 20;
 
@@ -66,6 +68,7 @@ function* items(ring: RingReader, stop: () => void): Generator<ReplayItem, undef
     }
     return copy.subarray(r.at - copyFrom, r.at - copyFrom + r.len);
   };
+  let idleSince = 0;
   try {
     for (;;) {
       // Space is given back now and then, not per record (what was yielded is a copy), and before waiting.
@@ -73,9 +76,13 @@ function* items(ring: RingReader, stop: () => void): Generator<ReplayItem, undef
       const r = ring.next();
       if (r === null) {
         ring.release();
+        const now = performance.now();
+        if (idleSince === 0) idleSince = now;
+        else if (now - idleSince > STALL_MS) throw new UserError('the thread reading the recorded stream stopped without a word');
         ring.waitSync(1000);
         continue;
       }
+      idleSince = 0;
       switch (r.kind) {
         case KIND.data:
           yield { k: 'data', conn: r.conn, dir: r.dir, time: r.time, bytes: payload(r) };
