@@ -18,6 +18,7 @@ import { runStats, STATS_HELP } from './stats.js';
 import { runImport, IMPORT_HELP } from './import.js';
 import { runDiff, DIFF_HELP } from './diff.js';
 import { runMerge, MERGE_HELP } from './merge.js';
+import { boundHeapGrowth } from './heap.js';
 
 const HELP = `usage: ipc-trace --listen ADDR --connect ADDR [options]
        ipc-trace <command> [options]
@@ -86,6 +87,7 @@ function version(): string {
 }
 
 async function main(argv: string[]): Promise<number> {
+  boundHeapGrowth();
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     if (cmd === 'help' && rest[0] && COMMANDS[rest[0]]) process.stdout.write(COMMANDS[rest[0]]!.help);

@@ -263,6 +263,9 @@ export async function stopRecorded(stopRelay: (budgetMs: number) => Promise<void
   await recording.finish(Math.max(0, end - CLOSE_MS - now()));
 }
 
+/** The recording worker's young generation (MB). */
+const RECORDER_YOUNG_MB = 8;
+
 /** The relay-side handle of a recording running in its worker thread. */
 export class RecordingHandle {
   private failed = false;
@@ -301,6 +304,8 @@ export class RecordingHandle {
     const worker = new Worker(new URL('./record-worker.js', import.meta.url), {
       workerData: { options: opts, ring: client.ring },
       transferList: opts.feedPort ? [opts.feedPort] : [],
+      // Its young generation: 8 MB rather than V8's 32 (see heap.ts).
+      resourceLimits: { maxYoungGenerationSizeMb: RECORDER_YOUNG_MB },
     });
     const first = await new Promise<WorkerReply>((resolve, reject) => {
       worker.once('message', resolve);

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { PACKAGE_ROOT } from '../decoder/sources.js';
 import { recordingRate, replayCliFigures } from './record-rate.js';
+import { boundHeapGrowth } from '../cli/heap.js';
 import { captureFrames, memoryMb, pump, startEcho, startProxy } from './traffic.js';
 
 const SHORT = process.argv.includes('--short');
@@ -37,6 +38,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 function recording(): string {
+  boundHeapGrowth(); // as the CLI runs the recorder
   const total = SHORT ? 100_000 : 1_000_000;
   const db = join(dir, 'rate.sqlite');
   const r = recordingRate(db, total);

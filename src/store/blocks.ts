@@ -15,7 +15,7 @@
 // Block payload: u32 n, then n item lengths (u32), then (chunk blocks) n
 // keys and n times (f64), then the items' bytes one after the other.
 
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { deflateRawScratch, inflateRaw } from './zstream.js';
 
 /** Bytes of items a stream collects before they go into one deflated block. */
 export const BLOCK_BYTES = 32 << 10;
@@ -58,9 +58,13 @@ function numbers<T extends Uint32Array | Float64Array>(make: new (n: number) => 
   return out;
 }
 
-/** A block's items (z 1: the payload is deflated). */
-export function decodeBlock(data: Buffer, z: number, withKeys: boolean): BlockItems {
-  const b = z === 1 ? inflateRawSync(data) : data;
+/**
+ * A block's items (z 1: the payload is deflated). `scratch`: its bytes may be
+ * left in this thread's inflate buffer, valid until the next inflate (a scan
+ * that is done with the block before it reads the next).
+ */
+export function decodeBlock(data: Buffer, z: number, withKeys: boolean, scratch = false): BlockItems {
+  const b = z === 1 ? inflateRaw(data, scratch) : data;
   const n = b.readUInt32LE(0);
   let p = 4;
   const lens = numbers(Uint32Array, b, p, n);
@@ -222,7 +226,7 @@ export class BlockWriter {
 
   private writePack(): void {
     if (this.packed.length === 0) return;
-    const data = deflateRawSync(Buffer.concat(this.packed.map((p) => p.payload)), { level: this.table.level });
+    const data = deflateRawScratch(Buffer.concat(this.packed.map((p) => p.payload)), this.table.level);
     const id = this.table.pack!(data);
     let at = 0;
     for (const p of this.packed) {
@@ -269,7 +273,7 @@ export class BlockWriter {
         this.packed.push({ row, payload });
         this.packedBytes += payload.length;
         if (this.packedBytes >= PACK_BYTES) this.writePack();
-      } else this.table.insert(row, 1, deflateRawSync(payload, { level: this.table.level }), null, null);
+      } else this.table.insert(row, 1, deflateRawScratch(payload, this.table.level), null, null);
       i = j;
       start = end;
     }

@@ -5,7 +5,8 @@
 
 import type { Intervention, InterventionKind } from '../intercept/engine.js';
 import Database from 'better-sqlite3';
-import { inflateRawSync as inflateSync_, inflateSync } from 'node:zlib';
+import { inflateSync } from 'node:zlib';
+import { inflateRaw } from './zstream.js';
 import type { Dir } from '../decoder/messages.js';
 import type { CallRow, CapRow, ConnRow, ProcessRow, ThreadRow } from '../session/rows.js';
 import { openExisting } from './store.js';
@@ -199,7 +200,7 @@ export class SessionReader {
   private chunkBlock(r: ChunkBlockRow): BlockItems {
     if (r.z !== 2) return decodeBlock(r.data!, r.z, true);
     this.packAt ??= this.blocks.prepare('SELECT data FROM chunk_packs WHERE id = ?').pluck();
-    const pack = this.packs.get(r.pack!, () => inflateSync_(this.packAt!.get(r.pack!) as Buffer));
+    const pack = this.packs.get(r.pack!, () => inflateRaw(this.packAt!.get(r.pack!) as Buffer));
     return decodeBlock(pack.subarray(r.pack_at!, r.pack_at! + payloadSize(r.n, r.size, true)), 0, true);
   }
 
@@ -247,7 +248,8 @@ export class SessionReader {
       'SELECT id, z, data FROM text_blocks WHERE id >= coalesce((SELECT max(id) FROM text_blocks WHERE id <= ?), 0) AND id <= ? ORDER BY id',
     );
     for (const row of st.iterate(m.upTo + 1, last) as IterableIterator<{ id: number; z: number; data: Buffer }>) {
-      const b = decodeBlock(row.data, row.z, false);
+      // Done with before the next block: inflated into this thread's buffer, not a new one each.
+      const b = decodeBlock(row.data, row.z, false, true);
       const { bytes, starts, lens } = b;
       let i = Math.max(0, m.upTo + 1 - row.id);
       const n = Math.min(b.n, last - row.id + 1);

@@ -58,6 +58,9 @@ export function openExisting(path: string): DB {
 
 const gapText = (bytes: number) => `recorder fell behind: ${bytes} bytes relayed but not recorded`;
 
+/** SQLite's page cache of the recording connection (KiB). */
+export const WRITER_CACHE_KB = 2048;
+
 export class Store implements Sink {
   private seq = 0;
   /** The gap of each direction that has one: its errors row and size so far. */
@@ -151,6 +154,9 @@ export class Store implements Sink {
     db.pragma('auto_vacuum = INCREMENTAL');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    // The recorder appends: a page cache of 2 MB holds the pages it writes to (better-sqlite3's default is
+    // 16 MB, most of it copies of pages written once; see docs/store.md, "Memory").
+    db.pragma(`cache_size = -${WRITER_CACHE_KB}`);
     db.exec(STORE_DDL);
     const s = new Store(db);
     s.ins.meta!.run('schema_version', String(STORE_SCHEMA_VERSION));
