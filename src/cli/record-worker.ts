@@ -17,7 +17,7 @@
 // and the rest is counted as dropped. The relay goes on.
 
 import { getPriority } from 'node:os';
-import { lowerThreadPriority } from '../proxy/priority.js';
+import { lowerThreadPriority, threadCpuMs } from '../proxy/priority.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Recording, RecordingOptions } from './recording.js';
 import type { FinishMessage, RecordItem, WorkerReply } from '../session/recorder.js';
@@ -76,25 +76,69 @@ let maxBytes = 64 << 10;
 let rate = 0;
 let measured = 0;
 
+/** When the finish message was read, and when the drain ended (drained, or the deadline passed). */
+let finishRead = 0;
+let drainEnded = 0;
+let finishCpu = 0;
+
 port.on('message', (m: FinishMessage) => {
   if (m.k !== 'finish') return;
   finishing = m;
+  finishRead = now();
+  finishCpu = threadCpuMs() ?? 0;
   Atomics.add(reader.ctl, CTL.SEQ, 1);
   Atomics.notify(reader.ctl, CTL.SEQ); // out of reader.wait()
 });
 
-/** Past the deadline, or told to abort: stop decoding, record data as gaps. */
-function hurried(): boolean {
-  return reader.aborted || (finishing !== null && now() > finishing.deadline);
+/**
+ * What is left once the drain ends costs CPU time in proportion to the calls
+ * still pending (each is written again, interrupted, when its connection's
+ * close is recorded), plus a little for the rest: ms per call and ms in all,
+ * measured on a quiet machine, with room to spare.
+ */
+const END_MS_PER_CALL = 0.05;
+const END_MS = 30;
+let pendingAtEnd = 0;
+
+/**
+ * This thread's share of a processor since the finish message came (its
+ * nice level keeps it low on a busy machine, and it cannot raise it again):
+ * what turns the end's CPU time into wall time. 1 until measurable.
+ */
+function share(t: number): number {
+  const wall = t - finishRead;
+  const cpu = (threadCpuMs() ?? 0) - finishCpu;
+  return wall < 50 ? 1 : Math.min(1, Math.max(0.02, (cpu + 10) / wall));
 }
 
-/** Reads up to maxItems records (data as gaps when hurried). */
+/** Past the deadline, past the time the end must start to close by `closeBy`, or told to abort: stop decoding, record data as gaps. */
+function hurried(): boolean {
+  if (drainEnded !== 0 || reader.aborted) return true;
+  if (finishing === null) return false;
+  const t = now();
+  const endMs = (END_MS + END_MS_PER_CALL * recording.pipeline.model.outstanding.size) / share(t);
+  if (t <= finishing.deadline && t + endMs <= finishing.closeBy) return false;
+  drainEnded = t;
+  pendingAtEnd = recording.pipeline.model.outstanding.size;
+  return true;
+}
+
+/** While finishing, batches this small keep a look at the deadline at least every few ms of work. */
+const FINISH_ITEMS = 64;
+const FINISH_BYTES = 128 << 10;
+
+/**
+ * Reads up to maxItems records (smaller batches once finishing). Hurried,
+ * it reads everything there is: data only counted, as gaps (a header each,
+ * no copy), so what is left costs one pass and one transaction.
+ */
 function readBatch(): RecordItem[] {
   const items: RecordItem[] = [];
   let bytes = 0;
   const hurry = hurried();
-  const most = hurry ? 4096 : maxItems;
-  for (let r = reader.next(); r; r = items.length < most && bytes < maxBytes ? reader.next() : null) {
+  const most = hurry ? Infinity : finishing ? Math.min(maxItems, FINISH_ITEMS) : maxItems;
+  const mostBytes = finishing ? Math.min(maxBytes, FINISH_BYTES) : maxBytes;
+  for (let r = reader.next(); r; r = items.length < most && bytes < mostBytes ? reader.next() : null) {
     if (hurry && r.kind === KIND.open) {
       unrecorded.add(r.conn);
       skippedConnections++;
@@ -221,6 +265,12 @@ function processBatch(items: RecordItem[]): void {
 }
 
 function finish(f: FinishMessage): void {
+  const t0 = now();
+  if (drainEnded === 0) {
+    drainEnded = t0;
+    pendingAtEnd = recording.pipeline.model.outstanding.size;
+  }
+  let t1 = t0;
   processBatch(f.items.filter((it) => {
     if (it.k === 'open' || !unrecorded.has(it.id)) return true;
     if (it.k === 'gap') skippedBytes += it.bytes;
@@ -234,7 +284,7 @@ function finish(f: FinishMessage): void {
       recording.store.setMeta('skipped_connections', String(f.skippedConnections + skippedConnections));
       recording.store.setMeta('skipped_bytes', String(f.skippedBytes + skippedBytes));
     }
-    recording.finish(dropped);
+    recording.finish(dropped, () => (t1 = now()));
   } catch (e) {
     if (!failed) reply({ k: 'failed', message: (e as Error).message });
     // Whatever failed (the log, the disk), the database still says how the recording ended.
@@ -254,7 +304,9 @@ function finish(f: FinishMessage): void {
       }
     }
   }
-  reply({ k: 'done' });
+  const t2 = now();
+  if (t1 === t0) t1 = t2;
+  reply({ k: 'done', phases: { wake: finishRead - f.posted, drain: drainEnded - finishRead, gaps: t0 - drainEnded, last: t1 - t0, close: t2 - t1, cpu: (threadCpuMs() ?? 0) - finishCpu, pending: pendingAtEnd } });
   port.close();
 }
 
@@ -265,8 +317,8 @@ async function run(): Promise<void> {
   let lastRead = now();
   for (;;) {
     const start = now();
-    // Work for a while, then let messages (finish) in.
-    while (now() - start < 200) {
+    // Work for a while, then let messages in (at once when the relay flagged a finish message).
+    while (now() - start < 200 && (finishing || Atomics.load(reader.ctl, CTL.FINISH) === 0)) {
       const items = readBatch();
       if (items.length === 0) break;
       lastRead = start;

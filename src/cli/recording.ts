@@ -8,7 +8,7 @@ import { Worker, MessagePort } from 'node:worker_threads';
 import { ByteWriter, checkOutputFile, createOutputFile } from './output.js';
 import { loadSchemaBundle, rpcSchemaSet, UserError } from '../decoder/sources.js';
 import { Pipeline, ConnOpen } from '../session/pipeline.js';
-import { RecorderClient, RecorderClientOptions, RecordItem, WorkerReply } from '../session/recorder.js';
+import { RecorderClient, RecorderClientOptions, RecordItem, StopPhases, WorkerReply } from '../session/recorder.js';
 import { CTL } from '../session/ring.js';
 import { IpcLog } from '../log/ipclog.js';
 import { redactCall, redactText, secretFields } from '../redact/redact.js';
@@ -230,8 +230,8 @@ export class Recording {
     this.out?.flush();
   }
 
-  /** Closes the database and the log. */
-  finish(droppedBytes: number): void {
+  /** Closes the database and the log; `closing` is called once only the database's close is left. */
+  finish(droppedBytes: number, closing: () => void = () => {}): void {
     if (this.orderTimer !== null) clearTimeout(this.orderTimer);
     this.orderTimer = null;
     this.throwDeferred();
@@ -240,6 +240,7 @@ export class Recording {
     if (droppedBytes > 0) this.store.setMeta('dropped_bytes', String(droppedBytes));
     if (this.consumerErrors > 0) this.store.setMeta('feed_errors', `${this.consumerErrors} (first: ${this.firstConsumerError})`);
     this.store.setMeta('ended', new Date().toISOString());
+    closing();
     this.store.shutdown();
     this.out?.flush();
     if (this.logFd !== null) closeSync(this.logFd);
@@ -248,8 +249,28 @@ export class Recording {
 
 /** A clean stop (connections flushed, recording drained, the rest recorded as gaps, database closed) finishes within this (ms). */
 export const STOP_BUDGET_MS = 2000;
-/** The part of a stop's budget kept for closing the database. */
+/** The part of a stop's budget kept for closing the database (at least; the worker stops decoding earlier when its end would not fit). */
 const CLOSE_MS = 400;
+/** The part kept for the worker's thread to exit once the database is closed. */
+const EXIT_MS = 100;
+
+/** Where a clean stop's time went (ms). */
+export interface StopReport {
+  total: number;
+  /** Flushing and closing the relay's connections. */
+  relay: number;
+  /** The worker's phases (null if it did not finish). */
+  worker: StopPhases | null;
+  /** From the worker's `done` to its thread having exited. */
+  exit: number;
+}
+
+/** One line for a stop report: `1234 ms (relay 300, wake 2, drain 500, gaps 0, last 3, close 40, exit 5)`. */
+export function stopReportText(r: StopReport): string {
+  const w = r.worker;
+  const parts = [`relay ${r.relay.toFixed(0)}`, ...(w ? Object.entries(w).map(([k, v]) => `${k} ${v.toFixed(0)}`) : ['worker did not finish']), `exit ${r.exit.toFixed(0)}`];
+  return `${r.total.toFixed(0)} ms (${parts.join(', ')})`;
+}
 
 /**
  * Stops a relay and its recording within budgetMs: the relay flushes its
@@ -257,10 +278,14 @@ const CLOSE_MS = 400;
  * recording decodes what is left until CLOSE_MS before the end, records the
  * rest as gaps with their true sizes and closes the database.
  */
-export async function stopRecorded(stopRelay: (budgetMs: number) => Promise<void>, recording: RecordingHandle, budgetMs = STOP_BUDGET_MS): Promise<void> {
-  const end = now() + budgetMs;
+export async function stopRecorded(stopRelay: (budgetMs: number) => Promise<void>, recording: RecordingHandle, budgetMs = STOP_BUDGET_MS): Promise<StopReport> {
+  const start = now();
+  const end = start + budgetMs;
   await stopRelay(Math.floor(budgetMs * 0.6));
-  await recording.finish(Math.max(0, end - CLOSE_MS - now()));
+  const relayed = now();
+  const t = now();
+  const r = await recording.finish(Math.max(0, end - CLOSE_MS - t), Math.max(0, end - EXIT_MS - t));
+  return { total: now() - start, relay: relayed - start, worker: r.phases, exit: r.exit };
 }
 
 /** The relay-side handle of a recording running in its worker thread. */
@@ -343,24 +368,30 @@ export class RecordingHandle {
 
   /**
    * Hands the worker what is left and waits for it to close the database.
-   * The worker decodes for at most drainMs, then records the rest as gaps; a
+   * The worker decodes for at most drainMs (less when closing the database
+   * would not be done in closeMs otherwise), then records the rest as gaps; a
    * SIGINT or SIGTERM meanwhile cuts the decoding short (see onSignal). If the worker does
    * not answer within drainMs + 2 s it is terminated.
    */
-  async finish(drainMs = 800): Promise<void> {
+  async finish(drainMs = 800, closeMs = drainMs): Promise<{ phases: StopPhases | null; exit: number }> {
     let timer: NodeJS.Timeout | undefined;
     try {
+      let phases: StopPhases | null = null;
       const done = new Promise<boolean>((resolve) => {
         this.worker.on('message', (m: WorkerReply) => {
-          if (m.k === 'done') resolve(true);
+          if (m.k !== 'done') return;
+          phases = m.phases;
+          resolve(true);
         });
         this.worker.once('exit', () => resolve(true));
         timer = setTimeout(() => resolve(false), drainMs + 2000);
       });
       const start = performance.timeOrigin + performance.now();
-      this.worker.postMessage(this.client.finishMessage(start + drainMs));
+      this.worker.postMessage(this.client.finishMessage(start + drainMs, start + closeMs));
       if (!(await done)) process.stderr.write('ipc-trace: the recording worker did not finish; the database may lack its end\n');
+      const t = now();
       await this.worker.terminate();
+      return { phases, exit: now() - t };
     } finally {
       clearTimeout(timer);
       process.off('SIGINT', this.onSignal);

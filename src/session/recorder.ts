@@ -21,7 +21,7 @@ import type { Intervention } from '../intercept/engine.js';
 import type { Dir } from '../decoder/messages.js';
 import type { ConnOpen } from './pipeline.js';
 import type { FeedBatch } from './rows.js';
-import { KIND, RingShared, RingWriter, createRing } from './ring.js';
+import { CTL, KIND, RingShared, RingWriter, createRing } from './ring.js';
 
 /** Relay events as the worker processes them. `more`: bytes added to the direction's gap already recorded. */
 export type RecordItem =
@@ -48,12 +48,35 @@ export interface FinishMessage extends DropCounts {
   items: RecordItem[];
   /** Past this time (ms since the epoch) the worker stops decoding and records the rest as gaps. */
   deadline: number;
+  /** By this time (ms since the epoch) the database should be closed: the worker stops decoding earlier when it sees that what the end costs would not fit otherwise. */
+  closeBy: number;
+  /** When it was posted (ms since the epoch). */
+  posted: number;
+}
+
+/** Where a stop's time went, in ms, as the worker measured it (see cli/record-worker.ts). */
+export interface StopPhases {
+  /** From the finish message being posted to the worker reading it. */
+  wake: number;
+  /** Decoding what was left, until drained or the deadline. */
+  drain: number;
+  /** Past the deadline: reading the rest and recording it as gaps. */
+  gaps: number;
+  /** Writing the finish message's items, the feed's last batch and meta. */
+  last: number;
+  /** Closing the database (final blocks, checkpoint). */
+  close: number;
+  /** CPU time the worker used from reading the finish message to closing (ms, 10 ms steps). */
+  cpu: number;
+  /** Calls still pending when the drain ended (each is written once more when its connection's close is recorded). */
+  pending: number;
 }
 
 /** Messages from the worker. */
 export type WorkerReply =
   | { k: 'ready'; dbPath: string }
-  | { k: 'done' }
+  /** The database is closed; `phases` says where the stop's time went (ms per phase, worker side). */
+  | { k: 'done'; phases: StopPhases }
   | { k: 'error'; message: string; user: boolean }
   /** Recording stopped for good (e.g. disk full); reported once. */
   | { k: 'failed'; message: string }
@@ -172,7 +195,7 @@ export class RecorderClient implements DropCounts {
    * The finish message: what still waits in the queue, the gaps not reported
    * yet, and the totals. The client records nothing after this.
    */
-  finishMessage(deadline: number): FinishMessage {
+  finishMessage(deadline: number, closeBy = deadline): FinishMessage {
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
     this.flushQueue();
@@ -194,9 +217,10 @@ export class RecorderClient implements DropCounts {
       }
     }
     this.conns.clear();
+    Atomics.store(this.w.ctl, CTL.FINISH, 1);
     this.w.wake();
     const { droppedBytes, skippedConnections, skippedBytes } = this;
-    return { k: 'finish', items, deadline, droppedBytes, skippedConnections, skippedBytes };
+    return { k: 'finish', items, deadline, closeBy, posted: performance.timeOrigin + performance.now(), droppedBytes, skippedConnections, skippedBytes };
   }
 
   private drop(c: Conn, n: number): void {

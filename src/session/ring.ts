@@ -20,7 +20,8 @@
 // WAKE_FRACTION full; ASLEEP, idle for a while, so the first write wakes it),
 // ABORT (stop decoding: the clean stop ran out of time; replay's reading
 // thread: stop reading), STOPPED (the worker
-// cannot record any more: the writer stops writing). The relay's thread thus
+// cannot record any more: the writer stops writing), FINISH (a finish message
+// is on its way: the reader lets it in before its next batch). The relay's thread thus
 // neither wakes the reader per chunk nor makes it commit one chunk at a time. `times` (Float64): OLDEST, the time of
 // the oldest record the reader has not committed yet (0: none), which the
 // writer uses to tell how far behind recording is, and RATE, the bytes per ms
@@ -32,7 +33,7 @@ export const KIND = { open: 1, data: 2, end: 3, close: 4, gap: 5, intervention: 
 const WRAP = 0xff;
 export const HEADER = 20;
 
-export const CTL = { HEAD: 0, TAIL: 1, SEQ: 2, WAITING: 3, ABORT: 4, STOPPED: 5 } as const;
+export const CTL = { HEAD: 0, TAIL: 1, SEQ: 2, WAITING: 3, ABORT: 4, STOPPED: 5, FINISH: 6 } as const;
 /** CTL.WAITING values. */
 const AWAKE = 0;
 const DOZING = 1;
