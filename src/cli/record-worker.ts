@@ -5,8 +5,11 @@
 // after each commit.
 //
 // Stopping: the relay's finish message carries what could not go through the
-// ring and a deadline. The worker drains the ring; past the deadline (or when
-// the relay sets ABORT, e.g. on a second Ctrl-C) it stops decoding and records
+// ring, a deadline and the time the database must be closed by (a FINISH flag
+// in the ring tells the worker to read it before its next batch). The worker
+// drains the ring in small batches; past the deadline, or once what its end
+// costs (see END_MS) would no longer fit, or when the relay sets ABORT (e.g. on
+// a second Ctrl-C), it stops decoding and records
 // the rest of the data as gaps with their true sizes (connections opened
 // after that are skipped, counted with their bytes), then writes `ended` and
 // the drop counts to meta.

@@ -275,16 +275,16 @@ export function stopReportText(r: StopReport): string {
 /**
  * Stops a relay and its recording within budgetMs: the relay flushes its
  * connections for up to 60% of it (the recording drains meanwhile), the
- * recording decodes what is left until CLOSE_MS before the end, records the
- * rest as gaps with their true sizes and closes the database.
+ * recording decodes what is left until CLOSE_MS before the end (earlier when
+ * its own end would not be done EXIT_MS before it), records the rest as gaps
+ * with their true sizes and closes the database. Says where the time went.
  */
 export async function stopRecorded(stopRelay: (budgetMs: number) => Promise<void>, recording: RecordingHandle, budgetMs = STOP_BUDGET_MS): Promise<StopReport> {
   const start = now();
   const end = start + budgetMs;
   await stopRelay(Math.floor(budgetMs * 0.6));
   const relayed = now();
-  const t = now();
-  const r = await recording.finish(Math.max(0, end - CLOSE_MS - t), Math.max(0, end - EXIT_MS - t));
+  const r = await recording.finish(Math.max(0, end - CLOSE_MS - relayed), Math.max(0, end - EXIT_MS - relayed));
   return { total: now() - start, relay: relayed - start, worker: r.phases, exit: r.exit };
 }
 

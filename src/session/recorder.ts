@@ -60,7 +60,7 @@ export interface StopPhases {
   wake: number;
   /** Decoding what was left, until drained or the deadline. */
   drain: number;
-  /** Past the deadline: reading the rest and recording it as gaps. */
+  /** Past the deadline (or once the end would not fit before `closeBy`): reading the rest and recording it as gaps, closing connections. */
   gaps: number;
   /** Writing the finish message's items, the feed's last batch and meta. */
   last: number;
