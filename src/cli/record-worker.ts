@@ -24,8 +24,12 @@ import { lowerThreadPriority, threadCpuMs } from '../proxy/priority.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Recording, RecordingOptions } from './recording.js';
 import type { FinishMessage, RecordItem, WorkerReply } from '../session/recorder.js';
-import { CTL, KIND, RingReader, RingShared } from '../session/ring.js';
+import { CTL, KIND, RingReader, RingRecord, RingShared } from '../session/ring.js';
 import type { ConnOpen } from '../session/pipeline.js';
+import type { FeedBatch } from '../session/rows.js';
+import type { Dir } from '../decoder/messages.js';
+import { callNames } from '../intercept/names.js';
+import type { CallNames } from '../intercept/names.js';
 import type { Intervention } from '../intercept/engine.js';
 import { UserError } from '../decoder/sources.js';
 import { SpaceReserve } from '../store/reserve.js';
@@ -45,12 +49,45 @@ const { options, ring } = workerData as { options: RecordingOptions; ring: RingS
 const BATCH_MS = 40;
 
 let recording: Recording;
+
+/**
+ * The names of calls, for the interceptor while it asks (CTL.NAMES): the
+ * calls each batch changed, posted with how far the ring is applied
+ * (postNames); when first asked, every call still outstanding.
+ */
+let namesOut: [number, Dir, number, CallNames | null][] = [];
+/** The `applied` count last posted, or -1: not asked, or asked anew. */
+let namesPosted = -1;
+
+function collectNames(batch: FeedBatch): void {
+  if (Atomics.load(reader.ctl, CTL.NAMES) === 0) return;
+  const model = recording.pipeline.model;
+  for (const row of batch.delta.calls) {
+    const c = row.retired ? undefined : model.outstanding.get(row.id);
+    namesOut.push([row.conn, row.dir, row.questionId, c ? callNames(c) : null]);
+  }
+}
+
+function postNames(): void {
+  if (Atomics.load(reader.ctl, CTL.NAMES) === 0) {
+    namesPosted = -1;
+    namesOut = [];
+    return;
+  }
+  if (namesPosted === -1) for (const c of recording.pipeline.model.outstanding.values()) namesOut.push([c.conn, c.dir, c.questionId, callNames(c)]);
+  const applied = recording.appliedThrough(reader.records);
+  if (applied === namesPosted && namesOut.length === 0) return;
+  reply({ k: 'names', applied, calls: namesOut });
+  namesOut = [];
+  namesPosted = applied;
+}
 let reserve: SpaceReserve | null = null;
 try {
   // The change feed beyond the store goes to the terminal UI when asked for: to its
   // own thread through feedPort (the relay's thread never handles it), or to the starting thread.
   const feedPort = options.feedPort;
   recording = new Recording(options, feedPort ? [(batch) => feedPort.postMessage(batch)] : options.feed ? [(batch) => reply({ k: 'feed', batch })] : []);
+  recording.watch(collectNames);
   reserve = SpaceReserve.create(recording.dbPath);
   reply({ k: 'ready', dbPath: recording.dbPath });
 } catch (e) {
@@ -142,10 +179,20 @@ function readBatch(): RecordItem[] {
   const most = hurry ? Infinity : finishing ? Math.min(maxItems, FINISH_ITEMS) : maxItems;
   const mostBytes = finishing ? Math.min(maxBytes, FINISH_BYTES) : maxBytes;
   for (let r = reader.next(); r; r = items.length < most && bytes < mostBytes ? reader.next() : null) {
+    const n = items.length;
+    readRecord(r, hurry, items, (b) => (bytes += b));
+    if (items.length > n) items[items.length - 1]!.seq = reader.records;
+  }
+  return items;
+}
+
+/** Turns one ring record into an item (or counts it). */
+function readRecord(r: RingRecord, hurry: boolean, items: RecordItem[], addBytes: (n: number) => void): void {
+  {
     if (hurry && r.kind === KIND.open) {
       unrecorded.add(r.conn);
       skippedConnections++;
-      continue;
+      return;
     }
     if (unrecorded.has(r.conn)) {
       if (r.kind === KIND.data) {
@@ -153,7 +200,7 @@ function readBatch(): RecordItem[] {
         lostBytes += r.len;
       } else if (r.kind === KIND.gap) skippedBytes += reader.number(r); // dropped by the relay: counted there
       else if (r.kind === KIND.close) unrecorded.delete(r.conn);
-      continue;
+      return;
     }
     switch (r.kind) {
       case KIND.open:
@@ -166,7 +213,7 @@ function readBatch(): RecordItem[] {
           lostBytes += r.len;
         } else {
           items.push({ k: 'data', id: r.conn, dir: r.dir, time: r.time, bytes: reader.payload(r) });
-          bytes += r.len;
+          addBytes(r.len);
         }
         break;
       case KIND.end:
@@ -183,7 +230,6 @@ function readBatch(): RecordItem[] {
         break;
     }
   }
-  return items;
 }
 
 /** Marks gaps that add to one already recorded, and merges consecutive ones of a direction. */
@@ -327,7 +373,9 @@ async function run(): Promise<void> {
       lastRead = start;
       processBatch(items);
       reader.release();
+      postNames();
     }
+    postNames();
     if (finishing && reader.drained) {
       finish(finishing);
       return;

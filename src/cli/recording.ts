@@ -16,6 +16,8 @@ import { Store, defaultDbName, removeSession } from '../store/store.js';
 import type { Tap } from '../proxy/splice.js';
 import type { FeedBatch } from '../session/rows.js';
 import type { Intervention } from '../intercept/engine.js';
+import { namesKey } from '../intercept/names.js';
+import type { CallNames, NamesSource } from '../intercept/names.js';
 import { INTERCEPT_OPTIONS } from '../intercept/cli.js';
 import { TimeOrder, REORDER_WINDOW_MS } from '../session/reorder.js';
 import { now } from '../proxy/splice.js';
@@ -151,6 +153,11 @@ export class Recording {
     this.consumers = [(b) => this.store.apply(b.delta), ...extra];
   }
 
+  /** Adds a consumer of the feed's rows (not its log lines). */
+  watch(c: FeedConsumer): void {
+    this.consumers.push(c);
+  }
+
   /** Hands the rows changed since the last batch to every consumer of the feed. */
   private publish(): void {
     const batch: FeedBatch = { delta: this.pipeline.model.takeDelta(), lines: this.lines };
@@ -228,6 +235,12 @@ export class Recording {
       this.publish();
     });
     this.out?.flush();
+  }
+
+  /** Of the ring records read (`read` of them), how many are applied to the model: all but those still put back in time order. */
+  appliedThrough(read: number): number {
+    const oldest = this.order?.oldestSeq ?? null;
+    return oldest === null ? read : oldest - 1;
   }
 
   /** Closes the database and the log; `closing` is called once only the database's close is left. */
@@ -337,6 +350,39 @@ export class RecordingHandle {
     }
     if (first.k !== 'ready') throw new Error('recording worker did not start');
     return new RecordingHandle(worker, client, first.dbPath);
+  }
+
+  /** The names of calls for an interceptor, from this recording's model (src/intercept/names.ts). */
+  names(): NamesSource {
+    const client = this.client;
+    const calls = new Map<string, CallNames>();
+    let applied = 0;
+    let ended = false;
+    const source: NamesSource = {
+      want: (on) => client.wantNames(on),
+      mark: () => client.records,
+      reached: (mark) => ended || applied >= mark || client.stopped,
+      call: (conn, dir, q) => calls.get(namesKey(conn, dir, q)),
+      hurry: () => client.wake(),
+      onUpdate: () => {},
+    };
+    this.worker.on('message', (m: WorkerReply) => {
+      if (m.k !== 'names' && m.k !== 'done') return;
+      if (m.k === 'done') ended = true;
+      else {
+        for (const [conn, dir, q, n] of m.calls) {
+          if (n) calls.set(namesKey(conn, dir, q), n);
+          else calls.delete(namesKey(conn, dir, q));
+        }
+        applied = m.applied;
+      }
+      source.onUpdate();
+    });
+    this.worker.once('exit', () => {
+      ended = true;
+      source.onUpdate();
+    });
+    return source;
   }
 
   /** Records what the interceptor did (in its place in the stream). */

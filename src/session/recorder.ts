@@ -18,20 +18,24 @@
 // and everything is counted as dropped.
 
 import type { Intervention } from '../intercept/engine.js';
+import type { CallNames } from '../intercept/names.js';
 import type { Dir } from '../decoder/messages.js';
 import type { ConnOpen } from './pipeline.js';
 import type { FeedBatch } from './rows.js';
 import { CTL, KIND, RingShared, RingWriter, createRing } from './ring.js';
 
 /** Relay events as the worker processes them. `more`: bytes added to the direction's gap already recorded. */
-export type RecordItem =
+export type RecordItem = (
   | { k: 'open'; info: ConnOpen }
   | { k: 'data'; id: number; dir: Dir; bytes: Uint8Array; time: number }
   | { k: 'end'; id: number; dir: Dir; time: number }
   | { k: 'close'; id: number; time: number; reason: string | null }
   | { k: 'gap'; id: number; dir: Dir; time: number; bytes: number; more?: boolean }
   /** What the interceptor did (src/intercept/): recorded and logged in its place in the stream. */
-  | { k: 'intervention'; id: number; dir: Dir; time: number; ev: Intervention };
+  | { k: 'intervention'; id: number; dir: Dir; time: number; ev: Intervention }) & {
+  /** The ring record it came from (its count, from 1): how far the worker has applied the ring. */
+  seq?: number;
+};
 
 /** What recording lost, as the session's meta reports it. */
 export interface DropCounts {
@@ -80,7 +84,13 @@ export type WorkerReply =
   | { k: 'error'; message: string; user: boolean }
   /** Recording stopped for good (e.g. disk full); reported once. */
   | { k: 'failed'; message: string }
-  | { k: 'feed'; batch: FeedBatch };
+  | { k: 'feed'; batch: FeedBatch }
+  /**
+   * The names of calls, while the interceptor asks for them (CTL.NAMES):
+   * [conn, dir, question, names or null once retired]; `applied`: every ring
+   * record up to this count is in the model.
+   */
+  | { k: 'names'; applied: number; calls: [number, Dir, number, CallNames | null][] };
 
 export interface RecorderClientOptions {
   /** Size of the shared ring (default 8 MiB): the most memory recording holds. */
@@ -183,6 +193,27 @@ export class RecorderClient implements DropCounts {
     this.report(c, '>', time);
     this.report(c, '<', time);
     this.put({ k: 'close', id, time, reason });
+  }
+
+  /** A count of what was handed to the ring so far (queued records included: they go in, in order): the worker's `applied` reaches it once it has everything recorded until now. */
+  get records(): number {
+    return this.w.records + this.queue.length;
+  }
+
+  /** True once the worker cannot record any more (what is not recorded never gets names). */
+  get stopped(): boolean {
+    return this.w.stopped;
+  }
+
+  /** Asks the worker for the names of calls (or stops asking). */
+  wantNames(on: boolean): void {
+    if ((Atomics.exchange(this.w.ctl, CTL.NAMES, on ? 1 : 0) === 1) === on) return;
+    if (on) this.w.wake();
+  }
+
+  /** Wakes the worker (something waits for it). */
+  wake(): void {
+    this.w.wake();
   }
 
   intervention(ev: Intervention): void {
