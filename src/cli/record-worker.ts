@@ -26,7 +26,6 @@ import { Recording, RecordingOptions } from './recording.js';
 import type { FinishMessage, RecordItem, WorkerReply } from '../session/recorder.js';
 import { CTL, KIND, RingReader, RingRecord, RingShared } from '../session/ring.js';
 import type { ConnOpen } from '../session/pipeline.js';
-import type { FeedBatch } from '../session/rows.js';
 import type { Dir } from '../decoder/messages.js';
 import { callNames } from '../intercept/names.js';
 import type { CallNames } from '../intercept/names.js';
@@ -51,22 +50,13 @@ const BATCH_MS = 40;
 let recording: Recording;
 
 /**
- * The names of calls, for the interceptor while it asks (CTL.NAMES): the
- * calls each batch changed, posted with how far the ring is applied
+ * The names of calls, for the interceptor while it asks (CTL.NAMES): each
+ * Call's as it is decoded, posted with how far the ring is applied
  * (postNames); when first asked, every call still outstanding.
  */
-let namesOut: [number, Dir, number, CallNames | null][] = [];
+let namesOut: [number, Dir, number, CallNames][] = [];
 /** The `applied` count last posted, or -1: not asked, or asked anew. */
 let namesPosted = -1;
-
-function collectNames(batch: FeedBatch): void {
-  if (Atomics.load(reader.ctl, CTL.NAMES) === 0) return;
-  const model = recording.pipeline.model;
-  for (const row of batch.delta.calls) {
-    const c = row.retired ? undefined : model.outstanding.get(row.id);
-    namesOut.push([row.conn, row.dir, row.questionId, c ? callNames(c) : null]);
-  }
-}
 
 function postNames(): void {
   if (Atomics.load(reader.ctl, CTL.NAMES) === 0) {
@@ -87,7 +77,11 @@ try {
   // own thread through feedPort (the relay's thread never handles it), or to the starting thread.
   const feedPort = options.feedPort;
   recording = new Recording(options, feedPort ? [(batch) => feedPort.postMessage(batch)] : options.feed ? [(batch) => reply({ k: 'feed', batch })] : []);
-  recording.watch(collectNames);
+  recording.pipeline.addSink({
+    message: (_conn, _d, u) => {
+      if (u.kind === 'call' && Atomics.load(reader.ctl, CTL.NAMES) !== 0) namesOut.push([u.call.conn, u.call.dir, u.call.questionId, callNames(u.call)]);
+    },
+  });
   reserve = SpaceReserve.create(recording.dbPath);
   reply({ k: 'ready', dbPath: recording.dbPath });
 } catch (e) {

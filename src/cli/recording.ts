@@ -153,11 +153,6 @@ export class Recording {
     this.consumers = [(b) => this.store.apply(b.delta), ...extra];
   }
 
-  /** Adds a consumer of the feed's rows (not its log lines). */
-  watch(c: FeedConsumer): void {
-    this.consumers.push(c);
-  }
-
   /** Hands the rows changed since the last batch to every consumer of the feed. */
   private publish(): void {
     const batch: FeedBatch = { delta: this.pipeline.model.takeDelta(), lines: this.lines };
@@ -355,14 +350,20 @@ export class RecordingHandle {
   /** The names of calls for an interceptor, from this recording's model (src/intercept/names.ts). */
   names(): NamesSource {
     const client = this.client;
-    const calls = new Map<string, CallNames>();
+    /** Per connection: the names of its calls posted while asked for, until the interceptor is done with them. */
+    const calls = new Map<number, Map<string, CallNames>>();
     let applied = 0;
     let ended = false;
     const source: NamesSource = {
-      want: (on) => client.wantNames(on),
+      want: (on) => {
+        client.wantNames(on);
+        if (!on) calls.clear();
+      },
       mark: () => client.records,
       reached: (mark) => ended || applied >= mark || client.stopped,
-      call: (conn, dir, q) => calls.get(namesKey(conn, dir, q)),
+      call: (conn, dir, q) => calls.get(conn)?.get(namesKey(conn, dir, q)),
+      forget: (conn, dir, q) => calls.get(conn)?.delete(namesKey(conn, dir, q)),
+      closed: (conn) => calls.delete(conn),
       hurry: () => client.wake(),
       onUpdate: () => {},
     };
@@ -371,8 +372,9 @@ export class RecordingHandle {
       if (m.k === 'done') ended = true;
       else {
         for (const [conn, dir, q, n] of m.calls) {
-          if (n) calls.set(namesKey(conn, dir, q), n);
-          else calls.delete(namesKey(conn, dir, q));
+          let c = calls.get(conn);
+          if (!c) calls.set(conn, (c = new Map()));
+          c.set(namesKey(conn, dir, q), n);
         }
         applied = m.applied;
       }

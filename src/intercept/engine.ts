@@ -558,7 +558,13 @@ export class ConnIntercept {
     if (rule === 'wait') {
       e.pending = p;
       this.engine.source.hurry?.();
-    } else if (rule) this.apply(dir, e, p, rule);
+    } else this.decided(dir, e, p, rule);
+  }
+
+  /** Message `e` is matched: it gets what `rule` says, and a Return's call is done with. */
+  private decided(dir: Dir, e: Entry, p: Pending, rule: Rule | null): void {
+    if (p.kind === 'return') this.engine.source.forget?.(this.id, p.callDir, p.questionId);
+    if (rule) this.apply(dir, e, p, rule);
   }
 
   /** The rule pending message `p` matches, with the names known now ('wait': they are not yet). */
@@ -588,7 +594,7 @@ export class ConnIntercept {
         if (rule === 'wait') break;
         delete e.pending;
         any = true;
-        if (rule) this.apply(dir, e, p, rule);
+        this.decided(dir, e, p, rule);
         if (this.closed) return;
       }
       if (any) this.flush(dir);

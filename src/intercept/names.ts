@@ -44,6 +44,8 @@ export interface NamesSource {
   reached(mark: number): boolean;
   /** The names of the call `questionId` sent in `dir` on `conn`, or undefined (not known, or not yet). */
   call(conn: number, dir: Dir, questionId: number): CallNames | undefined;
+  /** The interceptor is done with this call (its Return matched). */
+  forget?(conn: number, dir: Dir, questionId: number): void;
   /** A message waits for names: get them soon. */
   hurry?(): void;
   /** Called when marks were reached or names came. */

@@ -87,10 +87,10 @@ export type WorkerReply =
   | { k: 'feed'; batch: FeedBatch }
   /**
    * The names of calls, while the interceptor asks for them (CTL.NAMES):
-   * [conn, dir, question, names or null once retired]; `applied`: every ring
-   * record up to this count is in the model.
+   * [conn, dir, question, names], each Call's as it was decoded; `applied`:
+   * every ring record up to this count is in the model.
    */
-  | { k: 'names'; applied: number; calls: [number, Dir, number, CallNames | null][] };
+  | { k: 'names'; applied: number; calls: [number, Dir, number, CallNames][] };
 
 export interface RecorderClientOptions {
   /** Size of the shared ring (default 8 MiB): the most memory recording holds. */
