@@ -4,9 +4,11 @@
 // with the echo schema), in alternating rounds of one run. Prints, per route,
 // the median over rounds of p50 and p99 call latency (100-byte payloads,
 // sequential calls) and calls/s with 32 in flight, and what socat and ipc-trace
-// add to the direct route; ipc-trace runs twice, recording, and recording with
-// --intercept and no rule; for both, the CPU time its relay thread and the whole
-// process used per 1,000 calls (steadier than wall-clock figures on a busy machine).
+// add to the direct route; ipc-trace runs three times: recording, recording
+// with --intercept and no rule, and with a thread: rule that matches nothing
+// (each Call waits for its names); for each, the CPU time its relay thread and
+// the whole process used per 1,000 calls (steadier than wall-clock figures on
+// a busy machine).
 
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -66,9 +68,10 @@ async function main(): Promise<void> {
       await waitForSocket(p, socat);
       routes.push({ name: 'socat', path: p });
     } else console.log('(socat not installed: apt-get install socat to compare)');
-    // ipc-trace as it records, and with --intercept and no rule (the interceptor frames every connection, ready for rules).
+    // ipc-trace as it records; with --intercept and no rule (the interceptor frames every connection, ready for rules);
+    // with a rule that needs names and matches nothing (every Call waits for the recording worker's names).
     const pids = new Map<string, number>();
-    for (const [name, extra] of [['ipc-trace', []], ['intercept', ['--intercept']]] as const) {
+    for (const [name, extra] of [['ipc-trace', []], ['intercept', ['--intercept']], ['thread-rule', ['--hold', 'thread:no-such-thread']]] as const) {
       const tp = join(dir, `${name}.sock`);
       const trace = spawn(
         process.execPath,
@@ -103,14 +106,14 @@ async function main(): Promise<void> {
     const direct = runs.get('direct')!;
     const d50 = median(direct.map((f) => f.p50));
     const d99 = median(direct.map((f) => f.p99));
-    console.log(`${'route'.padEnd(10)} ${'p50 us'.padStart(8)} ${'p99 us'.padStart(8)} ${'+p50'.padStart(7)} ${'+p99'.padStart(7)} ${'calls/s'.padStart(8)}`);
+    console.log(`${'route'.padEnd(11)} ${'p50 us'.padStart(8)} ${'p99 us'.padStart(8)} ${'+p50'.padStart(7)} ${'+p99'.padStart(7)} ${'calls/s'.padStart(8)}`);
     for (const r of routes) {
       const fs = runs.get(r.name)!;
       const p50 = median(fs.map((f) => f.p50));
       const p99 = median(fs.map((f) => f.p99));
       const add = (x: number, base: number) => (r.name === 'direct' ? '' : `+${(x - base).toFixed(0)}`);
       console.log(
-        `${r.name.padEnd(10)} ${p50.toFixed(1).padStart(8)} ${p99.toFixed(1).padStart(8)} ${add(p50, d50).padStart(7)} ${add(p99, d99).padStart(7)} ${median(fs.map((f) => f.rate)).toFixed(0).padStart(8)}`,
+        `${r.name.padEnd(11)} ${p50.toFixed(1).padStart(8)} ${p99.toFixed(1).padStart(8)} ${add(p50, d50).padStart(7)} ${add(p99, d99).padStart(7)} ${median(fs.map((f) => f.rate)).toFixed(0).padStart(8)}`,
       );
     }
     const calls = 2 * CALLS * ROUNDS;

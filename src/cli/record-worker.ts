@@ -77,6 +77,7 @@ try {
   // own thread through feedPort (the relay's thread never handles it), or to the starting thread.
   const feedPort = options.feedPort;
   recording = new Recording(options, feedPort ? [(batch) => feedPort.postMessage(batch)] : options.feed ? [(batch) => reply({ k: 'feed', batch })] : []);
+  recording.afterApply = () => postNames();
   recording.pipeline.addSink({
     message: (_conn, _d, u) => {
       if (u.kind === 'call' && Atomics.load(reader.ctl, CTL.NAMES) !== 0) namesOut.push([u.call.conn, u.call.dir, u.call.questionId, callNames(u.call)]);

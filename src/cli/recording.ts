@@ -107,6 +107,8 @@ export class Recording {
     if (e) throw e;
   }
   private readonly redactFields: ReadonlySet<string> | null;
+  /** Called once a batch is applied to the model, before its transaction commits. */
+  afterApply: (() => void) | null = null;
   /** Feed consumers that threw, and the first error. */
   consumerErrors = 0;
   firstConsumerError: string | null = null;
@@ -228,6 +230,8 @@ export class Recording {
       }
       // The rows the batch changed go to the store in the same transaction.
       this.publish();
+      // Applied (not yet committed): the interceptor's names need not wait for the disk.
+      this.afterApply?.();
     });
     this.out?.flush();
   }
@@ -354,6 +358,8 @@ export class RecordingHandle {
     const calls = new Map<number, Map<string, CallNames>>();
     let applied = 0;
     let ended = false;
+    /** The worker was woken and has not posted since. */
+    let woken = false;
     const source: NamesSource = {
       want: (on) => {
         client.wantNames(on);
@@ -364,11 +370,16 @@ export class RecordingHandle {
       call: (conn, dir, q) => calls.get(conn)?.get(namesKey(conn, dir, q)),
       forget: (conn, dir, q) => calls.get(conn)?.delete(namesKey(conn, dir, q)),
       closed: (conn) => calls.delete(conn),
-      hurry: () => client.wake(),
+      hurry: () => {
+        if (woken) return;
+        woken = true;
+        client.wake();
+      },
       onUpdate: () => {},
     };
     this.worker.on('message', (m: WorkerReply) => {
       if (m.k !== 'names' && m.k !== 'done') return;
+      woken = false;
       if (m.k === 'done') ended = true;
       else {
         for (const [conn, dir, q, n] of m.calls) {

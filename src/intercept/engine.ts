@@ -38,6 +38,7 @@ import type { SchemaSet } from '../decoder/schema.js';
 import type { CallRow } from '../session/rows.js';
 import { renderStruct } from '../decoder/text.js';
 import type { FilterContext } from '../filter/match.js';
+import { filterTerms } from '../filter/fold.js';
 import { FrameSplitter, toFrame } from './split.js';
 import { exceptionReturn } from './inject.js';
 import { compileRule, decide, MessageKind, MessageView, Rule } from './rules.js';
@@ -210,6 +211,9 @@ export class Interceptor {
     for (const r of rules) this.addRule(r);
   }
 
+  /** Some rule in force (or armed step) has a text: term: params and results are rendered for it. */
+  wantsText = false;
+
   addRule(rule: Rule): void {
     this.rules.push({ rule, match: compileRule(rule, this.names) });
     this.changed();
@@ -319,6 +323,8 @@ export class Interceptor {
 
   /** Rules or held messages changed. */
   private changed(): void {
+    const text = (r: Rule) => filterTerms(r.expr).some((x) => x.k === 'text');
+    this.wantsText = this.rules.some((r) => text(r.rule)) || this.armed.some((a) => text(a.rule));
     this.source.want(!this.passive);
     // A message waiting for names may not need them any more (its rule dropped).
     for (const c of [...this.conns.values()]) c.retry();
@@ -548,8 +554,8 @@ export class ConnIntercept {
     }
     const p: Pending = {
       kind, questionId, callDir, title, iface: m.iface?.name ?? null, method: m.method?.name ?? null,
-      // The params or results as text (the filter's text: term), rendered only for a message a rule looks at.
-      text: m.content ? renderStruct(m.content, this.engine.schemas) : null,
+      // The params or results as text, rendered only while a rule has a text: term.
+      text: m.content && this.engine.wantsText ? renderStruct(m.content, this.engine.schemas) : null,
       exception: r.type === 'return' && r.exception !== null, sent, time, mark: this.engine.source.mark(),
     };
     const e: Entry = { bytes, held: null, recorded: kind === 'call', call: kind === 'call' ? { questionId, time } : undefined };
