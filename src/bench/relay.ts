@@ -4,10 +4,14 @@
 // with the echo schema), in alternating rounds of one run. Prints, per route,
 // the median over rounds of p50 and p99 call latency (100-byte payloads,
 // sequential calls) and calls/s with 32 in flight, and what socat and ipc-trace
-// add to the direct route.
+// add to the direct route; ipc-trace runs three times: recording, recording
+// with --intercept and no rule, and with a thread: rule that matches nothing
+// (each Call waits for its names); for each, the CPU time its relay thread and
+// the whole process used per 1,000 calls (steadier than wall-clock figures on
+// a busy machine).
 
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { accepting } from './relay-client.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +28,20 @@ function waitForSocket(path: string, proc: ChildProcess): Promise<void> {
     proc.once('exit', (code) => reject(new Error(`${proc.spawnfile} exited (${code})`)));
     void accepting(path).then(resolve);
   });
+}
+
+/** CPU time (ms) of a process's main thread and of all its threads, from /proc (10 ms steps). */
+function cpuMs(pid: number): { relay: number; all: number } {
+  const ticks = (path: string) => {
+    const st = readFileSync(path, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  };
+  try {
+    return { relay: ticks(`/proc/${pid}/task/${pid}/stat`), all: ticks(`/proc/${pid}/stat`) };
+  } catch {
+    return { relay: 0, all: 0 };
+  }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -50,38 +68,56 @@ async function main(): Promise<void> {
       await waitForSocket(p, socat);
       routes.push({ name: 'socat', path: p });
     } else console.log('(socat not installed: apt-get install socat to compare)');
-    const tp = join(dir, 'trace.sock');
-    const trace = spawn(
-      process.execPath,
-      [join(PACKAGE_ROOT, 'dist/cli/main.js'), '--listen', tp, '--connect', up, '--db', join(dir, 'bench.sqlite'), '--log', join(dir, 'bench.log'), '--schema', ECHO_SCHEMA, '--no-tui'],
-      { stdio: 'ignore' },
-    );
-    procs.push(trace);
-    await waitForSocket(tp, trace);
-    routes.push({ name: 'ipc-trace', path: tp });
+    // ipc-trace as it records; with --intercept and no rule (the interceptor frames every connection, ready for rules);
+    // with a rule that needs names and matches nothing (every Call waits for the recording worker's names).
+    const pids = new Map<string, number>();
+    for (const [name, extra] of [['ipc-trace', []], ['intercept', ['--intercept']], ['thread-rule', ['--hold', 'thread:no-such-thread']]] as const) {
+      const tp = join(dir, `${name}.sock`);
+      const trace = spawn(
+        process.execPath,
+        [join(PACKAGE_ROOT, 'dist/cli/main.js'), '--listen', tp, '--connect', up, '--db', join(dir, `${name}.sqlite`), '--log', join(dir, `${name}.log`), '--schema', ECHO_SCHEMA, '--no-tui', ...extra],
+        { stdio: 'ignore' },
+      );
+      procs.push(trace);
+      await waitForSocket(tp, trace);
+      routes.push({ name, path: tp });
+      pids.set(name, trace.pid!);
+    }
 
     console.log(`relay benchmark — C++ Cap'n Proto echo peers over Unix sockets, ${PAYLOAD}-byte payloads; ${CALLS} sequential calls (latency) and ${CALLS} with ${IN_FLIGHT} in flight (calls/s); ${ROUNDS} alternating rounds, medians`);
     const runs = new Map<string, EchoFigures[]>(routes.map((r) => [r.name, []]));
+    /** CPU time (ms) of each ipc-trace process's main (relay) thread and of the whole process, over all its rounds. */
+    const cpu = new Map<string, { relay: number; all: number }>([...pids.keys()].map((k) => [k, { relay: 0, all: 0 }]));
     for (let round = 0; round < ROUNDS; round++) {
       for (const r of routes) {
+        const pid = pids.get(r.name);
+        const before = pid ? cpuMs(pid) : null;
         const f = runEchoClient(bin, r.path, CALLS, IN_FLIGHT, PAYLOAD);
         if (!f.ok) throw new Error(`${r.name}: an echo came back different`);
         runs.get(r.name)!.push(f);
+        if (pid && before) {
+          const after = cpuMs(pid);
+          const c = cpu.get(r.name)!;
+          c.relay += after.relay - before.relay;
+          c.all += after.all - before.all;
+        }
       }
     }
     const direct = runs.get('direct')!;
     const d50 = median(direct.map((f) => f.p50));
     const d99 = median(direct.map((f) => f.p99));
-    console.log(`${'route'.padEnd(10)} ${'p50 us'.padStart(8)} ${'p99 us'.padStart(8)} ${'+p50'.padStart(7)} ${'+p99'.padStart(7)} ${'calls/s'.padStart(8)}`);
+    console.log(`${'route'.padEnd(11)} ${'p50 us'.padStart(8)} ${'p99 us'.padStart(8)} ${'+p50'.padStart(7)} ${'+p99'.padStart(7)} ${'calls/s'.padStart(8)}`);
     for (const r of routes) {
       const fs = runs.get(r.name)!;
       const p50 = median(fs.map((f) => f.p50));
       const p99 = median(fs.map((f) => f.p99));
       const add = (x: number, base: number) => (r.name === 'direct' ? '' : `+${(x - base).toFixed(0)}`);
       console.log(
-        `${r.name.padEnd(10)} ${p50.toFixed(1).padStart(8)} ${p99.toFixed(1).padStart(8)} ${add(p50, d50).padStart(7)} ${add(p99, d99).padStart(7)} ${median(fs.map((f) => f.rate)).toFixed(0).padStart(8)}`,
+        `${r.name.padEnd(11)} ${p50.toFixed(1).padStart(8)} ${p99.toFixed(1).padStart(8)} ${add(p50, d50).padStart(7)} ${add(p99, d99).padStart(7)} ${median(fs.map((f) => f.rate)).toFixed(0).padStart(8)}`,
       );
     }
+    const calls = 2 * CALLS * ROUNDS;
+    console.log(`CPU per 1,000 calls (sequential + in flight): ${[...cpu].map(([k, c]) => `${k} relay thread ${(c.relay / calls * 1000).toFixed(1)} ms, process ${(c.all / calls * 1000).toFixed(1)} ms`).join('; ')}`);
     console.log(`(per round: ${routes.map((r) => `${r.name} ${runs.get(r.name)!.map((f) => `${f.p50.toFixed(0)}/${f.p99.toFixed(0)}/${f.rate}`).join(' ')}`).join('; ')}  [p50/p99/calls/s])`);
   } finally {
     for (const p of procs) p.kill('SIGTERM');

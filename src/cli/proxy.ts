@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import { parseArgs, UsageError } from './args.js';
 import { parseAddress } from '../proxy/address.js';
 import { Relay } from '../proxy/relay.js';
-import { RecordingHandle, recordingOptions, stopRecorded, RECORDING_OPTIONS, REDACT_HELP } from './recording.js';
+import { RecordingHandle, recordingOptions, stopRecorded, stopReportText, RECORDING_OPTIONS, REDACT_HELP, STOP_BUDGET_MS } from './recording.js';
 import { UserError } from '../decoder/sources.js';
 import { INTERCEPT_HELP, rulesFromOptions, startIntercept } from '../intercept/cli.js';
 import { feedChannel, openLiveUi, wantsTui, LiveUi } from '../tui/live.js';
@@ -95,11 +95,18 @@ export async function runProxy(argv: string[]): Promise<number> {
     throw e instanceof UserError ? e : new UserError(`cannot listen on ${options.listen}: ${(e as Error).message}`);
   }
   // A clean stop: within STOP_BUDGET_MS, whatever the peers do.
-  const stop = () =>
-    stopRecorded(async (ms) => {
+  const stop = async () => {
+    if (process.env.IPC_TRACE_STOP_TIMES) {
+      const t0 = performance.now();
+      process.once('exit', () => process.stderr.write(`ipc-trace: exiting ${(performance.now() - t0).toFixed(0)} ms after the stop began\n`));
+    }
+    const r = await stopRecorded(async (ms) => {
       await relay.stop(ms);
       control?.close();
     }, recording);
+    // Said when the bound was missed, or when asked (IPC_TRACE_STOP_TIMES=1: the soak's figures).
+    if (r.total > STOP_BUDGET_MS || process.env.IPC_TRACE_STOP_TIMES) process.stderr.write(`ipc-trace: stopped in ${stopReportText(r)}\n`);
+  };
   const banner = `listening on ${options.listen}, relaying to ${options.connect}, recording to ${recording.dbPath}`;
   let sig: string;
   if (tui) {

@@ -5,8 +5,11 @@
 // after each commit.
 //
 // Stopping: the relay's finish message carries what could not go through the
-// ring and a deadline. The worker drains the ring; past the deadline (or when
-// the relay sets ABORT, e.g. on a second Ctrl-C) it stops decoding and records
+// ring, a deadline and the time the database must be closed by (a FINISH flag
+// in the ring tells the worker to read it before its next batch). The worker
+// drains the ring in small batches; past the deadline, or once what its end
+// costs (see END_MS) would no longer fit, or when the relay sets ABORT (e.g. on
+// a second Ctrl-C), it stops decoding and records
 // the rest of the data as gaps with their true sizes (connections opened
 // after that are skipped, counted with their bytes), then writes `ended` and
 // the drop counts to meta.
@@ -17,12 +20,15 @@
 // and the rest is counted as dropped. The relay goes on.
 
 import { getPriority } from 'node:os';
-import { lowerThreadPriority } from '../proxy/priority.js';
+import { lowerThreadPriority, threadCpuMs } from '../proxy/priority.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Recording, RecordingOptions } from './recording.js';
 import type { FinishMessage, RecordItem, WorkerReply } from '../session/recorder.js';
-import { CTL, KIND, RingReader, RingShared } from '../session/ring.js';
+import { CTL, KIND, RingReader, RingRecord, RingShared } from '../session/ring.js';
 import type { ConnOpen } from '../session/pipeline.js';
+import type { Dir } from '../decoder/messages.js';
+import { callNames } from '../intercept/names.js';
+import type { CallNames } from '../intercept/names.js';
 import type { Intervention } from '../intercept/engine.js';
 import { UserError } from '../decoder/sources.js';
 import { SpaceReserve } from '../store/reserve.js';
@@ -42,12 +48,41 @@ const { options, ring } = workerData as { options: RecordingOptions; ring: RingS
 const BATCH_MS = 40;
 
 let recording: Recording;
+
+/**
+ * The names of calls, for the interceptor while it asks (CTL.NAMES): each
+ * Call's as it is decoded, posted with how far the ring is applied
+ * (postNames); when first asked, every call still outstanding.
+ */
+let namesOut: [number, Dir, number, CallNames][] = [];
+/** The `applied` count last posted, or -1: not asked, or asked anew. */
+let namesPosted = -1;
+
+function postNames(): void {
+  if (Atomics.load(reader.ctl, CTL.NAMES) === 0) {
+    namesPosted = -1;
+    namesOut = [];
+    return;
+  }
+  if (namesPosted === -1) for (const c of recording.pipeline.model.outstanding.values()) namesOut.push([c.conn, c.dir, c.questionId, callNames(c)]);
+  const applied = recording.appliedThrough(reader.records);
+  if (applied === namesPosted && namesOut.length === 0) return;
+  reply({ k: 'names', applied, calls: namesOut });
+  namesOut = [];
+  namesPosted = applied;
+}
 let reserve: SpaceReserve | null = null;
 try {
   // The change feed beyond the store goes to the terminal UI when asked for: to its
   // own thread through feedPort (the relay's thread never handles it), or to the starting thread.
   const feedPort = options.feedPort;
   recording = new Recording(options, feedPort ? [(batch) => feedPort.postMessage(batch)] : options.feed ? [(batch) => reply({ k: 'feed', batch })] : []);
+  recording.afterApply = () => postNames();
+  recording.pipeline.addSink({
+    message: (_conn, _d, u) => {
+      if (u.kind === 'call' && Atomics.load(reader.ctl, CTL.NAMES) !== 0) namesOut.push([u.call.conn, u.call.dir, u.call.questionId, callNames(u.call)]);
+    },
+  });
   reserve = SpaceReserve.create(recording.dbPath);
   reply({ k: 'ready', dbPath: recording.dbPath });
 } catch (e) {
@@ -76,29 +111,83 @@ let maxBytes = 64 << 10;
 let rate = 0;
 let measured = 0;
 
+/** When the finish message was read, and when the drain ended (drained, or the deadline passed). */
+let finishRead = 0;
+let drainEnded = 0;
+let finishCpu = 0;
+
 port.on('message', (m: FinishMessage) => {
   if (m.k !== 'finish') return;
   finishing = m;
+  finishRead = now();
+  finishCpu = threadCpuMs() ?? 0;
   Atomics.add(reader.ctl, CTL.SEQ, 1);
   Atomics.notify(reader.ctl, CTL.SEQ); // out of reader.wait()
 });
 
-/** Past the deadline, or told to abort: stop decoding, record data as gaps. */
-function hurried(): boolean {
-  return reader.aborted || (finishing !== null && now() > finishing.deadline);
+/**
+ * What is left once the drain ends costs CPU time in proportion to the calls
+ * still pending (each is written again, interrupted, when its connection's
+ * close is recorded), plus a little for the rest: ms per call and ms in all,
+ * measured on a quiet machine, with room to spare.
+ */
+const END_MS_PER_CALL = 0.05;
+const END_MS = 30;
+let pendingAtEnd = 0;
+
+/**
+ * This thread's share of a processor since the finish message came (its
+ * nice level keeps it low on a busy machine, and it cannot raise it again):
+ * what turns the end's CPU time into wall time. 1 until measurable.
+ */
+function share(t: number): number {
+  const wall = t - finishRead;
+  const cpu = (threadCpuMs() ?? 0) - finishCpu;
+  return wall < 50 ? 1 : Math.min(1, Math.max(0.02, (cpu + 10) / wall));
 }
 
-/** Reads up to maxItems records (data as gaps when hurried). */
+/** Past the deadline, past the time the end must start to close by `closeBy`, or told to abort: stop decoding, record data as gaps. */
+function hurried(): boolean {
+  if (drainEnded !== 0 || reader.aborted) return true;
+  if (finishing === null) return false;
+  const t = now();
+  const endMs = (END_MS + END_MS_PER_CALL * recording.pipeline.model.outstanding.size) / share(t);
+  if (t <= finishing.deadline && t + endMs <= finishing.closeBy) return false;
+  drainEnded = t;
+  pendingAtEnd = recording.pipeline.model.outstanding.size;
+  return true;
+}
+
+/** While finishing, batches this small keep a look at the deadline at least every few ms of work. */
+const FINISH_ITEMS = 64;
+const FINISH_BYTES = 128 << 10;
+
+/**
+ * Reads up to maxItems records (smaller batches once finishing). Hurried,
+ * it reads everything there is: data only counted, as gaps (a header each,
+ * no copy), so what is left costs one pass and one transaction.
+ */
 function readBatch(): RecordItem[] {
   const items: RecordItem[] = [];
   let bytes = 0;
   const hurry = hurried();
-  const most = hurry ? 4096 : maxItems;
-  for (let r = reader.next(); r; r = items.length < most && bytes < maxBytes ? reader.next() : null) {
+  const most = hurry ? Infinity : finishing ? Math.min(maxItems, FINISH_ITEMS) : maxItems;
+  const mostBytes = finishing ? Math.min(maxBytes, FINISH_BYTES) : maxBytes;
+  for (let r = reader.next(); r; r = items.length < most && bytes < mostBytes ? reader.next() : null) {
+    const n = items.length;
+    readRecord(r, hurry, items, (b) => (bytes += b));
+    if (items.length > n) items[items.length - 1]!.seq = reader.records;
+  }
+  return items;
+}
+
+/** Turns one ring record into an item (or counts it). */
+function readRecord(r: RingRecord, hurry: boolean, items: RecordItem[], addBytes: (n: number) => void): void {
+  {
     if (hurry && r.kind === KIND.open) {
       unrecorded.add(r.conn);
       skippedConnections++;
-      continue;
+      return;
     }
     if (unrecorded.has(r.conn)) {
       if (r.kind === KIND.data) {
@@ -106,7 +195,7 @@ function readBatch(): RecordItem[] {
         lostBytes += r.len;
       } else if (r.kind === KIND.gap) skippedBytes += reader.number(r); // dropped by the relay: counted there
       else if (r.kind === KIND.close) unrecorded.delete(r.conn);
-      continue;
+      return;
     }
     switch (r.kind) {
       case KIND.open:
@@ -119,7 +208,7 @@ function readBatch(): RecordItem[] {
           lostBytes += r.len;
         } else {
           items.push({ k: 'data', id: r.conn, dir: r.dir, time: r.time, bytes: reader.payload(r) });
-          bytes += r.len;
+          addBytes(r.len);
         }
         break;
       case KIND.end:
@@ -136,7 +225,6 @@ function readBatch(): RecordItem[] {
         break;
     }
   }
-  return items;
 }
 
 /** Marks gaps that add to one already recorded, and merges consecutive ones of a direction. */
@@ -221,6 +309,12 @@ function processBatch(items: RecordItem[]): void {
 }
 
 function finish(f: FinishMessage): void {
+  const t0 = now();
+  if (drainEnded === 0) {
+    drainEnded = t0;
+    pendingAtEnd = recording.pipeline.model.outstanding.size;
+  }
+  let t1 = t0;
   processBatch(f.items.filter((it) => {
     if (it.k === 'open' || !unrecorded.has(it.id)) return true;
     if (it.k === 'gap') skippedBytes += it.bytes;
@@ -234,7 +328,7 @@ function finish(f: FinishMessage): void {
       recording.store.setMeta('skipped_connections', String(f.skippedConnections + skippedConnections));
       recording.store.setMeta('skipped_bytes', String(f.skippedBytes + skippedBytes));
     }
-    recording.finish(dropped);
+    recording.finish(dropped, () => (t1 = now()));
   } catch (e) {
     if (!failed) reply({ k: 'failed', message: (e as Error).message });
     // Whatever failed (the log, the disk), the database still says how the recording ended.
@@ -254,7 +348,9 @@ function finish(f: FinishMessage): void {
       }
     }
   }
-  reply({ k: 'done' });
+  const t2 = now();
+  if (t1 === t0) t1 = t2;
+  reply({ k: 'done', phases: { wake: finishRead - f.posted, drain: drainEnded - finishRead, gaps: t0 - drainEnded, last: t1 - t0, close: t2 - t1, cpu: (threadCpuMs() ?? 0) - finishCpu, pending: pendingAtEnd } });
   port.close();
 }
 
@@ -265,14 +361,16 @@ async function run(): Promise<void> {
   let lastRead = now();
   for (;;) {
     const start = now();
-    // Work for a while, then let messages (finish) in.
-    while (now() - start < 200) {
+    // Work for a while, then let messages in (at once when the relay flagged a finish message).
+    while (now() - start < 200 && (finishing || Atomics.load(reader.ctl, CTL.FINISH) === 0)) {
       const items = readBatch();
       if (items.length === 0) break;
       lastRead = start;
       processBatch(items);
       reader.release();
+      postNames();
     }
+    postNames();
     if (finishing && reader.drained) {
       finish(finishing);
       return;

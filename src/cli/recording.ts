@@ -8,7 +8,7 @@ import { Worker, MessagePort } from 'node:worker_threads';
 import { ByteWriter, checkOutputFile, createOutputFile } from './output.js';
 import { loadSchemaBundle, rpcSchemaSet, UserError } from '../decoder/sources.js';
 import { Pipeline, ConnOpen } from '../session/pipeline.js';
-import { RecorderClient, RecorderClientOptions, RecordItem, WorkerReply } from '../session/recorder.js';
+import { RecorderClient, RecorderClientOptions, RecordItem, StopPhases, WorkerReply } from '../session/recorder.js';
 import { CTL } from '../session/ring.js';
 import { IpcLog } from '../log/ipclog.js';
 import { redactCall, redactText, secretFields } from '../redact/redact.js';
@@ -16,6 +16,8 @@ import { Store, defaultDbName, removeSession } from '../store/store.js';
 import type { Tap } from '../proxy/splice.js';
 import type { FeedBatch } from '../session/rows.js';
 import type { Intervention } from '../intercept/engine.js';
+import { namesKey } from '../intercept/names.js';
+import type { CallNames, NamesSource } from '../intercept/names.js';
 import { INTERCEPT_OPTIONS } from '../intercept/cli.js';
 import { TimeOrder, REORDER_WINDOW_MS } from '../session/reorder.js';
 import { now } from '../proxy/splice.js';
@@ -105,6 +107,8 @@ export class Recording {
     if (e) throw e;
   }
   private readonly redactFields: ReadonlySet<string> | null;
+  /** Called once a batch is applied to the model, before its transaction commits. */
+  afterApply: (() => void) | null = null;
   /** Feed consumers that threw, and the first error. */
   consumerErrors = 0;
   firstConsumerError: string | null = null;
@@ -226,12 +230,20 @@ export class Recording {
       }
       // The rows the batch changed go to the store in the same transaction.
       this.publish();
+      // Applied (not yet committed): the interceptor's names need not wait for the disk.
+      this.afterApply?.();
     });
     this.out?.flush();
   }
 
-  /** Closes the database and the log. */
-  finish(droppedBytes: number): void {
+  /** Of the ring records read (`read` of them), how many are applied to the model: all but those still put back in time order. */
+  appliedThrough(read: number): number {
+    const oldest = this.order?.oldestSeq ?? null;
+    return oldest === null ? read : oldest - 1;
+  }
+
+  /** Closes the database and the log; `closing` is called once only the database's close is left. */
+  finish(droppedBytes: number, closing: () => void = () => {}): void {
     if (this.orderTimer !== null) clearTimeout(this.orderTimer);
     this.orderTimer = null;
     this.throwDeferred();
@@ -240,6 +252,7 @@ export class Recording {
     if (droppedBytes > 0) this.store.setMeta('dropped_bytes', String(droppedBytes));
     if (this.consumerErrors > 0) this.store.setMeta('feed_errors', `${this.consumerErrors} (first: ${this.firstConsumerError})`);
     this.store.setMeta('ended', new Date().toISOString());
+    closing();
     this.store.shutdown();
     this.out?.flush();
     if (this.logFd !== null) closeSync(this.logFd);
@@ -248,19 +261,43 @@ export class Recording {
 
 /** A clean stop (connections flushed, recording drained, the rest recorded as gaps, database closed) finishes within this (ms). */
 export const STOP_BUDGET_MS = 2000;
-/** The part of a stop's budget kept for closing the database. */
+/** The part of a stop's budget kept for closing the database (at least; the worker stops decoding earlier when its end would not fit). */
 const CLOSE_MS = 400;
+/** The part kept for the worker's thread to exit once the database is closed. */
+const EXIT_MS = 100;
+
+/** Where a clean stop's time went (ms). */
+export interface StopReport {
+  total: number;
+  /** Flushing and closing the relay's connections. */
+  relay: number;
+  /** The worker's phases (null if it did not finish). */
+  worker: StopPhases | null;
+  /** From the worker's `done` to its thread having exited. */
+  exit: number;
+}
+
+/** One line for a stop report: `1234 ms (relay 300, wake 2, drain 500, gaps 0, last 3, close 40, exit 5)`. */
+export function stopReportText(r: StopReport): string {
+  const w = r.worker;
+  const parts = [`relay ${r.relay.toFixed(0)}`, ...(w ? Object.entries(w).map(([k, v]) => `${k} ${v.toFixed(0)}`) : ['worker did not finish']), `exit ${r.exit.toFixed(0)}`];
+  return `${r.total.toFixed(0)} ms (${parts.join(', ')})`;
+}
 
 /**
  * Stops a relay and its recording within budgetMs: the relay flushes its
  * connections for up to 60% of it (the recording drains meanwhile), the
- * recording decodes what is left until CLOSE_MS before the end, records the
- * rest as gaps with their true sizes and closes the database.
+ * recording decodes what is left until CLOSE_MS before the end (earlier when
+ * its own end would not be done EXIT_MS before it), records the rest as gaps
+ * with their true sizes and closes the database. Says where the time went.
  */
-export async function stopRecorded(stopRelay: (budgetMs: number) => Promise<void>, recording: RecordingHandle, budgetMs = STOP_BUDGET_MS): Promise<void> {
-  const end = now() + budgetMs;
+export async function stopRecorded(stopRelay: (budgetMs: number) => Promise<void>, recording: RecordingHandle, budgetMs = STOP_BUDGET_MS): Promise<StopReport> {
+  const start = now();
+  const end = start + budgetMs;
   await stopRelay(Math.floor(budgetMs * 0.6));
-  await recording.finish(Math.max(0, end - CLOSE_MS - now()));
+  const relayed = now();
+  const r = await recording.finish(Math.max(0, end - CLOSE_MS - relayed), Math.max(0, end - EXIT_MS - relayed));
+  return { total: now() - start, relay: relayed - start, worker: r.phases, exit: r.exit };
 }
 
 /** The recording worker's young generation (MB). */
@@ -319,6 +356,53 @@ export class RecordingHandle {
     return new RecordingHandle(worker, client, first.dbPath);
   }
 
+  /** The names of calls for an interceptor, from this recording's model (src/intercept/names.ts). */
+  names(): NamesSource {
+    const client = this.client;
+    /** Per connection: the names of its calls posted while asked for, until the interceptor is done with them. */
+    const calls = new Map<number, Map<string, CallNames>>();
+    let applied = 0;
+    let ended = false;
+    /** The worker was woken and has not posted since. */
+    let woken = false;
+    const source: NamesSource = {
+      want: (on) => {
+        client.wantNames(on);
+        if (!on) calls.clear();
+      },
+      mark: () => client.records,
+      reached: (mark) => ended || applied >= mark || client.stopped,
+      call: (conn, dir, q) => calls.get(conn)?.get(namesKey(conn, dir, q)),
+      forget: (conn, dir, q) => calls.get(conn)?.delete(namesKey(conn, dir, q)),
+      closed: (conn) => calls.delete(conn),
+      hurry: () => {
+        if (woken) return;
+        woken = true;
+        client.wake();
+      },
+      onUpdate: () => {},
+    };
+    this.worker.on('message', (m: WorkerReply) => {
+      if (m.k !== 'names' && m.k !== 'done') return;
+      woken = false;
+      if (m.k === 'done') ended = true;
+      else {
+        for (const [conn, dir, q, n] of m.calls) {
+          let c = calls.get(conn);
+          if (!c) calls.set(conn, (c = new Map()));
+          c.set(namesKey(conn, dir, q), n);
+        }
+        applied = m.applied;
+      }
+      source.onUpdate();
+    });
+    this.worker.once('exit', () => {
+      ended = true;
+      source.onUpdate();
+    });
+    return source;
+  }
+
   /** Records what the interceptor did (in its place in the stream). */
   intervention(ev: Intervention): void {
     this.client.intervention(ev);
@@ -348,24 +432,30 @@ export class RecordingHandle {
 
   /**
    * Hands the worker what is left and waits for it to close the database.
-   * The worker decodes for at most drainMs, then records the rest as gaps; a
+   * The worker decodes for at most drainMs (less when closing the database
+   * would not be done in closeMs otherwise), then records the rest as gaps; a
    * SIGINT or SIGTERM meanwhile cuts the decoding short (see onSignal). If the worker does
    * not answer within drainMs + 2 s it is terminated.
    */
-  async finish(drainMs = 800): Promise<void> {
+  async finish(drainMs = 800, closeMs = drainMs): Promise<{ phases: StopPhases | null; exit: number }> {
     let timer: NodeJS.Timeout | undefined;
     try {
+      let phases: StopPhases | null = null;
       const done = new Promise<boolean>((resolve) => {
         this.worker.on('message', (m: WorkerReply) => {
-          if (m.k === 'done') resolve(true);
+          if (m.k !== 'done') return;
+          phases = m.phases;
+          resolve(true);
         });
         this.worker.once('exit', () => resolve(true));
         timer = setTimeout(() => resolve(false), drainMs + 2000);
       });
       const start = performance.timeOrigin + performance.now();
-      this.worker.postMessage(this.client.finishMessage(start + drainMs));
+      this.worker.postMessage(this.client.finishMessage(start + drainMs, start + closeMs));
       if (!(await done)) process.stderr.write('ipc-trace: the recording worker did not finish; the database may lack its end\n');
+      const t = now();
       await this.worker.terminate();
+      return { phases, exit: now() - t };
     } finally {
       clearTimeout(timer);
       process.off('SIGINT', this.onSignal);

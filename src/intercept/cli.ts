@@ -11,6 +11,7 @@ import { Interceptor, Intervention } from './engine.js';
 import { loadRulesFile, parseRule, Rule, RuleError } from './rules.js';
 import { listenControl } from './control.js';
 import type { RecordingHandle } from '../cli/recording.js';
+import type { NamesSource } from './names.js';
 
 export const INTERCEPT_OPTIONS = {
   hold: { kind: 'string', repeat: true },
@@ -57,9 +58,10 @@ export function interceptorFor(
   importDirs: string[],
   onEvent: (e: Intervention) => void,
   always = false,
+  names?: NamesSource,
 ): Interceptor | undefined {
   if (rules.length === 0 && !always) return undefined;
-  return new Interceptor(loadSchemaBundle(schemaFiles, importDirs).set, rpcSchemaSet(), rules, onEvent);
+  return new Interceptor(loadSchemaBundle(schemaFiles, importDirs).set, rpcSchemaSet(), rules, onEvent, names);
 }
 
 /**
@@ -75,7 +77,8 @@ export async function startIntercept(
   importDirs: string[],
   always: boolean,
 ): Promise<{ interceptor: Interceptor | undefined; control: Awaited<ReturnType<typeof listenControl>> | null }> {
-  const interceptor = interceptorFor(rules, schemaFiles, importDirs, (ev) => recording.intervention(ev), always);
+  // Names for thread: and proc: from the recording's model (no second one here).
+  const interceptor = rules.length > 0 || always ? interceptorFor(rules, schemaFiles, importDirs, (ev) => recording.intervention(ev), always, recording.names()) : undefined;
   try {
     return { interceptor, control: interceptor ? await listenControl(recording.dbPath, interceptor) : null };
   } catch (e) {

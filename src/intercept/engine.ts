@@ -2,11 +2,15 @@
 //
 // The relay hands it every chunk of an intercepted connection (both
 // directions) instead of writing it on; the interceptor splits the stream into
-// frames (split.ts), decodes each as it arrives and feeds its own session
-// model (the attribution rules are matched against: caller and executing
-// threads, processes, as the recording's model has them), matches the rules
-// and decides when its bytes go out (sink.write). A direction is an ordered
-// stream: a held or delayed message holds everything behind it in that
+// frames (split.ts). While no rule is in force that is all it does (chunks go
+// on as they come). While one is, it decodes each frame as it arrives,
+// matches the rules and decides when its bytes go out (sink.write). The names
+// rules may need (caller and executing threads, processes, as the recording's
+// model has them; the call of a Return whose Call went by unframed) come from
+// a NamesSource (names.ts): the recording worker's model. A message whose
+// match depends on names not known yet waits in its direction's queue until
+// they are (the names source has applied that message's record). A
+// direction is an ordered stream: a held or delayed message holds everything behind it in that
 // direction of that connection, as a slow socket would (reading from its
 // sender pauses once what waits behind a hold passes a bound); other
 // connections and the other direction flow on.
@@ -29,19 +33,17 @@
 import { formatDuration } from '../mp/concepts.js';
 import { now } from '../proxy/splice.js';
 import { MessageDecoder, otherDir } from '../decoder/messages.js';
-import type { DecodedMessage, Dir } from '../decoder/messages.js';
+import type { Dir } from '../decoder/messages.js';
 import type { SchemaSet } from '../decoder/schema.js';
 import type { CallRow } from '../session/rows.js';
-import { callRow } from '../session/rows.js';
-import { SessionModel } from '../session/model.js';
-import type { Update } from '../session/model.js';
-import { threadLabel } from '../session/records.js';
 import { renderStruct } from '../decoder/text.js';
-import type { CallRecord } from '../session/records.js';
 import type { FilterContext } from '../filter/match.js';
+import { filterTerms } from '../filter/fold.js';
 import { FrameSplitter, toFrame } from './split.js';
 import { exceptionReturn } from './inject.js';
-import { compileRule, MessageKind, MessageView, Rule } from './rules.js';
+import { compileRule, decide, MessageKind, MessageView, Rule } from './rules.js';
+import { ModelNames } from './names.js';
+import type { CallNames, NamesSource } from './names.js';
 
 /** Reading from a direction's sender pauses while more than this waits behind a hold (bytes, messages)… */
 export const BACKLOG_HIGH = { bytes: 1024 * 1024, messages: 512 };
@@ -111,6 +113,27 @@ interface Entry {
   injected?: boolean;
   /** For a Call: its question and arrival time. */
   call?: { questionId: number; time: number };
+  /** Not matched yet: its names are not known yet. */
+  pending?: Pending;
+}
+
+/** A Call or Return as far as the interceptor knows it by itself, waiting for names. */
+interface Pending {
+  kind: MessageKind;
+  questionId: number;
+  /** The direction its Call went. */
+  callDir: Dir;
+  title: string;
+  iface: string | null;
+  method: string | null;
+  /** Params or results as text, null when not decoded. */
+  text: string | null;
+  exception: boolean;
+  /** When its Call was sent, as seen here (null: the Call went by unframed, before a rule). */
+  sent: number | null;
+  time: number;
+  /** The names source's mark once this message was recorded (or arrived). */
+  mark: number;
 }
 
 interface Held {
@@ -163,21 +186,13 @@ export class Interceptor {
   onChange: () => void = () => {};
   /** Called when `passive` may have changed (the exec relay's mode switch). */
   private readonly modeWatchers = new Set<() => void>();
-  /** The session as the interceptor sees it, for the names rules match (threads, processes). */
-  readonly model: SessionModel;
-  /** The call a rule is being matched against (the filter context's thread and process names). */
-  private current: CallRecord | null = null;
+  /** Where the names of calls come from (the recording worker's model, or a model of its own). */
+  readonly source: NamesSource;
+  /** The names of the call a rule is being matched against: thread ids 1 (caller) and 2 (executor), process ids 1 (client) and 2 (server). */
+  private current: CallNames | null = null;
   private readonly names: FilterContext = {
-    threadLabel: (id) => {
-      const c = this.current;
-      for (const t of c ? [c.caller, c.executor] : []) if (t && t.id === id) return threadLabel(t);
-      return undefined;
-    },
-    processLabel: (id) => {
-      const c = this.current;
-      for (const p of c ? [c.clientProcess, c.serverProcess] : []) if (p.id === id) return p.label;
-      return undefined;
-    },
+    threadLabel: (id) => (id === 1 ? this.current?.caller : id === 2 ? this.current?.executor : null) ?? undefined,
+    processLabel: (id) => (id === 1 ? this.current?.client : id === 2 ? this.current?.server : undefined),
     now: 0,
   };
 
@@ -187,10 +202,17 @@ export class Interceptor {
     rules: Rule[],
     /** Every intervention, in order (the recorder and the log). */
     readonly onEvent: (e: Intervention) => void,
+    source?: NamesSource,
   ) {
-    this.model = new SessionModel(schemas, { retainHistory: false, renderText: false });
+    this.source = source ?? new ModelNames(schemas, rpcSchemas);
+    this.source.onUpdate = () => {
+      for (const c of [...this.conns.values()]) c.retry();
+    };
     for (const r of rules) this.addRule(r);
   }
+
+  /** Some rule in force (or armed step) has a text: term: params and results are rendered for it. */
+  wantsText = false;
 
   addRule(rule: Rule): void {
     this.rules.push({ rule, match: compileRule(rule, this.names) });
@@ -204,7 +226,7 @@ export class Interceptor {
     return this.rules.length !== n;
   }
 
-  /** No rule, no step armed and nothing held: connections relay chunks as they come (decoded for the names only). */
+  /** No rule, no step armed and nothing held: connections relay chunks as they come (framed only, to know where whole messages start). */
   get passive(): boolean {
     return this.rules.length === 0 && this.armed.length === 0 && this.held.size === 0;
   }
@@ -221,7 +243,7 @@ export class Interceptor {
 
   /** Starts intercepting a connection (both directions); `names` are its processes when the transport knows them. */
   connection(id: number, sink: InterceptSink, names: { label?: string; client?: string; server?: string } = {}): ConnIntercept {
-    this.model.open(id, now(), names.label ?? `connection ${id}`, { client: names.client, server: names.server });
+    this.source.opened?.(id, now(), names);
     const c = new ConnIntercept(this, id, sink);
     this.conns.set(id, c);
     return c;
@@ -301,22 +323,38 @@ export class Interceptor {
 
   /** Rules or held messages changed. */
   private changed(): void {
+    const text = (r: Rule) => filterTerms(r.expr).some((x) => x.k === 'text');
+    this.wantsText = this.rules.some((r) => text(r.rule)) || this.armed.some((a) => text(a.rule));
+    this.source.want(!this.passive);
+    // A message waiting for names may not need them any more (its rule dropped).
+    for (const c of [...this.conns.values()]) c.retry();
     this.onChange();
     for (const w of this.modeWatchers) w();
   }
 
-  /** @internal The rule a message matches (an armed step first, used up by it), matched against its call as the model has it. */
-  match(m: MessageView, call: CallRecord | null): Rule | null {
-    this.current = call;
+  /**
+   * @internal The rule a message matches (an armed step first, used up by
+   * it), matched against its call's names; 'wait' when that depends on
+   * names not known yet (a rule before the one that matches, or that one).
+   */
+  match(m: MessageView, names: CallNames | null): Rule | null | 'wait' {
+    this.current = names;
     try {
-      const i = this.armed.findIndex((a) => a.match(m));
-      if (i >= 0) {
-        const [a] = this.armed.splice(i, 1);
-        // Used up: if nothing else holds the connection now, it may go back to relaying as it comes.
-        queueMicrotask(() => this.changed());
-        return a!.rule;
+      for (let i = 0; i < this.armed.length; i++) {
+        const r = decide(this.armed[i]!.match, m);
+        if (r === 'unknown') return 'wait';
+        if (r) {
+          const [a] = this.armed.splice(i, 1);
+          // Used up: if nothing else holds the connection now, it may go back to relaying as it comes.
+          queueMicrotask(() => this.changed());
+          return a!.rule;
+        }
       }
-      for (const r of this.rules) if (r.match(m)) return r.rule;
+      for (const r of this.rules) {
+        const d = decide(r.match, m);
+        if (d === 'unknown') return 'wait';
+        if (d) return r.rule;
+      }
       return null;
     } finally {
       this.current = null;
@@ -333,8 +371,7 @@ export class Interceptor {
   /** @internal */
   dropConn(c: ConnIntercept): void {
     this.conns.delete(c.id);
-    this.model.close(c.id, now(), null);
-    this.model.skipDelta();
+    this.source.closed?.(c.id, now());
     for (const h of [...this.held.values()]) if (h.conn === c) this.held.delete(h.id);
     this.changed();
   }
@@ -347,15 +384,25 @@ function emptyDir(): DirState {
 /** One intercepted connection. */
 export class ConnIntercept {
   readonly dirs: Record<Dir, DirState> = { '>': emptyDir(), '<': emptyDir() };
-  private readonly decoder: MessageDecoder;
+  /**
+   * Decodes the frames matched against rules, pairing Returns with the Calls
+   * it saw (and when). Dropped whenever a frame goes by undecoded (question
+   * ids are reused meanwhile): a Return whose Call it did not see gets its
+   * call from the names source.
+   */
+  private decoder: { dec: MessageDecoder; asked: Map<string, number> } | null = null;
   private closed = false;
 
   constructor(
     private readonly engine: Interceptor,
     readonly id: number,
     private readonly sink: InterceptSink,
-  ) {
-    this.decoder = new MessageDecoder(engine.schemas, engine.rpcSchemas);
+  ) {}
+
+  /** Records bytes of `dir` (and tells the names source). */
+  private record(dir: Dir, bytes: Uint8Array, time: number): void {
+    this.sink.record(dir, bytes, time);
+    this.engine.source.recorded?.(this.id, dir, bytes, time);
   }
 
   /** Nothing queued, held or owed in either direction: chunks may go on as they come. */
@@ -374,7 +421,7 @@ export class ConnIntercept {
     const d = this.dirs[dir];
     const passing = this.engine.passive && this.canPass(d);
     if (passing) {
-      this.sink.record(dir, chunk, time);
+      this.record(dir, chunk, time);
       this.sink.write(dir, chunk);
       d.sent += chunk.length;
     }
@@ -384,49 +431,46 @@ export class ConnIntercept {
 
   /**
    * A chunk `dir`'s sender wrote that was already sent on (the exec shim
-   * relaying by itself while no rule is in force): recorded and decoded
-   * for the names, nothing else.
+   * relaying by itself while no rule is in force): recorded and framed,
+   * nothing else.
    */
   passed(dir: Dir, chunk: Uint8Array, time: number): void {
     if (this.closed) return;
-    this.sink.record(dir, chunk, time);
+    this.record(dir, chunk, time);
     this.dirs[dir].sent += chunk.length;
     this.take(dir, chunk, time, true);
   }
 
-  /** Frames, decodes and (unless `sentOn`) queues a chunk. */
+  /** Frames and (unless `sentOn`) decodes and queues a chunk. */
   private take(dir: Dir, chunk: Uint8Array, time: number, sentOn: boolean): void {
     const d = this.dirs[dir];
     if (d.raw) {
       if (!sentOn) {
-        this.sink.record(dir, chunk, time);
+        this.record(dir, chunk, time);
         this.enqueue(d, { bytes: chunk, held: null, recorded: true });
       }
       return;
     }
     let off = d.splitter.position;
     for (const bytes of d.splitter.push(chunk)) {
-      const m = this.decoder.decode(dir, toFrame(bytes, off));
-      const u = this.engine.model.message(this.id, m, time);
       const end = off + bytes.length;
       if (end > d.sent) {
         if (off < d.sent) {
           // The rest of a frame whose start went on before a rule was in force: out first, as it is.
+          this.decoder = null;
           const tail = bytes.subarray(d.sent - off);
-          this.sink.record(dir, tail, time);
+          this.record(dir, tail, time);
           d.queue.unshift({ bytes: tail, held: null, recorded: true });
           d.queuedBytes += tail.length;
           d.sent = end;
         } else {
           d.sent = end;
-          this.frame(dir, bytes, m, u, time);
+          this.frame(dir, bytes, off, time);
         }
-      }
+      } else this.decoder = null; // went on as it came, undecoded
       off = end;
       if (this.closed) return;
     }
-    this.engine.model.skipDelta();
-    this.engine.model.takeNamings();
     if (d.splitter.corrupt) {
       d.raw = true;
       const at = d.splitter.position;
@@ -438,7 +482,7 @@ export class ConnIntercept {
       if (at + rest.length > d.sent) {
         const fresh = rest.subarray(Math.max(0, d.sent - at));
         d.sent = at + rest.length;
-        this.sink.record(dir, fresh, time);
+        this.record(dir, fresh, time);
         this.enqueue(d, { bytes: fresh, held: null, recorded: true });
       }
     }
@@ -478,17 +522,19 @@ export class ConnIntercept {
     d.queue.splice(i, 1);
   }
 
-  private frame(dir: Dir, bytes: Uint8Array, m: DecodedMessage, u: Update, time: number): void {
+  private frame(dir: Dir, bytes: Uint8Array, off: number, time: number): void {
     const d = this.dirs[dir];
+    const dc = (this.decoder ??= { dec: new MessageDecoder(this.engine.schemas, this.engine.rpcSchemas), asked: new Map() });
+    const m = dc.dec.decode(dir, toFrame(bytes, off));
     const r = m.rpc;
     if (r?.type === 'finish' && d.failed.has(r.questionId)) {
       // The callee never knew this question; the caller sent it (recorded, the caller's view).
       d.failed.delete(r.questionId);
-      this.sink.record(dir, bytes, time);
+      this.record(dir, bytes, time);
       return;
     }
     const title = m.iface && m.method ? `${m.iface.name}.${m.method.name}` : r?.type === 'call' ? `${r.interfaceId}@${r.methodId}` : '?';
-    if (r?.type === 'call') this.sink.record(dir, bytes, time); // the caller waits from now on
+    if (r?.type === 'call') this.record(dir, bytes, time); // the caller waits from now on
     if (r?.type === 'call' && r.target.kind === 'promisedAnswer' && d.failed.has(r.target.questionId)) {
       this.failCall(dir, r.questionId, title, d.failed.get(r.target.questionId)!, time, null);
       return;
@@ -499,16 +545,72 @@ export class ConnIntercept {
     }
     const kind: MessageKind = r.type;
     const questionId = r.type === 'call' ? r.questionId : r.answerId;
-    const call = u.kind === 'call' || u.kind === 'return' ? u.call : null;
-    // The params or results as text (the filter's text: term), rendered only for a message a rule looks at.
-    const text = m.content ? renderStruct(m.content, this.engine.schemas) : null;
-    const row = call ? { ...callRow(call), ...(kind === 'call' ? { params: text } : { results: text }) } : callView(this.id, dir, kind, title, m.iface?.name ?? null, m.method?.name ?? null, questionId, time, r.type === 'return' && r.exception !== null);
-    const rule = this.engine.match({ kind, call: row }, call);
-    const recorded = kind === 'call';
-    if (!rule) {
-      this.enqueue(d, { bytes, held: null, recorded, call: kind === 'call' ? { questionId, time } : undefined });
-      return;
+    const callDir = kind === 'call' ? dir : otherDir(dir);
+    let sent: number | null = time;
+    if (kind === 'call') dc.asked.set(dir + questionId, time);
+    else {
+      sent = dc.asked.get(callDir + questionId) ?? null;
+      dc.asked.delete(callDir + questionId);
     }
+    const p: Pending = {
+      kind, questionId, callDir, title, iface: m.iface?.name ?? null, method: m.method?.name ?? null,
+      // The params or results as text, rendered only while a rule has a text: term.
+      text: m.content && this.engine.wantsText ? renderStruct(m.content, this.engine.schemas) : null,
+      exception: r.type === 'return' && r.exception !== null, sent, time, mark: this.engine.source.mark(),
+    };
+    const e: Entry = { bytes, held: null, recorded: kind === 'call', call: kind === 'call' ? { questionId, time } : undefined };
+    this.enqueue(d, e);
+    const rule = this.matchPending(p);
+    if (rule === 'wait') {
+      e.pending = p;
+      this.engine.source.hurry?.();
+    } else this.decided(dir, e, p, rule);
+  }
+
+  /** Message `e` is matched: it gets what `rule` says, and a Return's call is done with. */
+  private decided(dir: Dir, e: Entry, p: Pending, rule: Rule | null): void {
+    if (p.kind === 'return') this.engine.source.forget?.(this.id, p.callDir, p.questionId);
+    if (rule) this.apply(dir, e, p, rule);
+  }
+
+  /** The rule pending message `p` matches, with the names known now ('wait': they are not yet). */
+  private matchPending(p: Pending): Rule | null | 'wait' {
+    const src = this.engine.source;
+    // Before the source has applied this message, what it has under this question may be an earlier call's.
+    const reached = src.reached(p.mark);
+    const names = reached ? (src.call(this.id, p.callDir, p.questionId) ?? null) : null;
+    // The call as seen here, or (a Return whose Call went by undecoded) as the names source has it.
+    if (p.sent === null && names) Object.assign(p, { title: names.title, iface: names.iface, method: names.method, sent: names.sent });
+    const row = callView(this.id, p.callDir, p.kind, p.title, p.iface, p.method, p.questionId, p.sent ?? p.time, p.time, p.exception, names);
+    if (p.kind === 'call') row.params = p.text;
+    else if (p.sent !== null) row.results = p.text;
+    const unknown = reached ? undefined : { names: true, call: p.sent === null };
+    return this.engine.match({ kind: p.kind, call: row, unknown }, names);
+  }
+
+  /** Names came: messages waiting for them are matched, in order, and what can go goes. */
+  retry(): void {
+    for (const dir of ['>', '<'] as const) {
+      const d = this.dirs[dir];
+      let any = false;
+      for (const e of [...d.queue]) {
+        const p = e.pending;
+        if (!p) continue;
+        const rule = this.matchPending(p);
+        if (rule === 'wait') break;
+        delete e.pending;
+        any = true;
+        this.decided(dir, e, p, rule);
+        if (this.closed) return;
+      }
+      if (any) this.flush(dir);
+    }
+  }
+
+  /** Does what `rule` says to queued message `e`. */
+  private apply(dir: Dir, e: Entry, p: Pending, rule: Rule): void {
+    const d = this.dirs[dir];
+    const { kind, title, questionId, time } = p;
     const what = `${kind} ${title} (question ${questionId})`;
     const ev = (k: InterventionKind, text: string, held: number | null = null) =>
       this.engine.onEvent({ time, conn: this.id, dir, kind: k, held, questionId, title, text });
@@ -518,18 +620,24 @@ export class ConnIntercept {
         this.close();
         this.sink.close(`ipc-trace: disconnect rule '${rule.text}'`);
         return;
-      case 'fail':
+      case 'fail': {
+        const i = d.queue.indexOf(e);
+        if (i >= 0) {
+          d.queue.splice(i, 1);
+          d.queuedBytes -= e.bytes.length;
+        }
         this.failCall(dir, questionId, title, rule.reason, time, null, rule);
         return;
+      }
       case 'delay': {
         const h = this.engine.newHeld({ conn: this, dir, kind, title, questionId, since: time, until: time + rule.delayMs, rule, call: kind === 'call' });
-        this.enqueue(d, { bytes, held: h, recorded });
+        e.held = h;
         ev('delay', `delay ${what} by ${formatDuration(rule.delayMs, true)} (rule '${rule.text}')`, h.id);
         return;
       }
       case 'hold': {
         const h = this.engine.newHeld({ conn: this, dir, kind, title, questionId, since: time, until: null, rule, call: kind === 'call' });
-        this.enqueue(d, { bytes, held: h, recorded });
+        e.held = h;
         ev('hold', `hold #${h.id} ${what} (rule '${rule.text}')`, h.id);
         this.engine.onChange();
         return;
@@ -547,8 +655,11 @@ export class ConnIntercept {
       time, conn: this.id, dir, kind: 'fail', held, questionId, title,
       text: `injected exception for call ${title} (question ${questionId})${held !== null ? ` held as #${held}` : ''}: "${reason}"${rule ? ` (rule '${rule.text}')` : ''}`,
     });
-    // The other direction's decoder and the names' model must see the Return too (they pair Returns with questions).
-    this.engine.model.message(this.id, this.decoder.decode(back, toFrame(bytes, -1)), time);
+    // The other direction's decoder must see the Return too (it pairs Returns with questions); the names source sees it recorded.
+    if (this.decoder) {
+      this.decoder.dec.decode(back, toFrame(bytes, -1));
+      this.decoder.asked.delete(dir + questionId);
+    }
     const b = this.dirs[back];
     this.enqueue(b, { bytes, held: null, recorded: false, injected: true });
     this.flush(back, time);
@@ -563,6 +674,7 @@ export class ConnIntercept {
     while (d.queue.length > 0) {
       const e = d.queue[0]!;
       if (e.injected && d.sent > d.splitter.position && !d.raw) break; // after the rest of the frame being passed through
+      if (e.pending) break; // not matched yet: its names are to come
       const h = e.held;
       if (h && !h.released) {
         if (h.until === null) break;
@@ -578,7 +690,7 @@ export class ConnIntercept {
         }
         h.released = true;
       }
-      if (!e.recorded) this.sink.record(dir, e.bytes, (at ??= now()));
+      if (!e.recorded) this.record(dir, e.bytes, (at ??= now()));
       out.push(e.bytes);
       d.queuedBytes -= e.bytes.length;
       d.queue.shift();
@@ -605,12 +717,12 @@ export class ConnIntercept {
   }
 }
 
-/** A CallRow-like view of a message whose call the model does not know (a Return to an unknown question). */
-function callView(conn: number, dir: Dir, kind: MessageKind, title: string, iface: string | null, method: string | null, questionId: number, time: number, exception: boolean): CallRow {
+/** A CallRow-like view of a message, for the rules: its call's threads and processes (if known) are ids 1 (caller, client) and 2 (executor, server) of the matching context. */
+function callView(conn: number, dir: Dir, kind: MessageKind, title: string, iface: string | null, method: string | null, questionId: number, sent: number, time: number, exception: boolean, names: CallNames | null): CallRow {
   return {
-    id: 0, conn, dir: kind === 'call' ? dir : otherDir(dir), questionId, interfaceId: '', methodId: 0, iface, method, title, target: '',
-    hasContext: false, caller: null, executor: null, clientProcess: 0, serverProcess: 0, parent: null, depth: 0,
+    id: 0, conn, dir, questionId, interfaceId: '', methodId: 0, iface, method, title, target: '',
+    hasContext: false, caller: names?.caller != null ? 1 : null, executor: names?.executor != null ? 2 : null, clientProcess: names ? 1 : 0, serverProcess: names ? 2 : 0, parent: null, depth: 0,
     status: kind === 'call' ? 'pending' : exception ? 'exception' : 'returned', exception: null, requestNo: null,
-    sent: time, returned: kind === 'call' ? null : time, cancelRequested: null, finished: null, params: null, results: null, retired: false,
+    sent, returned: kind === 'call' ? null : time, cancelRequested: null, finished: null, params: null, results: null, retired: false,
   } as CallRow;
 }

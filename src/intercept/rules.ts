@@ -12,7 +12,7 @@
 // Blank lines and lines starting with # are skipped.
 
 import { readFileSync } from 'node:fs';
-import { parseFilter, FilterExpr } from '../filter/parse.js';
+import { parseFilter, FilterExpr, FilterTerm } from '../filter/parse.js';
 import { compileFilter, FilterContext } from '../filter/match.js';
 import { filterTerms, foldFilter, predicateFold } from '../filter/fold.js';
 import type { CallRow } from '../session/rows.js';
@@ -39,6 +39,38 @@ export interface MessageView {
   kind: MessageKind;
   /** A CallRow-like view (title, iface, method, conn, status, params). */
   call: CallRow;
+  /**
+   * Facts not known yet (the names source has not caught up with this
+   * message): `names`, its call's threads and processes; `call`, the call of
+   * a Return whose Call went by before a rule was in force (title, interface,
+   * params, sent). Terms on them take the value `assume`.
+   */
+  unknown?: { names: boolean; call: boolean };
+  assume?: boolean;
+}
+
+/** The facts a term needs beyond the message itself, or null. */
+function termNeeds(t: FilterTerm): 'names' | 'call' | null {
+  switch (t.k) {
+    case 'thread':
+    case 'proc':
+      return 'names';
+    case 'method':
+    case 'word':
+    case 'iface':
+    case 'text':
+    case 'slow':
+      return 'call';
+    default:
+      return null;
+  }
+}
+
+/** A rule's predicate over facts that may not be known yet: true, false, or 'unknown' (it depends on them). */
+export function decide(f: (m: MessageView) => boolean, m: MessageView): boolean | 'unknown' {
+  if (!m.unknown || (!m.unknown.names && !m.unknown.call)) return f(m);
+  const yes = f({ ...m, assume: true });
+  return yes === f({ ...m, assume: false }) ? yes : 'unknown';
 }
 
 export const DEFAULT_FAIL_REASON = 'ipc-trace: injected failure';
@@ -136,7 +168,9 @@ export function compileRule(rule: Rule, ctx: FilterContext = NO_NAMES): (m: Mess
           return (m) => m.kind === k;
         }
         const f = compileFilter(t, ctx);
-        return (m) => f(m.call);
+        const needs = termNeeds(t);
+        if (needs === null) return (m) => f(m.call);
+        return (m) => (m.unknown?.[needs] ? m.assume === true : f(m.call));
       }),
     );
   const f = compile(rule.expr);

@@ -42,3 +42,15 @@ export function lowerThreadPriority(nice = 10): number | null {
   }
   return threadNice(tid);
 }
+
+/** CPU time this thread has used (ms, user + system; Linux, 10 ms steps), or null. */
+export function threadCpuMs(): number | null {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime (fields 14 and 15) in clock ticks, 100 per second on Linux.
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return null;
+  }
+}

@@ -46,6 +46,11 @@ export class Pipeline {
     this.model = new SessionModel(schemas, opts);
   }
 
+  /** Adds a sink after the others. */
+  addSink(s: Sink): void {
+    this.sinks.push(s);
+  }
+
   open(info: ConnOpen): void {
     const rec = this.model.open(info.id, info.time, info.label, { client: info.client, server: info.server });
     const md = new MessageDecoder(this.schemas, this.rpcSchemas);

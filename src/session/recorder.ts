@@ -18,20 +18,24 @@
 // and everything is counted as dropped.
 
 import type { Intervention } from '../intercept/engine.js';
+import type { CallNames } from '../intercept/names.js';
 import type { Dir } from '../decoder/messages.js';
 import type { ConnOpen } from './pipeline.js';
 import type { FeedBatch } from './rows.js';
-import { KIND, RingShared, RingWriter, createRing } from './ring.js';
+import { CTL, KIND, RingShared, RingWriter, createRing } from './ring.js';
 
 /** Relay events as the worker processes them. `more`: bytes added to the direction's gap already recorded. */
-export type RecordItem =
+export type RecordItem = (
   | { k: 'open'; info: ConnOpen }
   | { k: 'data'; id: number; dir: Dir; bytes: Uint8Array; time: number }
   | { k: 'end'; id: number; dir: Dir; time: number }
   | { k: 'close'; id: number; time: number; reason: string | null }
   | { k: 'gap'; id: number; dir: Dir; time: number; bytes: number; more?: boolean }
   /** What the interceptor did (src/intercept/): recorded and logged in its place in the stream. */
-  | { k: 'intervention'; id: number; dir: Dir; time: number; ev: Intervention };
+  | { k: 'intervention'; id: number; dir: Dir; time: number; ev: Intervention }) & {
+  /** The ring record it came from (its count, from 1): how far the worker has applied the ring. */
+  seq?: number;
+};
 
 /** What recording lost, as the session's meta reports it. */
 export interface DropCounts {
@@ -48,16 +52,45 @@ export interface FinishMessage extends DropCounts {
   items: RecordItem[];
   /** Past this time (ms since the epoch) the worker stops decoding and records the rest as gaps. */
   deadline: number;
+  /** By this time (ms since the epoch) the database should be closed: the worker stops decoding earlier when it sees that what the end costs would not fit otherwise. */
+  closeBy: number;
+  /** When it was posted (ms since the epoch). */
+  posted: number;
+}
+
+/** Where a stop's time went, in ms, as the worker measured it (see cli/record-worker.ts). */
+export interface StopPhases {
+  /** From the finish message being posted to the worker reading it. */
+  wake: number;
+  /** Decoding what was left, until drained or the deadline. */
+  drain: number;
+  /** Past the deadline (or once the end would not fit before `closeBy`): reading the rest and recording it as gaps, closing connections. */
+  gaps: number;
+  /** Writing the finish message's items, the feed's last batch and meta. */
+  last: number;
+  /** Closing the database (final blocks, checkpoint). */
+  close: number;
+  /** CPU time the worker used from reading the finish message to closing (ms, 10 ms steps). */
+  cpu: number;
+  /** Calls still pending when the drain ended (each is written once more when its connection's close is recorded). */
+  pending: number;
 }
 
 /** Messages from the worker. */
 export type WorkerReply =
   | { k: 'ready'; dbPath: string }
-  | { k: 'done' }
+  /** The database is closed; `phases` says where the stop's time went (ms per phase, worker side). */
+  | { k: 'done'; phases: StopPhases }
   | { k: 'error'; message: string; user: boolean }
   /** Recording stopped for good (e.g. disk full); reported once. */
   | { k: 'failed'; message: string }
-  | { k: 'feed'; batch: FeedBatch };
+  | { k: 'feed'; batch: FeedBatch }
+  /**
+   * The names of calls, while the interceptor asks for them (CTL.NAMES):
+   * [conn, dir, question, names], each Call's as it was decoded; `applied`:
+   * every ring record up to this count is in the model.
+   */
+  | { k: 'names'; applied: number; calls: [number, Dir, number, CallNames][] };
 
 export interface RecorderClientOptions {
   /** Size of the shared ring (default 8 MiB): the most memory recording holds. */
@@ -162,6 +195,27 @@ export class RecorderClient implements DropCounts {
     this.put({ k: 'close', id, time, reason });
   }
 
+  /** A count of what was handed to the ring so far (queued records included: they go in, in order): the worker's `applied` reaches it once it has everything recorded until now. */
+  get records(): number {
+    return this.w.records + this.queue.length;
+  }
+
+  /** True once the worker cannot record any more (what is not recorded never gets names). */
+  get stopped(): boolean {
+    return this.w.stopped;
+  }
+
+  /** Asks the worker for the names of calls (or stops asking). */
+  wantNames(on: boolean): void {
+    if ((Atomics.exchange(this.w.ctl, CTL.NAMES, on ? 1 : 0) === 1) === on) return;
+    if (on) this.w.wake();
+  }
+
+  /** Wakes the worker (something waits for it). */
+  wake(): void {
+    this.w.wake();
+  }
+
   intervention(ev: Intervention): void {
     const c = this.conns.get(ev.conn);
     if (!c || c.skipped) return;
@@ -172,7 +226,7 @@ export class RecorderClient implements DropCounts {
    * The finish message: what still waits in the queue, the gaps not reported
    * yet, and the totals. The client records nothing after this.
    */
-  finishMessage(deadline: number): FinishMessage {
+  finishMessage(deadline: number, closeBy = deadline): FinishMessage {
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
     this.flushQueue();
@@ -194,9 +248,10 @@ export class RecorderClient implements DropCounts {
       }
     }
     this.conns.clear();
+    Atomics.store(this.w.ctl, CTL.FINISH, 1);
     this.w.wake();
     const { droppedBytes, skippedConnections, skippedBytes } = this;
-    return { k: 'finish', items, deadline, droppedBytes, skippedConnections, skippedBytes };
+    return { k: 'finish', items, deadline, closeBy, posted: performance.timeOrigin + performance.now(), droppedBytes, skippedConnections, skippedBytes };
   }
 
   private drop(c: Conn, n: number): void {

@@ -34,6 +34,13 @@ export class TimeOrder {
     return this.held.length;
   }
 
+  /** The smallest ring record count (`seq`) among the events not released yet, or null. */
+  get oldestSeq(): number | null {
+    let m: number | null = null;
+    for (const h of this.held) if (h.item.seq !== undefined && (m === null || h.item.seq < m)) m = h.item.seq;
+    return m;
+  }
+
   /**
    * Adds events; returns, in time order, every held event older than the
    * window (measured against `now`, in the events' clock: ms since the epoch).

@@ -20,7 +20,11 @@
 // WAKE_FRACTION full; ASLEEP, idle for a while, so the first write wakes it),
 // ABORT (stop decoding: the clean stop ran out of time; replay's reading
 // thread: stop reading), STOPPED (the worker
-// cannot record any more: the writer stops writing). The relay's thread thus
+// cannot record any more: the writer stops writing), FINISH (a finish message
+// is on its way: the reader lets it in before its next batch), NAMES (the
+// interceptor asks for the names of calls: src/intercept/names.ts). Both
+// sides count the records (`records`): the same sequence, so the writer can
+// tell when the reader has got past one. The relay's thread thus
 // neither wakes the reader per chunk nor makes it commit one chunk at a time. `times` (Float64): OLDEST, the time of
 // the oldest record the reader has not committed yet (0: none), which the
 // writer uses to tell how far behind recording is, and RATE, the bytes per ms
@@ -32,7 +36,7 @@ export const KIND = { open: 1, data: 2, end: 3, close: 4, gap: 5, intervention: 
 const WRAP = 0xff;
 export const HEADER = 20;
 
-export const CTL = { HEAD: 0, TAIL: 1, SEQ: 2, WAITING: 3, ABORT: 4, STOPPED: 5 } as const;
+export const CTL = { HEAD: 0, TAIL: 1, SEQ: 2, WAITING: 3, ABORT: 4, STOPPED: 5, FINISH: 6, NAMES: 7 } as const;
 /** CTL.WAITING values. */
 const AWAKE = 0;
 const DOZING = 1;
@@ -87,6 +91,8 @@ export class RingWriter extends RingViews {
   private readonly enc = new TextEncoder();
   /** When the writer last wrote into an empty ring (the oldest pending record then, until the reader says). */
   private filledAt = 0;
+  /** Records written so far. */
+  records = 0;
 
   constructor(shared: RingShared) {
     super(shared);
@@ -165,6 +171,7 @@ export class RingWriter extends RingViews {
     v.setUint32(at + 16, len, true);
     let h = at + HEADER + len;
     if (h === this.size) h = 0;
+    this.records++;
     Atomics.store(this.ctl, CTL.HEAD, h);
     const w = Atomics.load(this.ctl, CTL.WAITING);
     if (w === AWAKE) return;
@@ -213,6 +220,8 @@ export class RingReader extends RingViews {
   /** Read position: records before it are read but not released to the writer yet. */
   private cursor: number;
   private readonly rec: RingRecord = { kind: 0, conn: 0, dir: '>', nullText: false, time: 0, at: 0, len: 0 };
+  /** Records read so far (the writer's count of the same records). */
+  records = 0;
 
   constructor(shared: RingShared) {
     super(shared);
@@ -248,6 +257,7 @@ export class RingReader extends RingViews {
     r.at = c + HEADER;
     c = r.at + r.len;
     this.cursor = c === this.size ? 0 : c;
+    this.records++;
     return r;
   }
 

@@ -13,11 +13,15 @@
 //      whether the gaps add up, time to stop on SIGTERM;
 //   3. SIGKILL with 32 busy connections: how much recording was lost;
 //   4. disk full (a 2 MB tmpfs when run as root, else a file size limit);
-//   5. the database size of a demo session against its raw wire bytes.
+//   5. the database size of a demo session against its raw wire bytes;
+//   6. a clean stop (SIGTERM) under load: 32 busy connections still sending,
+//      with `--busy=N` extra busy-looping processes on the machine; how long
+//      it took and where the time went (the proxy's IPC_TRACE_STOP_TIMES
+//      line), whether the database ended and the gaps account for the rest.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { PACKAGE_ROOT } from '../decoder/sources.js';
@@ -220,6 +224,51 @@ function demoSize(): void {
   console.log(`5. demo session database: ${(size / 1024).toFixed(0)} KB for ${(f.wireBytes / 1024).toFixed(0)} KB of wire bytes (${(size / Math.max(1, f.wireBytes)).toFixed(1)}x)`);
 }
 
+/** Extra load for step 6: `--busy=N` processes spinning at the proxy's own priority, in a session of their own (other programs on the machine). */
+function busyLoops(): { stop: () => void; n: number } {
+  const n = Number(process.argv.find((a) => a.startsWith('--busy='))?.slice(7) ?? 0);
+  const procs = Array.from({ length: n }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore', detached: true }));
+  return { n, stop: () => procs.forEach((p) => p.kill('SIGKILL')) };
+}
+
+async function stopUnderLoad(): Promise<void> {
+  const seconds = SHORT ? 3 : 8;
+  const echoPath = join(dir, 'echo6.sock');
+  const echo = await startEcho(echoPath);
+  const proxyPath = join(dir, 'proxy6.sock');
+  const db = join(dir, 'stop.sqlite');
+  process.env.IPC_TRACE_STOP_TIMES = '1';
+  // In a session of its own, as a user runs it in its own terminal: its peers (here this process) are other programs.
+  const p = await startProxy(proxyPath, echoPath, db, [], undefined, true);
+  delete process.env.IPC_TRACE_STOP_TIMES;
+  const busy = busyLoops();
+  try {
+    const frames = captureFrames('template-01');
+    let stop = false;
+    const runs = Array.from({ length: 32 }, () => pump(proxyPath, frames, { until: () => stop, window: 64 * 1024 }).catch(() => null));
+    await sleep(seconds * 1000);
+    const load = loadavg()[0]!;
+    const s = await stopProxy(p);
+    stop = true;
+    const rs = await Promise.all(runs);
+    const received = rs.reduce((a, r) => a + (r ? r.received : 0), 0);
+    const sent = rs.reduce((a, r) => a + (r ? r.sent : 0), 0);
+    const f = dbFigures(db);
+    const dropped = Number(f.meta.dropped_bytes ?? 0);
+    const skippedBytes = Number(f.meta.skipped_bytes ?? 0);
+    const accounted = f.chunkBytes + dropped;
+    const phases = `${/stopped in (.*)/.exec(p.stderr())?.[1] ?? '(no report)'}; exiting ${/exiting (\d+) ms/.exec(p.stderr())?.[1] ?? '?'} ms after the stop began`;
+    console.log(`6. SIGTERM with 32 busy connections after ${seconds} s, ${busy.n} extra busy loop(s), load ${load.toFixed(1)}: ${s.ms.toFixed(0)} ms to exit (exit ${s.code}) ${check(s.code === 0, 'stop under load: bad exit')}`);
+    console.log(`   proxy's own account: ${phases}`);
+    console.log(`   ended: ${f.meta.ended ? 'yes' : 'NO'} ${check(!!f.meta.ended, 'stop under load: no ended')}; recorded ${(f.chunkBytes / 1e6).toFixed(1)} MB, dropped ${(dropped / 1e6).toFixed(1)} MB = gaps ${(f.gapBytes / 1e6).toFixed(1)} + skipped ${(skippedBytes / 1e6).toFixed(1)} ${check(dropped === f.gapBytes + skippedBytes, 'stop under load: drop figures do not add up')}`);
+    // Every byte echoed back crossed the relay twice; no more than was sent can have crossed it.
+    console.log(`   recorded + dropped ${fmt(accounted)} bytes, between 2 × received ${fmt(2 * received)} and 2 × sent ${fmt(2 * sent)} ${check(accounted >= 2 * received && accounted <= 2 * sent, 'stop under load: recorded + dropped outside what was relayed')}`);
+  } finally {
+    busy.stop();
+    echo.close();
+  }
+}
+
 async function run(): Promise<void> {
   console.log(`ipc-trace soak${SHORT ? ' (short)' : ''} — Node ${process.version}, ${new Date().toISOString()}`);
   const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
@@ -229,6 +278,7 @@ async function run(): Promise<void> {
   if (step('3')) await sigkill();
   if (step('4')) await diskFull();
   if (step('5')) demoSize();
+  if (step('6')) await stopUnderLoad();
   rmSync(dir, { recursive: true, force: true });
   if (problems.length) {
     console.log(`soak: ${problems.length} problem(s): ${problems.join('; ')}`);

@@ -37,12 +37,13 @@ export interface ProxyProcess {
 }
 
 /** Starts `ipc-trace --listen … --connect …` (optionally through `sh -c` with a prefix such as a ulimit) and waits until it listens. */
-export async function startProxy(listen: string, connect: string, db: string, extra: string[] = [], shellPrefix?: string): Promise<ProxyProcess> {
+/** Starts the proxy; `ownSession`: in a session of its own (setsid), as when a user starts it in a terminal of its own (Linux schedules each session's threads as a group). */
+export async function startProxy(listen: string, connect: string, db: string, extra: string[] = [], shellPrefix?: string, ownSession = false): Promise<ProxyProcess> {
   const args = [join(PACKAGE_ROOT, 'dist/cli/main.js'), '--listen', listen, '--connect', connect, '--db', db, '--no-tui', ...extra];
   // The log goes to standard output, which is thrown away.
   const proc = shellPrefix
     ? spawn('sh', ['-c', `${shellPrefix}; exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
-    : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: ownSession });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.on('exit', (code, signal) => r({ code, signal })));

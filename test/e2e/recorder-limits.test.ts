@@ -63,6 +63,35 @@ describe('recorder limits', () => {
     expect(r.meta.ended).toBeDefined();
   });
 
+  it('a stop whose database must be closed at once stops decoding before its drain deadline: the rest as gaps of their true size, the session ended', async () => {
+    const { RecordingHandle } = (await import(join(ROOT, 'dist/cli/recording.js'))) as typeof import('../../src/cli/recording.js');
+    const db = join(dir, 'closeby.sqlite');
+    const h = await RecordingHandle.start({ db, schemaFiles: [], importDirs: [], maxChars: Infinity, command: 'test', printLog: false });
+    const c = h.client;
+    const sent: Record<string, number> = { '1>': 0, '1<': 0 };
+    const t = Date.now();
+    c.open({ id: 1, time: t, label: 'one' });
+    for (let i = 0; i < 60000; i++) {
+      const f = frames[i % frames.length]!;
+      const dir = i % 2 ? '<' : '>';
+      c.data(1, dir, f, t);
+      sent[`1${dir}`] += f.length;
+    }
+    c.close(1, t, null);
+    // A minute to decode, but the database is due now: what its end costs leaves no time for decoding.
+    const r0 = await h.finish(60000, 0);
+    expect(r0.phases).not.toBeNull();
+    const r = totals(db);
+    const gapTotal = Object.values(r.gaps).reduce((a, b) => a + b, 0);
+    // A worker that had not even read the connection's open by then skips it whole (counted with its bytes).
+    const skipped = Number(r.meta.skipped_bytes ?? 0);
+    if (skipped === 0) for (const k of Object.keys(sent)) expect((r.chunks[k] ?? 0) + (r.gaps[k] ?? 0), k).toBe(sent[k]);
+    else expect(skipped).toBe(sent['1>']! + sent['1<']!);
+    expect(gapTotal + skipped).toBeGreaterThan(0);
+    expect(Number(r.meta.dropped_bytes)).toBe(gapTotal + skipped);
+    expect(r.meta.ended).toBeDefined();
+  });
+
   it('storage that fails is reported once, the relay goes on byte for byte, and the database stays readable', async () => {
     const echo = join(dir, 'e1.sock');
     const server = await startEcho(echo);

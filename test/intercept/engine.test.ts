@@ -4,6 +4,8 @@ import { callMessage, finishMessage, returnResultsMessage } from '../../src/rpc/
 import { Interceptor, Intervention, InterceptSink, BACKLOG_HIGH } from '../../src/intercept/engine.js';
 import { parseRule, parseRuleLine, RuleError } from '../../src/intercept/rules.js';
 import { FrameSplitter } from '../../src/intercept/split.js';
+import { ModelNames } from '../../src/intercept/names.js';
+import type { CallNames, NamesSource } from '../../src/intercept/names.js';
 import { controlCommand } from '../../src/intercept/control.js';
 import { MessageDecoder } from '../../src/decoder/messages.js';
 import { Framer } from '../../src/decoder/framer.js';
@@ -398,6 +400,104 @@ describe('rules match the names the session has', () => {
     const { eng } = feed(['hold proc:bitcoin-mine-test & method:getTip']);
     expect(eng.heldList().map((h) => h.title)).toEqual(['Mining.getTip']);
     expect(feed(['hold proc:bitcoin-wallet']).eng.heldList()).toEqual([]);
+  });
+});
+
+describe('names that come late (from the recording worker)', () => {
+  const capture = parseHexlog(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'captures', 'mining-01.hexlog'), 'utf8'));
+
+  /** A names source that applies what was recorded only when told to (as the worker does, some ms later). */
+  class LateNames implements NamesSource {
+    private readonly inner = new ModelNames(schemas, rpc);
+    private readonly waiting: [number, Dir, Uint8Array, number][] = [];
+    private recordedCount = 0;
+    private applied = 0;
+    hurried = 0;
+    onUpdate: () => void = () => {};
+    want(): void {}
+    mark(): number {
+      return this.recordedCount;
+    }
+    reached(mark: number): boolean {
+      return this.applied >= mark;
+    }
+    call(conn: number, dir: Dir, q: number): CallNames | undefined {
+      return this.inner.call(conn, dir, q);
+    }
+    hurry(): void {
+      this.hurried++;
+    }
+    recorded(conn: number, dir: Dir, bytes: Uint8Array, time: number): void {
+      this.recordedCount++;
+      this.waiting.push([conn, dir, Uint8Array.from(bytes), time]);
+    }
+    opened(conn: number, time: number, labels: { label?: string }): void {
+      this.inner.opened(conn, time, labels);
+    }
+    closed(conn: number, time: number): void {
+      this.inner.closed(conn, time);
+    }
+    /** Applies everything recorded so far; true if there was something. */
+    catchUp(): boolean {
+      if (this.waiting.length === 0) return false;
+      for (const w of this.waiting.splice(0)) this.inner.recorded(...w);
+      this.applied = this.recordedCount;
+      this.onUpdate();
+      return true;
+    }
+  }
+
+  function run(rules: string[], late: boolean) {
+    const names = late ? new LateNames() : undefined;
+    const eng = new Interceptor(schemas, rpc, rules.map((l) => parseRuleLine(l)!), () => {}, names);
+    const wire = new Wire();
+    const conn = eng.connection(1, wire);
+    for (const c of capture.chunks) conn.data(c.dir, c.bytes, 0);
+    return { eng, wire, names };
+  }
+  const held = (eng: Interceptor) => eng.heldList().map((h) => `${h.dir} ${h.kind} ${h.title} ${h.questionId}`);
+
+  it('a thread:/proc: rule waits for them and then holds exactly what it holds when they are known at once', () => {
+    for (const rule of ['hold thread:bitcoin-mine-te & method:waitTipChanged', 'hold proc:bitcoin-mine-test & method:getTip', 'hold thread:from & method:getTip']) {
+      const now = run([rule], false);
+      expect(held(now.eng).length, rule).toBeGreaterThan(0);
+      const late = run([rule], true);
+      // Nothing decided yet: the first call the rule may concern waits, and everything behind it in its direction.
+      expect(held(late.eng), rule).toEqual([]);
+      expect(late.wire.sent('>').length, rule).toBeLessThan(now.wire.sent('>').length + now.eng.heldList().length);
+      expect(late.names!.hurried, rule).toBeGreaterThan(0);
+      let rounds = 0;
+      while (late.names!.catchUp()) rounds++;
+      expect(rounds, rule).toBeGreaterThan(0);
+      expect(held(late.eng), rule).toEqual(held(now.eng));
+      expect(late.wire.sent('>'), rule).toEqual(now.wire.sent('>'));
+      expect(late.wire.sent('<'), rule).toEqual(now.wire.sent('<'));
+    }
+  });
+
+  it('a rule on what the message itself says decides at once, without waiting for names', () => {
+    const late = run(['hold method:waitTipChanged'], true);
+    expect(held(late.eng)).toEqual(held(run(['hold method:waitTipChanged'], false).eng));
+    expect(late.names!.hurried).toBe(0);
+  });
+
+  it('a message waiting for names goes on as soon as the rule it waited for is dropped', () => {
+    const late = run(['hold thread:bitcoin-mine-te & method:waitTipChanged'], true);
+    expect(held(late.eng)).toEqual([]);
+    const all = run([], false);
+    expect(late.wire.sent('>')).not.toEqual(all.wire.sent('>'));
+    late.eng.removeRule(late.eng.ruleList[0]!.id);
+    expect(late.wire.sent('>')).toEqual(all.wire.sent('>'));
+    expect(late.wire.sent('<')).toEqual(all.wire.sent('<'));
+  });
+
+  it('a Return whose Call went by before the rule gets its method from the names source', () => {
+    const { eng, wire, conn } = setup([]);
+    conn.data('>', call(1, 'Chain', 'getHeight'), 0);
+    eng.addRule(parseRule('hold', 'return & method:getHeight'));
+    conn.data('<', ret(1), 0);
+    expect(eng.heldList().map((h) => `${h.kind} ${h.title}`)).toEqual(['return Chain.getHeight']);
+    expect(wire.sent('<')).toEqual([]);
   });
 });
 

@@ -292,7 +292,8 @@ describe('ExecSession with an interceptor', () => {
       expect(session.relayModes.join()).toBe('i');
       eng.removeRule(rule.id);
       back = session.sentBack;
-      expect(eng.release('all')).toBe(1);
+      // Every blockConnected read before the rule was dropped is held (how many chunks came by then is timing).
+      expect(eng.release('all')).toBeGreaterThanOrEqual(1);
       expect(session.sentBack).toBeGreaterThan(back);
       // Nothing held, no rule: back to relaying by itself.
       await until(() => session.relayModes.join() === 'd');
