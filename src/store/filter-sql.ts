@@ -9,6 +9,12 @@ import { foldFilter } from '../filter/fold.js';
 export interface SqlFilter {
   where: string;
   args: (string | number)[];
+  /**
+   * It has a text: term, which reads the table ipc_text_matches(pattern,
+   * literal, @text_lo, @text_hi): the named parameters bound with the
+   * arguments are the ids of the texts to look at (0 and 0: all of them).
+   */
+  texts: boolean;
 }
 
 export interface FilterLabels {
@@ -24,14 +30,18 @@ const inList = (col: string, xs: number[]) => (xs.length ? `${col} IN (${xs.join
 export function filterSql(e: FilterExpr, labels: FilterLabels): SqlFilter {
   // The fold visits terms first to last, so the arguments are in the order of their placeholders.
   const args: (string | number)[] = [];
+  let texts = false;
   const where = foldFilter<string>(e, {
     all: () => '1',
     not: (x) => `NOT (${x})`,
     and: (a, b) => `(${a}) AND (${b})`,
     or: (a, b) => `(${a}) OR (${b})`,
-    term: (t) => termSql(t, labels, args),
+    term: (t) => {
+      texts ||= t.k === 'text';
+      return termSql(t, labels, args);
+    },
   });
-  return { where, args };
+  return { where, args, texts };
 }
 
 function termSql(e: FilterTerm, labels: FilterLabels, args: (string | number)[]): string {
@@ -64,7 +74,7 @@ function termSql(e: FilterTerm, labels: FilterLabels, args: (string | number)[])
       // per pattern. A text every match must contain lets it skip most texts before the regular expression runs.
       const lit = requiredLiteral(e.value) ?? '';
       args.push(e.value, lit, e.value, lit);
-      return '(params_ref IN (SELECT id FROM ipc_text_matches(?, ?)) OR results_ref IN (SELECT id FROM ipc_text_matches(?, ?)))';
+      return '(params_ref IN (SELECT id FROM ipc_text_matches(?, ?, @text_lo, @text_hi)) OR results_ref IN (SELECT id FROM ipc_text_matches(?, ?, @text_lo, @text_hi)))';
     }
   }
 }

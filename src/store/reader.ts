@@ -110,6 +110,12 @@ const CHUNK_BLOCK = 'seq, conn, dir, offset, size, n, z, data, pack, pack_at';
 /** Blocks a reader keeps decoded (most recently used last). */
 const BLOCK_CACHE = 16;
 
+/** A filter's SQL arguments: its own, and for its text: terms the ids of the texts to look at ([0, 0]: all). */
+function filterArgs(filter: SqlFilter | undefined, texts: [number, number] = [0, 0]): unknown[] {
+  if (!filter) return [];
+  return filter.texts ? [...filter.args, { text_lo: texts[0], text_hi: texts[1] }] : filter.args;
+}
+
 export class SessionReader {
   private readonly textBlockAt: Database.Statement;
   private readonly textCache: CachedBlock[] = [];
@@ -148,14 +154,16 @@ export class SessionReader {
       }
       return regexp(pattern).test(items.bytes.toString('utf8', start, end)) ? 1 : 0;
     });
-    // ipc_text_matches(pattern, literal): the ids of the texts that match (the text: filter's table).
+    // ipc_text_matches(pattern, literal, lo, hi): the ids of the texts that match (the text: filter's
+    // table), among the texts with ids lo to hi (0 and 0, or left out: all of them).
     const reader = this;
     db.table('ipc_text_matches', {
       columns: ['id'],
-      parameters: ['pattern', 'literal'],
-      rows: function* (this: void, pattern: unknown, literal: unknown) {
+      parameters: ['pattern', 'literal', 'lo', 'hi'],
+      rows: function* (this: void, pattern: unknown, literal: unknown, lo: unknown, hi: unknown) {
         if (typeof pattern !== 'string') return;
-        const m = reader.textMatches(pattern, typeof literal === 'string' ? literal : '', reader.textRange);
+        const range: [number, number] | null = typeof lo === 'number' && lo > 0 && typeof hi === 'number' ? [lo, hi] : null;
+        const m = reader.textMatches(pattern, typeof literal === 'string' ? literal : '', range);
         for (let i = 0; i < m.n; i++) yield [m.ids[i]!];
       },
     });
@@ -206,9 +214,7 @@ export class SessionReader {
 
   /** Texts matching a pattern, per (pattern, literal): the ids found so far and the last id looked at. */
   private readonly matches = new Map<string, TextMatches>();
-  /** While callIds scans part of a session: the text ids its calls refer to (ipc_text_matches looks at those only). */
-  private textRange: [number, number] | null = null;
-  /** The last ranged scan (textMatches with a range). */
+  /** The last ranged scan (textMatches with a range): a query names the table twice (params, results). */
   private ranged: { key: string; m: TextMatches } | null = null;
 
   /**
@@ -382,10 +388,10 @@ export class SessionReader {
   /** Calls in id order (the order they were sent), optionally only those sent by `sentBy`, on one connection, or matching a filter. */
   *calls(opts: { sentBy?: number; conn?: number; filter?: SqlFilter } = {}): IterableIterator<CallRow> {
     const where: string[] = [];
-    const args: (number | string)[] = [];
+    const args: unknown[] = [];
     if (opts.filter) {
       where.push(`(${opts.filter.where})`);
-      args.push(...opts.filter.args);
+      args.push(...filterArgs(opts.filter));
     }
     if (opts.sentBy !== undefined) {
       where.push('sent <= ?');
@@ -464,26 +470,22 @@ export class SessionReader {
     // so a long scan can be split in parts that take as long each.
     const st = this.db.prepare(`SELECT id FROM calls NOT INDEXED WHERE id > ? AND id <= ? ${where} ORDER BY id`).pluck();
     // A part of the session: text: looks at the texts of its calls only.
-    const part = afterId > 0 || upToId < Number.MAX_SAFE_INTEGER;
-    if (part && filter?.where.includes('ipc_text_matches')) {
+    let texts: [number, number] = [0, 0];
+    if (filter?.texts && (afterId > 0 || upToId < Number.MAX_SAFE_INTEGER)) {
       const r = this.db
         .prepare('SELECT min(min(coalesce(params_ref, 1e18), coalesce(results_ref, 1e18))) AS lo, max(max(coalesce(params_ref, 0), coalesce(results_ref, 0))) AS hi FROM calls WHERE id > ? AND id <= ?')
         .get(afterId, upToId) as { lo: number | null; hi: number | null };
-      this.textRange = [r.lo ?? 1, r.hi ?? 0];
+      texts = [r.lo ?? 1, r.hi ?? 0];
     }
-    try {
-      for (const id of st.iterate(afterId, upToId, ...(filter?.args ?? [])) as IterableIterator<number>) {
-        if (n === out.length) {
-          const b = new Int32Array(n * 2);
-          b.set(out);
-          out = b;
-        }
-        out[n++] = id;
+    for (const id of st.iterate(afterId, upToId, ...filterArgs(filter, texts)) as IterableIterator<number>) {
+      if (n === out.length) {
+        const b = new Int32Array(n * 2);
+        b.set(out);
+        out = b;
       }
-    } finally {
-      this.textRange = null;
-      this.ranged = null;
+      out[n++] = id;
     }
+    this.ranged = null;
     return out.slice(0, n);
   }
 
@@ -513,7 +515,7 @@ export class SessionReader {
     yield* this.db
       .prepare(`SELECT title, status, sent, returned, server_process, executor_thread FROM calls ${where}`)
       .raw()
-      .iterate(...(filter?.args ?? [])) as IterableIterator<[string, string, number, number | null, number, number | null]>;
+      .iterate(...filterArgs(filter)) as IterableIterator<[string, string, number, number | null, number, number | null]>;
   }
 
   /** Bytes relayed but not recorded (recorder gaps), in total. */
