@@ -80,10 +80,9 @@ export interface Intervention {
   text: string;
 }
 
-/** A message held (or delayed) at the head of, or inside, a direction's queue. */
-export interface HeldInfo {
+/** A held (or delayed) message's own facts, the same inside the engine and out. */
+interface HeldMessage {
   id: number;
-  conn: number;
   dir: Dir;
   kind: MessageKind;
   title: string;
@@ -91,6 +90,11 @@ export interface HeldInfo {
   since: number;
   /** For a delayed message: when it goes. */
   until: number | null;
+}
+
+/** A message held (or delayed) at the head of, or inside, a direction's queue, as the engine reports it. */
+export interface HeldInfo extends HeldMessage {
+  conn: number;
   rule: string;
   /** Messages and bytes waiting behind it in its direction (including frames not complete yet). */
   behindMessages: number;
@@ -136,15 +140,9 @@ interface Pending {
   mark: number;
 }
 
-interface Held {
-  id: number;
+/** A held message inside the engine: its connection and rule as objects. */
+interface Held extends HeldMessage {
   conn: ConnIntercept;
-  dir: Dir;
-  kind: MessageKind;
-  title: string;
-  questionId: number;
-  since: number;
-  until: number | null;
   rule: Rule;
   released: boolean;
   /** A Call (failable). */
