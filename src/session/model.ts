@@ -118,9 +118,9 @@ export class SessionModel {
   private readonly byLabel = new Map<string, ProcessRecord>();
   private readonly index = new Map<ProcessRecord, ProcessIndex>();
   /** Threads by name, any process (a worker's `(from NAME)` lookup). */
-  private readonly threadsNamed = new Map<string, ThreadRecord[]>();
+  private readonly threadsNamed = new Map<string, Set<ThreadRecord>>();
   /** Workers by the thread they were made for. */
-  private readonly workersFor = new Map<ThreadRecord, ThreadRecord[]>();
+  private readonly workersFor = new Map<ThreadRecord, Set<ThreadRecord>>();
   /** Pending calls by their calling thread (callback nesting looks them up). */
   private readonly pendingByCaller = new Map<ThreadRecord, Set<CallRecord>>();
   /** Placeholders named since the last `takeNamings()`. */
@@ -305,12 +305,9 @@ export class SessionModel {
 
   /** Drops a thread from the lookups by name and by the thread a worker serves. */
   private forgetThread(t: ThreadRecord): void {
-    const drop = <K>(m: Map<K, ThreadRecord[]>, k: K) => {
+    const drop = <K>(m: Map<K, Set<ThreadRecord>>, k: K) => {
       const xs = m.get(k);
-      if (!xs) return;
-      const i = xs.indexOf(t);
-      if (i >= 0) xs.splice(i, 1);
-      if (xs.length === 0) m.delete(k);
+      if (xs?.delete(t) && xs.size === 0) m.delete(k);
     };
     if (t.name !== null) {
       drop(this.threadsNamed, t.name);
@@ -731,8 +728,8 @@ export class SessionModel {
     if (name !== null) this.indexName(t);
     if (from) {
       const ws = this.workersFor.get(from);
-      if (ws) ws.push(t);
-      else this.workersFor.set(from, [t]);
+      if (ws) ws.add(t);
+      else this.workersFor.set(from, new Set([t]));
     }
     this.dirty.threads.add(t);
     return t;
@@ -742,8 +739,8 @@ export class SessionModel {
     const named = this.idx(t.process).named;
     if (!named.has(t.name!)) named.set(t.name!, t);
     const all = this.threadsNamed.get(t.name!);
-    if (all) all.push(t);
-    else this.threadsNamed.set(t.name!, [t]);
+    if (all) all.add(t);
+    else this.threadsNamed.set(t.name!, new Set([t]));
   }
 
   private loop(c: ConnState, v: Vat, time: number): ThreadRecord {
