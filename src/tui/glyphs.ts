@@ -1,6 +1,6 @@
 // The terminal UI's glyphs, and their ASCII stand-ins for a terminal whose
 // locale is not UTF-8 (LC_ALL, else LC_CTYPE, else LANG; none set is the C
-// locale). Such a terminal counts a glyph's bytes as columns: every `…`, `▾`
+// locale), or which says a glyph takes more than one column (GLYPH_PROBE). Such a terminal counts a glyph's bytes as columns: every `…`, `▾`
 // or `↳` would push the rest of its row 2 columns right and cut its end.
 // The panes use `G` where a glyph's width matters (cells cut to a column's
 // width); `asciiLine` turns whatever else is left (the chains report's
@@ -39,6 +39,23 @@ export const ASCII_GLYPHS = pick(1);
 export function utf8Locale(env: NodeJS.ProcessEnv = process.env): boolean {
   const locale = env.LC_ALL || env.LC_CTYPE || env.LANG || '';
   return /utf-?8/i.test(locale);
+}
+
+/**
+ * What the terminal itself says: a glyph written at the top left, then a
+ * cursor position request (DSR 6). A terminal that draws the glyph in one
+ * column answers `ESC [ 1 ; 2 R`; one that counts its bytes (a UTF-8 locale
+ * in the program's environment but not in the terminal's, e.g. a tmux server
+ * started in the C locale) answers a later column, and gets ASCII.
+ */
+export const GLYPH_PROBE = `\x1b[1;1H${TABLE.unfolded[0]}\x1b[6n`;
+const CURSOR_REPORT = /\x1b\[1;(\d+)R/;
+
+/** The answer to GLYPH_PROBE in a terminal's input, if there: the column the glyph took the cursor to, and the input without it. */
+export function probeAnswer(input: string): { column: number; rest: string } | null {
+  const m = CURSOR_REPORT.exec(input);
+  if (!m) return null;
+  return { column: Number(m[1]), rest: input.slice(0, m.index) + input.slice(m.index + m[0].length) };
 }
 
 /** The glyphs in use: ASCII unless the locale is UTF-8. */

@@ -13,6 +13,7 @@
 import { Worker, MessagePort } from 'node:worker_threads';
 import chalk from 'chalk';
 import { TerminalLock } from './terminal-lock.js';
+import { G, GLYPH_PROBE, UNICODE_GLYPHS, probeAnswer } from './glyphs.js';
 import type { Mode } from './view.js';
 import type { HeldInfo } from '../intercept/engine.js';
 
@@ -30,6 +31,8 @@ export interface UiSpec {
 /** Messages to the UI worker. */
 export type ToUi =
   | { k: 'keys'; data: string }
+  /** The terminal draws a glyph wider than one column (GLYPH_PROBE): ASCII from now on. */
+  | { k: 'ascii' }
   | { k: 'resize'; columns: number; rows: number }
   | { k: 'note'; line: string }
   | { k: 'dropped'; bytes: number }
@@ -72,6 +75,11 @@ export function startTui(spec: UiSpec, opts: { feedPort?: MessagePort; dropped?:
   const done = new Promise<string>((r) => (quit = r));
   // The alternate screen first: the worker writes the frames to the terminal itself (terminal-lock.ts).
   out.write(ENTER);
+  // Ask the terminal how wide a glyph is, when the locale says UTF-8 (the answer comes with the keys).
+  let probing = G === UNICODE_GLYPHS;
+  if (probing) out.write(GLYPH_PROBE);
+  const probeTimer = probing ? setTimeout(() => (probing = false), 2000) : null;
+  probeTimer?.unref();
   const lock = new TerminalLock();
   const worker = new Worker(new URL('./ui-worker.js', import.meta.url), {
     workerData: { spec, intercept: opts.intercept !== undefined, columns: out.columns || 80, rows: out.rows || 24, colorLevel: chalk.level, feedPort: opts.feedPort, terminal: lock.buffer, fd: out.fd ?? 1 },
@@ -97,7 +105,16 @@ export function startTui(spec: UiSpec, opts: { feedPort?: MessagePort; dropped?:
     process.stderr.write(`ipc-trace: terminal UI failed: ${e.message.split('\n')[0]}\n`);
     quit('error');
   });
-  const onKeys = (d: Buffer | string) => post({ k: 'keys', data: d.toString() });
+  const onKeys = (d: Buffer | string) => {
+    let data = d.toString();
+    const answer = probing ? probeAnswer(data) : null;
+    if (answer) {
+      probing = false;
+      if (answer.column !== 2) post({ k: 'ascii' });
+      data = answer.rest;
+    }
+    if (data) post({ k: 'keys', data });
+  };
   const onResize = () => post({ k: 'resize', columns: out.columns || 80, rows: out.rows || 24 });
   const onInt = () => quit('SIGINT');
   const onTerm = () => quit('SIGTERM');

@@ -11,6 +11,7 @@ import type { UiSpec, ToUi, FromUi } from './run.js';
 import type { FeedBatch } from '../session/rows.js';
 import { lowerThreadPriority } from '../proxy/priority.js';
 import { TerminalLock } from './terminal-lock.js';
+import { ASCII_GLYPHS, setGlyphs } from './glyphs.js';
 
 const { spec, intercept, columns, rows, colorLevel, feedPort, terminal, fd } = workerData as {
   spec: UiSpec;
@@ -106,6 +107,11 @@ async function main(): Promise<void> {
     switch (m.k) {
       case 'keys':
         stdin.push(m.data);
+        break;
+      case 'ascii':
+        // The lines again, in ASCII (the App draws a new frame on a resize; the painter rewrites the lines that changed).
+        setGlyphs(ASCII_GLYPHS);
+        stdout.emit('resize');
         break;
       case 'resize':
         stdout.columns = m.columns;

@@ -11,7 +11,7 @@ import { SessionView } from '../../src/tui/view.js';
 import { Ui } from '../../src/tui/ui.js';
 import { screenLines } from '../../src/tui/screen.js';
 import { writeSyntheticSession } from '../../src/bench/synthetic-session.js';
-import { ASCII_GLYPHS, asciiLine, G, setGlyphs, UNICODE_GLYPHS, utf8Locale } from '../../src/tui/glyphs.js';
+import { ASCII_GLYPHS, asciiLine, G, setGlyphs, UNICODE_GLYPHS, utf8Locale, GLYPH_PROBE, probeAnswer } from '../../src/tui/glyphs.js';
 
 let dir: string;
 let reader: SessionReader;
@@ -79,5 +79,17 @@ describe('glyphs', () => {
     expect(asciiLine('a → b')).toBe('a → b');
     setGlyphs(ASCII_GLYPHS);
     expect(asciiLine('a → b … ≈ é')).toBe('a -> b ... ~ ?');
+  });
+});
+
+describe('the terminal asked', () => {
+  it('finds the cursor position answer among the keys, and says where the glyph took the cursor', () => {
+    expect(GLYPH_PROBE).toBe('\x1b[1;1H▾\x1b[6n');
+    // One column: the answer of a terminal that draws the glyph as one cell; keys around it stay.
+    expect(probeAnswer('j\x1b[1;2Rk')).toEqual({ column: 2, rest: 'jk' });
+    // A terminal that counts the glyph's three bytes as columns.
+    expect(probeAnswer('\x1b[1;4R')).toEqual({ column: 4, rest: '' });
+    expect(probeAnswer('q')).toBeNull();
+    expect(probeAnswer('\x1b[A')).toBeNull();
   });
 });
