@@ -11,12 +11,13 @@
 // a busy machine).
 
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { accepting } from './relay-client.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../decoder/sources.js';
 import { buildEchoPeer, echoPeerMissing, runEchoClient, EchoFigures, ECHO_SCHEMA } from './echo-peer.js';
+import { statCpuMs } from '../proxy/proc-stat.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 5000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -32,16 +33,7 @@ function waitForSocket(path: string, proc: ChildProcess): Promise<void> {
 
 /** CPU time (ms) of a process's main thread and of all its threads, from /proc (10 ms steps). */
 function cpuMs(pid: number): { relay: number; all: number } {
-  const ticks = (path: string) => {
-    const st = readFileSync(path, 'utf8');
-    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
-  };
-  try {
-    return { relay: ticks(`/proc/${pid}/task/${pid}/stat`), all: ticks(`/proc/${pid}/stat`) };
-  } catch {
-    return { relay: 0, all: 0 };
-  }
+  return { relay: statCpuMs(`/proc/${pid}/task/${pid}/stat`) ?? 0, all: statCpuMs(`/proc/${pid}/stat`) ?? 0 };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -4,8 +4,9 @@
 // value, so the recording worker and the UI's worker threads lower their own
 // priority (threads they start inherit it).
 
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
+import { statCpuMs, statFields } from './proc-stat.js';
 
 /** This thread's id (Linux), or null. */
 function threadId(): number | null {
@@ -20,15 +21,8 @@ function threadId(): number | null {
 
 /** A thread's nice value as the kernel reports it (field 19 of /proc/self/task/TID/stat), or null. */
 export function threadNice(tid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const nice = Number(fields[16]);
-    return Number.isFinite(nice) ? nice : null;
-  } catch {
-    return null;
-  }
+  const nice = Number(statFields(`/proc/self/task/${tid}/stat`)?.[16]);
+  return Number.isFinite(nice) ? nice : null;
 }
 
 /** Lowers this thread's priority to `nice` (Linux only; elsewhere, or if refused, nothing changes). Returns the nice value in effect, or null. */
@@ -45,12 +39,5 @@ export function lowerThreadPriority(nice = 10): number | null {
 
 /** CPU time this thread has used (ms, user + system; Linux, 10 ms steps), or null. */
 export function threadCpuMs(): number | null {
-  try {
-    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime (fields 14 and 15) in clock ticks, 100 per second on Linux.
-    return (Number(f[11]) + Number(f[12])) * 10;
-  } catch {
-    return null;
-  }
+  return statCpuMs('/proc/thread-self/stat');
 }

@@ -17,6 +17,7 @@ import { replayInto } from '../cli/replay.js';
 import { filteredLogSinks } from '../filter/log.js';
 import { SessionReader } from '../store/reader.js';
 import type { RecordItem } from '../session/recorder.js';
+import { childrenCpuMs } from '../proxy/proc-stat.js';
 
 interface Capture {
   chunks: { dir: '>' | '<'; bytes: Uint8Array }[];
@@ -129,13 +130,8 @@ export const REPLAY_GOAL = 100_000;
 
 /** CPU seconds of this process's children that have been waited for (Linux: /proc), or null. */
 function childrenCpuSeconds(): number | null {
-  try {
-    const s = readFileSync('/proc/self/stat', 'latin1');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[13]) + Number(f[14])) / 100;
-  } catch {
-    return null;
-  }
+  const ms = childrenCpuMs();
+  return ms === null ? null : ms / 1000;
 }
 
 /**
