@@ -15,7 +15,7 @@
 //   4. disk full (a 2 MB tmpfs when run as root, else a file size limit);
 //   5. the database size of a demo session against its raw wire bytes;
 //   6. a clean stop (SIGTERM) under load: 32 busy connections still sending,
-//      with `--busy=N` extra busy-looping processes on the machine; how long
+//      with `--busy=N` extra busy-looping processes on the machine (`--busy-own=N`: in the proxy's own session); how long
 //      it took and where the time went (the proxy's IPC_TRACE_STOP_TIMES
 //      line), whether the database ended and the gaps account for the rest.
 
@@ -224,12 +224,23 @@ function demoSize(): void {
   console.log(`5. demo session database: ${(size / 1024).toFixed(0)} KB for ${(f.wireBytes / 1024).toFixed(0)} KB of wire bytes (${(size / Math.max(1, f.wireBytes)).toFixed(1)}x)`);
 }
 
+const numberOption = (name: string) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? 0);
+
 /** Extra load for step 6: `--busy=N` processes spinning at the proxy's own priority, in a session of their own (other programs on the machine). */
 function busyLoops(): { stop: () => void; n: number } {
-  const n = Number(process.argv.find((a) => a.startsWith('--busy='))?.slice(7) ?? 0);
+  const n = numberOption('busy');
   const procs = Array.from({ length: n }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore', detached: true }));
   return { n, stop: () => procs.forEach((p) => p.kill('SIGKILL')) };
 }
+
+/**
+ * `--busy-own=N`: processes spinning in the proxy's own session (as the
+ * programs `ipc-trace exec` runs are), started by the shell that then becomes
+ * the proxy; the kernel's autogroup shares CPU between sessions, so this is
+ * the load that competes with the recording worker most.
+ */
+const BUSY_OWN = numberOption('busy-own');
+const busyOwnPrefix = () => (BUSY_OWN > 0 ? Array.from({ length: BUSY_OWN }, () => `"$0" -e 'for (;;) {}' &`).join(' ') + ' true' : undefined);
 
 async function stopUnderLoad(): Promise<void> {
   const seconds = SHORT ? 3 : 8;
@@ -239,7 +250,7 @@ async function stopUnderLoad(): Promise<void> {
   const db = join(dir, 'stop.sqlite');
   process.env.IPC_TRACE_STOP_TIMES = '1';
   // In a session of its own, as a user runs it in its own terminal: its peers (here this process) are other programs.
-  const p = await startProxy(proxyPath, echoPath, db, [], undefined, true);
+  const p = await startProxy(proxyPath, echoPath, db, [], busyOwnPrefix(), true);
   delete process.env.IPC_TRACE_STOP_TIMES;
   const busy = busyLoops();
   try {
@@ -258,13 +269,21 @@ async function stopUnderLoad(): Promise<void> {
     const skippedBytes = Number(f.meta.skipped_bytes ?? 0);
     const accounted = f.chunkBytes + dropped;
     const phases = `${/stopped in (.*)/.exec(p.stderr())?.[1] ?? '(no report)'}; exiting ${/exiting (\d+) ms/.exec(p.stderr())?.[1] ?? '?'} ms after the stop began`;
-    console.log(`6. SIGTERM with 32 busy connections after ${seconds} s, ${busy.n} extra busy loop(s), load ${load.toFixed(1)}: ${s.ms.toFixed(0)} ms to exit (exit ${s.code}) ${check(s.code === 0, 'stop under load: bad exit')}`);
+    console.log(`6. SIGTERM with 32 busy connections after ${seconds} s, ${busy.n} extra busy loop(s)${BUSY_OWN ? ` and ${BUSY_OWN} in its own session` : ''}, load ${load.toFixed(1)}: ${s.ms.toFixed(0)} ms to exit (exit ${s.code}) ${check(s.code === 0, 'stop under load: bad exit')}`);
     console.log(`   proxy's own account: ${phases}`);
     console.log(`   ended: ${f.meta.ended ? 'yes' : 'NO'} ${check(!!f.meta.ended, 'stop under load: no ended')}; recorded ${(f.chunkBytes / 1e6).toFixed(1)} MB, dropped ${(dropped / 1e6).toFixed(1)} MB = gaps ${(f.gapBytes / 1e6).toFixed(1)} + skipped ${(skippedBytes / 1e6).toFixed(1)} ${check(dropped === f.gapBytes + skippedBytes, 'stop under load: drop figures do not add up')}`);
     // Every byte echoed back crossed the relay twice; no more than was sent can have crossed it.
     console.log(`   recorded + dropped ${fmt(accounted)} bytes, between 2 × received ${fmt(2 * received)} and 2 × sent ${fmt(2 * sent)} ${check(accounted >= 2 * received && accounted <= 2 * sent, 'stop under load: recorded + dropped outside what was relayed')}`);
   } finally {
     busy.stop();
+    // The proxy led its session's process group: what it left spinning there goes with it.
+    if (BUSY_OWN > 0) {
+      try {
+        process.kill(-p.proc.pid!, 'SIGKILL');
+      } catch {
+        // none left
+      }
+    }
     echo.close();
   }
 }

@@ -42,7 +42,7 @@ export async function startProxy(listen: string, connect: string, db: string, ex
   const args = [join(PACKAGE_ROOT, 'dist/cli/main.js'), '--listen', listen, '--connect', connect, '--db', db, '--no-tui', ...extra];
   // The log goes to standard output, which is thrown away.
   const proc = shellPrefix
-    ? spawn('sh', ['-c', `${shellPrefix}; exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+    ? spawn('sh', ['-c', `${shellPrefix}; exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: ownSession })
     : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: ownSession });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
