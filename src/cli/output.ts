@@ -170,6 +170,31 @@ export function createOutputFile(path: string, opts: OutputFileOptions = {}): nu
   return fd;
 }
 
+/**
+ * Appends to an output file this process created (createOutputFile) and
+ * another thread wrote: only if the path still names that file (device and
+ * inode), never through a symbolic link. False when it does not.
+ */
+export function appendToOwnFile(file: { path: string; dev: number; ino: number }, text: string): boolean {
+  const { O_WRONLY, O_APPEND, O_NOFOLLOW } = constants;
+  let fd: number;
+  try {
+    fd = openSync(file.path, O_WRONLY | O_APPEND | O_NOFOLLOW);
+  } catch {
+    return false;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.dev !== file.dev || st.ino !== file.ino) return false;
+    writeSync(fd, text);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Writes a whole output file created as createOutputFile does. */
 export function writeOutputFile(path: string, data: Uint8Array, opts: OutputFileOptions = {}): void {
   const fd = createOutputFile(path, opts);

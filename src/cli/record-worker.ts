@@ -14,6 +14,12 @@
 // after that are skipped, counted with their bytes), then writes `ended` and
 // the drop counts to meta.
 //
+// A stop that cannot wait for this thread (it gets no CPU) ends the database
+// without it (src/store/takeover.ts): after each commit the thread publishes
+// in the ring what it has committed, and once the ring says TAKEN it commits
+// nothing more (checked inside each transaction, before its commit) and
+// quits.
+//
 // Failure (e.g. the disk is full): reported once, recorded in meta
 // (`recording_error`; the space reserve next to the database is released to
 // make room for it), the ring's STOPPED flag tells the relay to stop writing,
@@ -24,7 +30,7 @@ import { lowerThreadPriority, threadCpuMs } from '../proxy/priority.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Recording, RecordingOptions } from './recording.js';
 import type { FinishMessage, RecordItem, WorkerReply } from '../session/recorder.js';
-import { CTL, KIND, RingReader, RingRecord, RingShared } from '../session/ring.js';
+import { CTL, KIND, RingReader, RingRecord, RingShared, TakenOver } from '../session/ring.js';
 import type { ConnOpen } from '../session/pipeline.js';
 import type { Dir } from '../decoder/messages.js';
 import { callNames } from '../intercept/names.js';
@@ -83,8 +89,9 @@ try {
       if (u.kind === 'call' && Atomics.load(reader.ctl, CTL.NAMES) !== 0) namesOut.push([u.call.conn, u.call.dir, u.call.questionId, callNames(u.call)]);
     },
   });
+  recording.store.beforeCommit = (seq) => reader.beforeCommit(seq);
   reserve = SpaceReserve.create(recording.dbPath);
-  reply({ k: 'ready', dbPath: recording.dbPath });
+  reply({ k: 'ready', dbPath: recording.dbPath, log: recording.logFile(), reserve: reserve ? { path: reserve.path, ino: reserve.ino } : null });
 } catch (e) {
   reply({ k: 'error', message: (e as Error).message, user: e instanceof UserError });
   process.exit(0);
@@ -100,9 +107,16 @@ let lostBytes = 0;
  * costs to record does not depend on its size, and the stop must end in
  * time), counted as skipped with their bytes, like those the relay skipped.
  */
-const unrecorded = new Set<number>();
+const unrecorded = new Map<number, number>();
 let skippedConnections = 0;
 let skippedBytes = 0;
+/**
+ * Skipped connections whose close was read (at this ring record count), with
+ * their bytes, until they are published as committed (publishCommitted).
+ */
+const skipsClosed: { at: number; bytes: number }[] = [];
+let publishedSkips = 0;
+let publishedSkipBytes = 0;
 /** Directions with a gap recorded (their later drops are added to it). */
 const gapped = new Set<string>();
 /** Batch size, adapted so a batch takes about BATCH_MS. */
@@ -158,6 +172,17 @@ function hurried(): boolean {
   return true;
 }
 
+/**
+ * Tests only: IPC_TRACE_TEST_WORKER_STALL=N makes this thread stop for good
+ * once it has read N ring records (it then never finishes: a stop must end
+ * the database without it, src/store/takeover.ts).
+ */
+const STALL_AT = process.env.IPC_TRACE_TEST_WORKER_STALL ? Number(process.env.IPC_TRACE_TEST_WORKER_STALL) : Infinity;
+
+function stallIfTold(): void {
+  if (reader.records >= STALL_AT) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+}
+
 /** While finishing, batches this small keep a look at the deadline at least every few ms of work. */
 const FINISH_ITEMS = 64;
 const FINISH_BYTES = 128 << 10;
@@ -171,7 +196,7 @@ function readBatch(): RecordItem[] {
   const items: RecordItem[] = [];
   let bytes = 0;
   const hurry = hurried();
-  const most = hurry ? Infinity : finishing ? Math.min(maxItems, FINISH_ITEMS) : maxItems;
+  const most = Math.min(hurry ? Infinity : finishing ? Math.min(maxItems, FINISH_ITEMS) : maxItems, STALL_AT - reader.records);
   const mostBytes = finishing ? Math.min(maxBytes, FINISH_BYTES) : maxBytes;
   for (let r = reader.next(); r; r = items.length < most && bytes < mostBytes ? reader.next() : null) {
     const n = items.length;
@@ -185,16 +210,22 @@ function readBatch(): RecordItem[] {
 function readRecord(r: RingRecord, hurry: boolean, items: RecordItem[], addBytes: (n: number) => void): void {
   {
     if (hurry && r.kind === KIND.open) {
-      unrecorded.add(r.conn);
+      unrecorded.set(r.conn, 0);
       skippedConnections++;
       return;
     }
-    if (unrecorded.has(r.conn)) {
+    const skipped = unrecorded.get(r.conn);
+    if (skipped !== undefined) {
+      let n = 0;
       if (r.kind === KIND.data) {
-        skippedBytes += r.len;
+        n = r.len;
         lostBytes += r.len;
-      } else if (r.kind === KIND.gap) skippedBytes += reader.number(r); // dropped by the relay: counted there
-      else if (r.kind === KIND.close) unrecorded.delete(r.conn);
+      } else if (r.kind === KIND.gap) n = reader.number(r); // dropped by the relay: counted there
+      skippedBytes += n;
+      if (r.kind === KIND.close) {
+        unrecorded.delete(r.conn);
+        skipsClosed.push({ at: reader.records, bytes: skipped });
+      } else if (n > 0) unrecorded.set(r.conn, skipped + n);
       return;
     }
     switch (r.kind) {
@@ -263,7 +294,27 @@ function dataBytes(items: RecordItem[]): number {
   return n;
 }
 
+/** The stop ended the database without this thread: nothing more to do. */
+function quit(): never {
+  port.close();
+  process.exit(0);
+}
+
+/** After a commit: tells the ring how far this thread has committed. */
+function publishCommitted(): void {
+  const applied = recording.appliedThrough(reader.records);
+  let i = 0;
+  while (i < skipsClosed.length && skipsClosed[i]!.at <= applied) {
+    publishedSkips++;
+    publishedSkipBytes += skipsClosed[i]!.bytes;
+    i++;
+  }
+  if (i > 0) skipsClosed.splice(0, i);
+  reader.publishCommitted(applied, publishedSkips, publishedSkipBytes);
+}
+
 function fail(e: unknown): void {
+  if (e instanceof TakenOver) quit();
   failed = (e as Error).message;
   reader.stop();
   reply({ k: 'failed', message: failed });
@@ -291,6 +342,7 @@ function processBatch(items: RecordItem[]): void {
     fail(e);
     return;
   }
+  publishCommitted();
   const took = now() - t0;
   if (took < BATCH_MS / 2) {
     if (maxItems < 4096) maxItems *= 2;
@@ -324,12 +376,13 @@ function finish(f: FinishMessage): void {
   reserve?.release();
   reserve = null;
   try {
-    if (f.skippedConnections + skippedConnections > 0) {
-      recording.store.setMeta('skipped_connections', String(f.skippedConnections + skippedConnections));
-      recording.store.setMeta('skipped_bytes', String(f.skippedBytes + skippedBytes));
-    }
-    recording.finish(dropped, () => (t1 = now()));
+    const skips: Record<string, string> =
+      f.skippedConnections + skippedConnections > 0
+        ? { skipped_connections: String(f.skippedConnections + skippedConnections), skipped_bytes: String(f.skippedBytes + skippedBytes) }
+        : {};
+    recording.finish(dropped, () => (t1 = now()), skips);
   } catch (e) {
+    if (e instanceof TakenOver) quit();
     if (!failed) reply({ k: 'failed', message: (e as Error).message });
     // Whatever failed (the log, the disk), the database still says how the recording ended.
     try {
@@ -363,6 +416,7 @@ async function run(): Promise<void> {
     const start = now();
     // Work for a while, then let messages in (at once when the relay flagged a finish message).
     while (now() - start < 200 && (finishing || Atomics.load(reader.ctl, CTL.FINISH) === 0)) {
+      stallIfTold();
       const items = readBatch();
       if (items.length === 0) break;
       lastRead = start;

@@ -3,14 +3,17 @@
 // It runs in the recording worker thread (record-worker.ts); the relay's
 // thread talks to it through RecorderClient (startRecording below).
 
-import { closeSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync } from 'node:fs';
 import { Worker, MessagePort } from 'node:worker_threads';
-import { ByteWriter, checkOutputFile, createOutputFile } from './output.js';
+import { ByteWriter, appendToOwnFile, checkOutputFile, createOutputFile } from './output.js';
 import { loadSchemaBundle, rpcSchemaSet, UserError } from '../decoder/sources.js';
 import { Pipeline, ConnOpen } from '../session/pipeline.js';
 import { RecorderClient, RecorderClientOptions, RecordItem, StopPhases, WorkerReply } from '../session/recorder.js';
+import type { LogFileId } from '../session/recorder.js';
 import { CTL } from '../session/ring.js';
-import { IpcLog } from '../log/ipclog.js';
+import { IpcLog, recordingCutLine } from '../log/ipclog.js';
+import { Takeover, TakeoverReport } from '../store/takeover.js';
+import { SpaceReserve } from '../store/reserve.js';
 import { redactCall, redactText, secretFields } from '../redact/redact.js';
 import { Store, defaultDbName, removeSession } from '../store/store.js';
 import type { Tap } from '../proxy/splice.js';
@@ -94,6 +97,7 @@ export class Recording {
   readonly dbPath: string;
   private readonly out: ByteWriter | null;
   private readonly logFd: number | null;
+  private readonly logPath: string | null;
   private readonly consumers: FeedConsumer[];
   private lines: string[] = [];
   /** Events of different connections put back in time order (exec children are relayed by separate processes), or null. */
@@ -119,6 +123,7 @@ export class Recording {
     this.dbPath = opts.db ?? defaultDbName();
     // Every output is checked before any is created: a bad --log leaves no database behind.
     const logFile = opts.log && opts.log !== '-' ? opts.log : null;
+    this.logPath = logFile;
     checkOutputFile(this.dbPath, { force: opts.force, option: '--db' });
     if (logFile !== null) checkOutputFile(logFile, { force: opts.force, option: '--log' });
     if (opts.force && existsSync(this.dbPath)) removeSession(this.dbPath);
@@ -242,16 +247,31 @@ export class Recording {
     return oldest === null ? read : oldest - 1;
   }
 
-  /** Closes the database and the log; `closing` is called once only the database's close is left. */
-  finish(droppedBytes: number, closing: () => void = () => {}): void {
+  /** The --log file this recording writes (to tell it from another file at the same path later), or null. */
+  logFile(): LogFileId | null {
+    if (this.logFd === null || this.logPath === null) return null;
+    const st = fstatSync(this.logFd);
+    return { path: this.logPath, dev: st.dev, ino: st.ino };
+  }
+
+  /**
+   * Closes the database and the log; `closing` is called once only the
+   * database's close is left. The last rows, `meta` (with `extraMeta`) and
+   * `ended` are one transaction: a stop that ends the database without this
+   * thread (src/store/takeover.ts) finds either all of it or none.
+   */
+  finish(droppedBytes: number, closing: () => void = () => {}, extraMeta: Record<string, string> = {}): void {
     if (this.orderTimer !== null) clearTimeout(this.orderTimer);
     this.orderTimer = null;
     this.throwDeferred();
     if (this.order) this.apply(this.order.drain());
-    this.publish();
-    if (droppedBytes > 0) this.store.setMeta('dropped_bytes', String(droppedBytes));
-    if (this.consumerErrors > 0) this.store.setMeta('feed_errors', `${this.consumerErrors} (first: ${this.firstConsumerError})`);
-    this.store.setMeta('ended', new Date().toISOString());
+    this.store.batch(() => {
+      this.publish();
+      for (const [k, v] of Object.entries(extraMeta)) this.store.setMeta(k, v);
+      if (droppedBytes > 0) this.store.setMeta('dropped_bytes', String(droppedBytes));
+      if (this.consumerErrors > 0) this.store.setMeta('feed_errors', `${this.consumerErrors} (first: ${this.firstConsumerError})`);
+      this.store.setMeta('ended', new Date().toISOString());
+    });
     closing();
     this.store.shutdown();
     this.out?.flush();
@@ -263,8 +283,26 @@ export class Recording {
 export const STOP_BUDGET_MS = 2000;
 /** The part of a stop's budget kept for closing the database (at least; the worker stops decoding earlier when its end would not fit). */
 const CLOSE_MS = 400;
-/** The part kept for the worker's thread to exit once the database is closed. */
+/**
+ * The part kept for ending the database without the worker, when it has not
+ * closed it by then (src/store/takeover.ts): the worker is told to be done
+ * this long before the end.
+ */
+const TAKEOVER_MS = 300;
+/** The part kept for the process to exit once the database is closed. */
 const EXIT_MS = 100;
+
+/** Where the time of a takeover went (ms; see RecordingHandle.finish). */
+export interface TakeoverPhases {
+  /** From the finish message being posted to the takeover starting. */
+  waited: number;
+  /** Waiting for the write lock (the worker's open transaction rolled back). */
+  lock: number;
+  /** Writing the end. */
+  write: number;
+  /** Waiting for the worker's thread to end (so the WAL could be folded in), and closing. */
+  close: number;
+}
 
 /** Where a clean stop's time went (ms). */
 export interface StopReport {
@@ -273,14 +311,17 @@ export interface StopReport {
   relay: number;
   /** The worker's phases (null if it did not finish). */
   worker: StopPhases | null;
-  /** From the worker's `done` to its thread having exited. */
+  /** The takeover's, when the database was ended without the worker. */
+  takeover: TakeoverPhases | null;
+  /** From the worker's `done` (or the takeover) to its thread having exited. */
   exit: number;
 }
 
-/** One line for a stop report: `1234 ms (relay 300, wake 2, drain 500, gaps 0, last 3, close 40, exit 5)`. */
+/** One line for a stop report: `1234 ms (relay 300, wake 2, drain 500, gaps 0, last 3, close 40, exit 5)`; with a takeover `… (relay 300, takeover: waited 1300, lock 20, write 15, close 40, exit 90)`. */
 export function stopReportText(r: StopReport): string {
   const w = r.worker;
-  const parts = [`relay ${r.relay.toFixed(0)}`, ...(w ? Object.entries(w).map(([k, v]) => `${k} ${v.toFixed(0)}`) : ['worker did not finish']), `exit ${r.exit.toFixed(0)}`];
+  const entries = (o: object) => Object.entries(o).map(([k, v]) => `${k} ${(v as number).toFixed(0)}`);
+  const parts = [`relay ${r.relay.toFixed(0)}`, ...(w ? entries(w) : r.takeover ? [`takeover: ${entries(r.takeover).join(', ')}`] : ['worker did not finish']), `exit ${r.exit.toFixed(0)}`];
   return `${r.total.toFixed(0)} ms (${parts.join(', ')})`;
 }
 
@@ -288,16 +329,19 @@ export function stopReportText(r: StopReport): string {
  * Stops a relay and its recording within budgetMs: the relay flushes its
  * connections for up to 60% of it (the recording drains meanwhile), the
  * recording decodes what is left until CLOSE_MS before the end (earlier when
- * its own end would not be done EXIT_MS before it), records the rest as gaps
- * with their true sizes and closes the database. Says where the time went.
+ * its own end would not be done TAKEOVER_MS before it), records the rest as
+ * gaps with their true sizes and closes the database. If it has not done so
+ * TAKEOVER_MS before the end, this thread ends the database itself. Says
+ * where the time went.
  */
 export async function stopRecorded(stopRelay: (budgetMs: number) => Promise<void>, recording: RecordingHandle, budgetMs = STOP_BUDGET_MS): Promise<StopReport> {
   const start = now();
   const end = start + budgetMs;
   await stopRelay(Math.floor(budgetMs * 0.6));
   const relayed = now();
-  const r = await recording.finish(Math.max(0, end - CLOSE_MS - relayed), Math.max(0, end - EXIT_MS - relayed));
-  return { total: now() - start, relay: relayed - start, worker: r.phases, exit: r.exit };
+  const closeBy = Math.max(0, end - TAKEOVER_MS - relayed);
+  const r = await recording.finish(Math.max(0, end - CLOSE_MS - relayed), closeBy, closeBy, Math.max(0, end - EXIT_MS - relayed));
+  return { total: now() - start, relay: relayed - start, worker: r.phases, takeover: r.takeover, exit: r.exit };
 }
 
 /** The recording worker's young generation (MB). */
@@ -323,6 +367,8 @@ export class RecordingHandle {
     private readonly worker: Worker,
     readonly client: RecorderClient,
     readonly dbPath: string,
+    /** The worker's --log file and space reserve, which a takeover writes to and releases in its place. */
+    private readonly owned: { log: LogFileId | null; reserve: { path: string; ino: number } | null },
   ) {
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
@@ -353,7 +399,7 @@ export class RecordingHandle {
       throw first.user ? new UserError(first.message) : new Error(first.message);
     }
     if (first.k !== 'ready') throw new Error('recording worker did not start');
-    return new RecordingHandle(worker, client, first.dbPath);
+    return new RecordingHandle(worker, client, first.dbPath, { log: first.log, reserve: first.reserve });
   }
 
   /** The names of calls for an interceptor, from this recording's model (src/intercept/names.ts). */
@@ -434,10 +480,12 @@ export class RecordingHandle {
    * Hands the worker what is left and waits for it to close the database.
    * The worker decodes for at most drainMs (less when closing the database
    * would not be done in closeMs otherwise), then records the rest as gaps; a
-   * SIGINT or SIGTERM meanwhile cuts the decoding short (see onSignal). If the worker does
-   * not answer within drainMs + 2 s it is terminated.
+   * SIGINT or SIGTERM meanwhile cuts the decoding short (see onSignal). If it
+   * has not closed the database after takeoverMs (it runs niced, and a busy
+   * machine can leave it almost no CPU), this thread ends the database
+   * without it (takeOver), by endMs if it can.
    */
-  async finish(drainMs = 800, closeMs = drainMs): Promise<{ phases: StopPhases | null; exit: number }> {
+  async finish(drainMs = 800, closeMs = drainMs, takeoverMs = closeMs + TAKEOVER_MS, endMs = takeoverMs + TAKEOVER_MS): Promise<{ phases: StopPhases | null; takeover: TakeoverPhases | null; exit: number }> {
     let timer: NodeJS.Timeout | undefined;
     try {
       let phases: StopPhases | null = null;
@@ -448,18 +496,69 @@ export class RecordingHandle {
           resolve(true);
         });
         this.worker.once('exit', () => resolve(true));
-        timer = setTimeout(() => resolve(false), drainMs + 2000);
+        timer = setTimeout(() => resolve(false), takeoverMs);
       });
       const start = performance.timeOrigin + performance.now();
       this.worker.postMessage(this.client.finishMessage(start + drainMs, start + closeMs));
-      if (!(await done)) process.stderr.write('ipc-trace: the recording worker did not finish; the database may lack its end\n');
+      if (!(await done)) {
+        const takeover = await this.takeOver(start, start + endMs);
+        const t = now();
+        await this.worker.terminate();
+        return { phases: null, takeover, exit: now() - t };
+      }
       const t = now();
       await this.worker.terminate();
-      return { phases, exit: now() - t };
+      return { phases, takeover: null, exit: now() - t };
     } finally {
       clearTimeout(timer);
       process.off('SIGINT', this.onSignal);
       process.off('SIGTERM', this.onSignal);
     }
+  }
+
+  /**
+   * Ends the database without the worker (src/store/takeover.ts), by `endAt`
+   * if it can: the ring tells the worker to commit nothing more and its
+   * thread is terminated (its open transaction, if any, is rolled back when
+   * its connection closes); once this thread holds the write lock, what the
+   * worker had not committed is recorded as gaps of their true sizes, the
+   * relay's closes are written, and the session ends. Says so on stderr and
+   * in the worker's --log file.
+   */
+  private async takeOver(finishPosted: number, endAt: number): Promise<TakeoverPhases | null> {
+    const t0 = now();
+    const why = `the recording thread had not closed the database ${(t0 - finishPosted).toFixed(0)} ms after it was told to finish (starved of CPU?): its end was written without it, what it had not committed recorded as gaps`;
+    let tk: Takeover;
+    try {
+      // Opened first: the worker's connection then never is the last to close (see Takeover.open).
+      tk = Takeover.open(this.dbPath);
+    } catch (e) {
+      process.stderr.write(`ipc-trace: the recording worker did not finish and its database cannot be opened (${(e as Error).message}); it may lack its end\n`);
+      return null;
+    }
+    this.client.takeOver();
+    const exited = this.worker.terminate().then(() => true);
+    let report: TakeoverReport;
+    try {
+      // Room kept after the lock for writing and closing.
+      report = tk.end(() => this.client.cut(), why, endAt - now() - 100);
+    } catch (e) {
+      tk.close(false);
+      process.stderr.write(`ipc-trace: the recording worker did not finish, and its end could not be written (${(e as Error).message}); the database may lack its end\n`);
+      return null;
+    }
+    const t1 = now();
+    let wait: NodeJS.Timeout | undefined;
+    const alone = await Promise.race([exited, new Promise<boolean>((r) => (wait = setTimeout(() => r(false), Math.max(0, endAt - t1))))]);
+    clearTimeout(wait);
+    tk.close(alone);
+    if (this.owned.reserve) SpaceReserve.adopt(this.owned.reserve.path, this.owned.reserve.ino).release();
+    const mb = (n: number) => (n < 1e5 ? `${n} bytes` : `${(n / 1e6).toFixed(1)} MB`);
+    const what = report.alreadyEnded
+      ? 'it had committed its end already'
+      : `${mb(report.gapBytes)} recorded as ${report.gaps} gap(s), ${report.closed} connection(s) closed (${report.disconnected} call(s) disconnected), ${report.skipped} skipped; ${mb(report.droppedBytes)} not recorded in all`;
+    if (this.owned.log && !report.alreadyEnded) appendToOwnFile(this.owned.log, recordingCutLine(Date.now(), `${why}: ${what}`) + '\n');
+    process.stderr.write(`ipc-trace: the recording thread did not finish in time; its end was written without it: ${what} (meta recording_cut)\n`);
+    return { waited: t0 - finishPosted, lock: report.lockMs, write: report.writeMs, close: now() - t1 };
   }
 }

@@ -34,6 +34,11 @@ export function isoTime(ms: number): string {
 }
 
 
+/** The log's line for a recording whose end was written without the recording thread (src/store/takeover.ts). */
+export function recordingCutLine(time: number, text: string): string {
+  return `${isoTime(time)} - - IPC wire recording cut: ${text}`;
+}
+
 function capName(c: CapRecord | null, fallback: string): string {
   return c ? c.label : fallback;
 }

@@ -13,6 +13,7 @@ import type { CapDescriptor, MessageTarget, RpcMessage } from '../decoder/rpc.js
 import { renderStruct } from '../decoder/text.js';
 import {
   CallRecord,
+  CallStatus,
   CapRecord,
   ConnRecord,
   ProcessRecord,
@@ -98,6 +99,11 @@ export interface ProcessNaming {
   process: ProcessRecord;
 }
 
+
+/** What a connection's close makes of a call on it not yet retired: a pending one was interrupted by the disconnect (SessionModel.close). */
+export function statusAtClose(status: CallStatus): CallStatus {
+  return status === 'pending' ? 'disconnected' : status;
+}
 
 function other(s: Side): Side {
   return s === 'A' ? 'B' : 'A';
@@ -188,7 +194,13 @@ export class SessionModel {
     return record;
   }
 
-  /** The connection ended: its outstanding calls were interrupted by the disconnect. */
+  /**
+   * The connection ended: its outstanding calls were interrupted by the
+   * disconnect. The rule (statusAtClose for each call not yet retired, then
+   * retired; every capability it exported released at the close's time) is
+   * also applied to stored rows by a stop that ends the database without the
+   * recording worker (src/store/takeover.ts): change both together.
+   */
   close(id: number, time: number, reason: string | null): CallRecord[] {
     const c = this.connections.get(id);
     if (!c) return [];
@@ -197,8 +209,9 @@ export class SessionModel {
     this.dirty.connections.add(c.record);
     const interrupted: CallRecord[] = [];
     for (const call of [...c.live]) {
-      if (call.status === 'pending') {
-        this.setStatus(call, 'disconnected');
+      const status = statusAtClose(call.status);
+      if (status !== call.status) {
+        this.setStatus(call, status);
         interrupted.push(call);
       }
       this.retire(call);

@@ -16,6 +16,14 @@
 //     is room again, or with the finish message.
 // Once the worker cannot record any more (e.g. the disk is full) it says so
 // and everything is counted as dropped.
+//
+// For a stop that must end the database without the worker (it gets no CPU:
+// src/store/takeover.ts), the client counts the bytes it was handed per
+// connection and direction, and keeps a closed connection's counts (with its
+// close) until the worker has committed past its close record (the ring's
+// `progress`): what the database lacks of them is then recorded as gaps, so
+// memory grows with the connections the worker is behind on, not with the
+// session.
 
 import type { Intervention } from '../intercept/engine.js';
 import type { CallNames } from '../intercept/names.js';
@@ -23,6 +31,7 @@ import type { Dir } from '../decoder/messages.js';
 import type { ConnOpen } from './pipeline.js';
 import type { FeedBatch } from './rows.js';
 import { CTL, KIND, RingShared, RingWriter, createRing } from './ring.js';
+import type { Committed } from './ring.js';
 
 /** Relay events as the worker processes them. `more`: bytes added to the direction's gap already recorded. */
 export type RecordItem = (
@@ -76,9 +85,17 @@ export interface StopPhases {
   pending: number;
 }
 
+/** A log file as created (its device and inode tell it from a file put at its path later). */
+export interface LogFileId {
+  path: string;
+  dev: number;
+  ino: number;
+}
+
 /** Messages from the worker. */
 export type WorkerReply =
-  | { k: 'ready'; dbPath: string }
+  /** `log`: the --log file it writes, if any. */
+  | { k: 'ready'; dbPath: string; log: LogFileId | null; reserve: { path: string; ino: number } | null }
   /** The database is closed; `phases` says where the stop's time went (ms per phase, worker side). */
   | { k: 'done'; phases: StopPhases }
   | { k: 'error'; message: string; user: boolean }
@@ -91,6 +108,30 @@ export type WorkerReply =
    * every ring record up to this count is in the model.
    */
   | { k: 'names'; applied: number; calls: [number, Dir, number, CallNames][] };
+
+/** A connection as the relay handed it to recording, for a stop that ends the database without the worker. */
+export interface HandedConn {
+  id: number;
+  /** Bytes relayed each way ('>', '<'), recorded or dropped. */
+  handed: [number, number];
+  /** Its close, or null while open. */
+  closed: { time: number; reason: string | null } | null;
+}
+
+/** What a stop needs to end the database without the worker (src/store/takeover.ts). */
+export interface RecordingCut {
+  /** What the worker published as committed (read once it can commit no more). */
+  committed: Committed;
+  /** The connections whose close the worker may not have committed, or that never closed (the relay's skipped ones aside). */
+  conns: HandedConn[];
+  /** False once the worker stopped recording (e.g. disk full): the connections are not known any more. */
+  tracked: boolean;
+  /** Every data byte the relay handed to recording, recorded or not. */
+  handedBytes: number;
+  /** Connections not recorded at all, and their bytes: the relay's, and the worker's whose close it committed. */
+  skippedConnections: number;
+  skippedBytes: number;
+}
 
 export interface RecorderClientOptions {
   /** Size of the shared ring (default 8 MiB): the most memory recording holds. */
@@ -111,11 +152,13 @@ interface Gap {
   reportedAt: number;
 }
 
-interface Conn {
-  id: number;
+interface Conn extends HandedConn {
   skipped: boolean;
+  /** Bytes dropped (all of a skipped connection's). */
   bytes: number;
   gaps: [Gap | null, Gap | null];
+  /** The count of its close record (see `records`). */
+  closeRecord: number;
 }
 
 type Queued =
@@ -136,6 +179,15 @@ export class RecorderClient implements DropCounts {
   droppedBytes = 0;
   skippedConnections = 0;
   skippedBytes = 0;
+  /** Every data byte handed to recording. */
+  handedBytes = 0;
+  /** Closed connections (not skipped) in the order of their close records, from `closedFrom` on: the worker may not have committed their close yet. */
+  private closed: Conn[] = [];
+  private closedFrom = 0;
+  /** Connections open when the finish message went. */
+  private openAtFinish: Conn[] = [];
+  /** Per-connection counts are kept (until the worker stops recording). */
+  private tracking = true;
 
   constructor(opts: RecorderClientOptions = {}) {
     this.ring = createRing(opts.ringBytes ?? 8 * 1024 * 1024);
@@ -145,7 +197,7 @@ export class RecorderClient implements DropCounts {
 
 
   open(info: ConnOpen): void {
-    const c: Conn = { id: info.id, skipped: false, bytes: 0, gaps: [null, null] };
+    const c: Conn = { id: info.id, skipped: false, bytes: 0, gaps: [null, null], handed: [0, 0], closed: null, closeRecord: 0 };
     this.conns.set(info.id, c);
     // Opened even while behind (its data then goes to gaps): only a full ring skips a connection.
     if (!this.flushQueue() || this.w.stopped || !this.w.writeText(KIND.open, info.id, '>', info.time, JSON.stringify(info))) {
@@ -158,6 +210,8 @@ export class RecorderClient implements DropCounts {
     const c = this.conns.get(id);
     if (!c) return;
     const n = bytes.length;
+    c.handed[di(dir)] += n;
+    this.handedBytes += n;
     if (c.skipped || this.w.stopped) {
       this.drop(c, n);
       return;
@@ -193,6 +247,53 @@ export class RecorderClient implements DropCounts {
     this.report(c, '>', time);
     this.report(c, '<', time);
     this.put({ k: 'close', id, time, reason });
+    c.closed = { time, reason };
+    c.closeRecord = this.records;
+    this.closed.push(c);
+    this.forgetCommitted();
+  }
+
+  /** Lets go of the closed connections whose close the worker has committed (all of them once it stopped recording). */
+  private forgetCommitted(records = this.w.committedRecords()): void {
+    if (this.w.stopped) {
+      this.tracking = false;
+      this.closed = [];
+      this.closedFrom = 0;
+      return;
+    }
+    const q = this.closed;
+    let i = this.closedFrom;
+    while (i < q.length && q[i]!.closeRecord <= records) i++;
+    if (i > 1024 && i * 2 > q.length) {
+      q.splice(0, i);
+      i = 0;
+    }
+    this.closedFrom = i;
+  }
+
+  /**
+   * What a stop needs to end the database itself: call it once the worker can
+   * commit no more (src/store/takeover.ts). The worker's published snapshot
+   * and the connections kept fit together: those it has committed past are
+   * let go of here by the same snapshot.
+   */
+  cut(): RecordingCut {
+    const committed = this.w.committed();
+    this.forgetCommitted(committed.records);
+    const conns: HandedConn[] = [];
+    if (this.tracking) {
+      for (let i = this.closedFrom; i < this.closed.length; i++) conns.push(this.closed[i]!);
+      for (const c of this.openAtFinish) conns.push(c);
+      for (const c of this.conns.values()) if (!c.skipped) conns.push(c);
+    }
+    return {
+      committed,
+      conns: conns.map((c) => ({ id: c.id, handed: [c.handed[0], c.handed[1]], closed: c.closed })),
+      tracked: this.tracking,
+      handedBytes: this.handedBytes,
+      skippedConnections: this.skippedConnections + committed.skippedConnections,
+      skippedBytes: this.skippedBytes + committed.skippedBytes,
+    };
   }
 
   /** A count of what was handed to the ring so far (queued records included: they go in, in order): the worker's `applied` reaches it once it has everything recorded until now. */
@@ -209,6 +310,11 @@ export class RecorderClient implements DropCounts {
   wantNames(on: boolean): void {
     if ((Atomics.exchange(this.w.ctl, CTL.NAMES, on ? 1 : 0) === 1) === on) return;
     if (on) this.w.wake();
+  }
+
+  /** Tells the worker to commit nothing more: a stop ends the database without it (cut()). */
+  takeOver(): void {
+    this.w.takeOver();
   }
 
   /** Wakes the worker (something waits for it). */
@@ -242,6 +348,7 @@ export class RecorderClient implements DropCounts {
     this.queue = [];
     for (const c of this.conns.values()) {
       if (c.skipped) this.skippedBytes += c.bytes;
+      else this.openAtFinish.push(c);
       for (const d of ['>', '<'] as const) {
         const g = c.gaps[di(d)];
         if (g && g.unreported > 0) items.push({ k: 'gap', id: c.id, dir: d, time: g.time, bytes: g.unreported });

@@ -29,6 +29,19 @@
 // the oldest record the reader has not committed yet (0: none), which the
 // writer uses to tell how far behind recording is, and RATE, the bytes per ms
 // the reader gets through, to tell how long what waits in the ring will take.
+//
+// `progress` (BigInt64, Atomics): what the reader has committed, for a stop
+// that must end the database without it (src/store/takeover.ts). SEQ_HIGH:
+// no committed row has a higher store seq (raised before each commit). After
+// each commit, one snapshot: every record up to `records` is committed (some
+// after it may be too), and the connections the reader itself skipped whose
+// close is among those records, with their bytes. A snapshot is written to
+// the slot the last one is not in, then GEN names it, so it is read whole
+// even when the reader's thread is cut off while writing the next. Once the
+// writer's side sets TAKEN (CTL) the reader must not commit again: it looks
+// inside each transaction, before its commit, while it holds the database's
+// write lock, so a stop that took the lock after setting TAKEN knows that
+// nothing more gets committed.
 
 import type { Dir } from '../decoder/messages.js';
 
@@ -36,7 +49,11 @@ export const KIND = { open: 1, data: 2, end: 3, close: 4, gap: 5, intervention: 
 const WRAP = 0xff;
 export const HEADER = 20;
 
-export const CTL = { HEAD: 0, TAIL: 1, SEQ: 2, WAITING: 3, ABORT: 4, STOPPED: 5, FINISH: 6, NAMES: 7 } as const;
+export const CTL = { HEAD: 0, TAIL: 1, SEQ: 2, WAITING: 3, ABORT: 4, STOPPED: 5, FINISH: 6, NAMES: 7, TAKEN: 8 } as const;
+/** `progress` slots: SEQ_HIGH, GEN, then two snapshots of SNAPSHOT fields (records, skipped connections, skipped bytes). */
+const SEQ_HIGH = 0;
+const GEN = 1;
+const SNAPSHOT = 3;
 /** CTL.WAITING values. */
 const AWAKE = 0;
 const DOZING = 1;
@@ -55,10 +72,19 @@ export interface RingShared {
   bytes: SharedArrayBuffer;
   ctl: SharedArrayBuffer;
   times: SharedArrayBuffer;
+  progress: SharedArrayBuffer;
 }
 
 export function createRing(size: number): RingShared {
-  return { bytes: new SharedArrayBuffer(size), ctl: new SharedArrayBuffer(8 * 4), times: new SharedArrayBuffer(16) };
+  return { bytes: new SharedArrayBuffer(size), ctl: new SharedArrayBuffer(12 * 4), times: new SharedArrayBuffer(16), progress: new SharedArrayBuffer((2 + 2 * SNAPSHOT) * 8) };
+}
+
+/** What the reader published as committed (see `progress` above). */
+export interface Committed {
+  records: number;
+  seq: number;
+  skippedConnections: number;
+  skippedBytes: number;
 }
 
 const dirCode = (d: Dir) => (d === '>' ? 0 : 1);
@@ -71,8 +97,10 @@ abstract class RingViews {
   protected readonly view: DataView;
   protected readonly times: Float64Array;
   protected readonly size: number;
+  protected readonly progress: BigInt64Array;
 
   constructor(shared: RingShared) {
+    this.progress = new BigInt64Array(shared.progress);
     this.bytes = new Uint8Array(shared.bytes);
     this.view = new DataView(shared.bytes);
     this.ctl = new Int32Array(shared.ctl);
@@ -83,6 +111,33 @@ abstract class RingViews {
   /** Set by the side that stops the other (ABORT). */
   get aborted(): boolean {
     return Atomics.load(this.ctl, CTL.ABORT) !== 0;
+  }
+
+  /** The writer's side ended the recording itself: the reader must not commit any more. */
+  get takenOver(): boolean {
+    return Atomics.load(this.ctl, CTL.TAKEN) !== 0;
+  }
+
+  /** What the reader published as committed. */
+  committed(): Committed {
+    const p = this.progress;
+    for (;;) {
+      const gen = Atomics.load(p, GEN);
+      const at = 2 + Number(gen & 1n) * SNAPSHOT;
+      const c = {
+        records: Number(Atomics.load(p, at)),
+        seq: Number(Atomics.load(p, SEQ_HIGH)),
+        skippedConnections: Number(Atomics.load(p, at + 1)),
+        skippedBytes: Number(Atomics.load(p, at + 2)),
+      };
+      // Unchanged: the reader did not start writing the next snapshot into this slot meanwhile.
+      if (Atomics.load(p, GEN) === gen) return c;
+    }
+  }
+
+  /** Every record up to this count is committed. */
+  committedRecords(): number {
+    return this.committed().records;
   }
 }
 
@@ -191,6 +246,17 @@ export class RingWriter extends RingViews {
    */
   waitForRoom(ms: number): void {
     Atomics.wait(this.ctl, CTL.TAIL, Atomics.load(this.ctl, CTL.TAIL), ms);
+  }
+
+  /**
+   * Ends the reader's part: it stops decoding (ABORT) and must commit nothing
+   * more (TAKEN). Once the writer's side then holds the database's write
+   * lock, committed() is final.
+   */
+  takeOver(): void {
+    Atomics.store(this.ctl, CTL.TAKEN, 1);
+    Atomics.store(this.ctl, CTL.ABORT, 1);
+    this.wake();
   }
 
   /** Wakes the reader (e.g. after a message it should look at). */
@@ -333,5 +399,29 @@ export class RingReader extends RingViews {
 
   stop(): void {
     Atomics.store(this.ctl, CTL.STOPPED, 1);
+  }
+
+  /** Inside a transaction, before its commit: no row it wrote has a seq above `seq`. Throws TakenOver when the writer's side has taken over. */
+  beforeCommit(seq: number): void {
+    if (seq > Number(Atomics.load(this.progress, SEQ_HIGH))) Atomics.store(this.progress, SEQ_HIGH, BigInt(seq));
+    if (this.takenOver) throw new TakenOver();
+  }
+
+  /** After a commit: every record up to `records` is committed, and so are the closes of these skipped connections. */
+  publishCommitted(records: number, skippedConnections: number, skippedBytes: number): void {
+    const p = this.progress;
+    const gen = Atomics.load(p, GEN) + 1n;
+    const at = 2 + Number(gen & 1n) * SNAPSHOT;
+    Atomics.store(p, at, BigInt(records));
+    Atomics.store(p, at + 1, BigInt(skippedConnections));
+    Atomics.store(p, at + 2, BigInt(skippedBytes));
+    Atomics.store(p, GEN, gen);
+  }
+}
+
+/** Thrown inside a reader's transaction once the writer's side has ended the recording itself (it is rolled back). */
+export class TakenOver extends Error {
+  constructor() {
+    super('the recording was ended without this thread');
   }
 }

@@ -7,8 +7,13 @@ import { closeSync, openSync, unlinkSync, writeSync, fstatSync, lstatSync } from
 export class SpaceReserve {
   private constructor(
     readonly path: string,
-    private readonly ino: number,
+    readonly ino: number,
   ) {}
+
+  /** A reserve another thread created (its path and inode), to release it in its place. */
+  static adopt(path: string, ino: number): SpaceReserve {
+    return new SpaceReserve(path, ino);
+  }
 
   /** Creates DB-reserve (mode 0600, never replacing an existing file); null if it cannot. */
   static create(dbPath: string, bytes = 256 * 1024): SpaceReserve | null {

@@ -63,6 +63,13 @@ export const WRITER_CACHE_KB = 2048;
 
 export class Store implements Sink {
   private seq = 0;
+  /**
+   * Called inside every transaction that writes, just before its commit, with
+   * the highest seq it may hold; what it throws rolls the transaction back
+   * (the recording worker: a stop ended the recording without it, see
+   * src/store/takeover.ts).
+   */
+  beforeCommit: ((seq: number) => void) | null = null;
   /** The gap of each direction that has one: its errors row and size so far. */
   private readonly gaps = new Map<string, { err: number | bigint; bytes: number }>();
   private readonly ins: Record<string, Database.Statement>;
@@ -166,17 +173,35 @@ export class Store implements Sink {
     return s;
   }
 
+  /**
+   * Writes on in a session database another connection was recording (a stop
+   * that ends it without the recording worker: src/store/takeover.ts); new
+   * rows get seqs after `seq`.
+   */
+  static resume(db: DB, seq: number): Store {
+    const s = new Store(db);
+    s.seq = seq;
+    return s;
+  }
+
+  /** A direction's gap recorded earlier (its errors row and bytes): later drops there are 'gap+' rows (growGap). */
+  knownGap(conn: number, dir: Dir, err: number | bigint, bytes: number): void {
+    this.gaps.set(`${conn}${dir}`, { err, bytes });
+  }
+
   /** Runs `fn` (a batch of pipeline work) in one transaction, with the chunks and texts it brought. */
   batch(fn: () => void): void {
     this.db.transaction(() => {
       fn();
       this.chunks.flush();
       this.texts.flush();
+      this.beforeCommit?.(this.seq);
     })();
   }
 
   setMeta(key: string, value: string): void {
-    this.ins.meta!.run(key, value);
+    if (this.beforeCommit && !this.db.inTransaction) this.batch(() => this.ins.meta!.run(key, value));
+    else this.ins.meta!.run(key, value);
   }
 
   open(conn: ConnRecord, info: ConnOpen): void {
@@ -264,7 +289,7 @@ export class Store implements Sink {
     this.chunks.close(`${conn.id}${dir}`);
   }
 
-  close(conn: ConnRecord, time: number, reason: string | null): void {
+  close(conn: Pick<ConnRecord, 'id'>, time: number, reason: string | null): void {
     this.chunks.close(`${conn.id}>`);
     this.chunks.close(`${conn.id}<`);
     this.gaps.delete(`${conn.id}>`);
@@ -273,7 +298,7 @@ export class Store implements Sink {
     if (reason) this.ins.error!.run(conn.id, null, time, null, 'transport', reason);
   }
 
-  gap(conn: ConnRecord, dir: Dir, bytes: number, time: number): void {
+  gap(conn: Pick<ConnRecord, 'id'>, dir: Dir, bytes: number, time: number): void {
     this.ins.event!.run(++this.seq, conn.id, dir, time, 'gap', bytes);
     const err = this.ins.error!.run(conn.id, dir, time, null, 'gap', gapText(bytes)).lastInsertRowid;
     this.gaps.set(`${conn.id}${dir}`, { err, bytes });
@@ -365,6 +390,7 @@ export class Store implements Sink {
     this.db.transaction(() => {
       this.chunks.finish();
       this.texts.finish();
+      this.beforeCommit?.(this.seq);
     })();
     this.db.pragma('incremental_vacuum');
     this.db.pragma('wal_checkpoint(TRUNCATE)');
