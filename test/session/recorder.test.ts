@@ -98,3 +98,45 @@ it('the finish message carries what could not go through the ring, and the total
   ]);
   expect(f).toMatchObject({ droppedBytes: 50 + 25 + 20 + 3, skippedConnections: 1, skippedBytes: 3 });
 });
+
+it("keeps a closed connection's counts only until the worker has committed past its close; cut() has the rest and the worker's skipped ones", () => {
+  const r = new RecorderClient({ ringBytes: 1 << 16, maxLagMs: 1e9 });
+  const reader = new RingReader(r.ring);
+  for (let id = 1; id <= 3; id++) {
+    r.open({ id, time: id, label: 't' });
+    r.data(id, '>', chunk(10 * id), id);
+    r.data(id, '<', chunk(id), id);
+    r.close(id, id + 0.5, null);
+  }
+  r.open({ id: 4, time: 4, label: 't' });
+  r.data(4, '<', chunk(40), 4);
+  // The worker committed everything up to connection 2's close (records 1-4 are 1's, 5-8 are 2's), and skipped a connection of its own.
+  drain(reader);
+  reader.publishCommitted(8, 1, 77);
+  r.finishMessage(0);
+  const cut = r.cut();
+  expect(cut.conns).toEqual([
+    { id: 3, handed: [30, 3], closed: { time: 3.5, reason: null } },
+    { id: 4, handed: [0, 40], closed: null },
+  ]);
+  expect(cut).toMatchObject({ tracked: true, handedBytes: 10 + 1 + 20 + 2 + 30 + 3 + 40, skippedConnections: 1, skippedBytes: 77, committed: { records: 8 } });
+});
+
+it('a closed connection is let go of as the worker commits past it, however many there are', () => {
+  const r = new RecorderClient({ ringBytes: 1 << 16, maxLagMs: 1e9 });
+  const reader = new RingReader(r.ring);
+  let read = 0;
+  for (let id = 1; id <= 20000; id++) {
+    r.open({ id, time: id, label: 't' });
+    r.data(id, '>', chunk(5), id);
+    r.close(id, id, null);
+    read += drain(reader).length;
+    // The worker commits a little behind the relay.
+    if (id % 100 === 0) reader.publishCommitted(read - 30, 0, 0);
+  }
+  // What it holds (not just what cut() shows) stays bounded.
+  expect((r as unknown as { closed: unknown[] }).closed.length).toBeLessThan(3000);
+  const kept = r.cut().conns;
+  expect(kept.length).toBeLessThanOrEqual(10);
+  expect(kept.map((c) => c.id)).toEqual(kept.map((_, i) => 20000 - kept.length + 1 + i));
+});
