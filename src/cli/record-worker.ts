@@ -26,7 +26,7 @@
 // and the rest is counted as dropped. The relay goes on.
 
 import { getPriority } from 'node:os';
-import { lowerThreadPriority, threadCpuMs } from '../proxy/priority.js';
+import { lowerThreadPriority, threadCpuMs, threadId } from '../proxy/priority.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Recording, RecordingOptions } from './recording.js';
 import type { FinishMessage, RecordItem, WorkerReply } from '../session/recorder.js';
@@ -91,7 +91,7 @@ try {
   });
   recording.store.beforeCommit = (seq) => reader.beforeCommit(seq);
   reserve = SpaceReserve.create(recording.dbPath);
-  reply({ k: 'ready', dbPath: recording.dbPath, log: recording.logFile(), reserve: reserve ? { path: reserve.path, ino: reserve.ino } : null });
+  reply({ k: 'ready', dbPath: recording.dbPath, log: recording.logFile(), reserve: reserve ? { path: reserve.path, ino: reserve.ino } : null, tid: threadId() });
 } catch (e) {
   reply({ k: 'error', message: (e as Error).message, user: e instanceof UserError });
   process.exit(0);
@@ -375,25 +375,28 @@ function finish(f: FinishMessage): void {
   const dropped = f.droppedBytes + lostBytes;
   reserve?.release();
   reserve = null;
+  const skips: Record<string, string> =
+    f.skippedConnections + skippedConnections > 0
+      ? { skipped_connections: String(f.skippedConnections + skippedConnections), skipped_bytes: String(f.skippedBytes + skippedBytes) }
+      : {};
   try {
-    const skips: Record<string, string> =
-      f.skippedConnections + skippedConnections > 0
-        ? { skipped_connections: String(f.skippedConnections + skippedConnections), skipped_bytes: String(f.skippedBytes + skippedBytes) }
-        : {};
     recording.finish(dropped, () => (t1 = now()), skips);
   } catch (e) {
     if (e instanceof TakenOver) quit();
     if (!failed) reply({ k: 'failed', message: (e as Error).message });
     // Whatever failed (the log, the disk), the database still says how the recording ended.
     try {
+      for (const [k, v] of Object.entries(skips)) recording.store.setMeta(k, v);
       recording.store.setMeta('dropped_bytes', String(dropped));
       recording.store.setMeta('ended', new Date().toISOString());
-    } catch {
+    } catch (e) {
+      if (e instanceof TakenOver) quit();
       // no room even for that
     }
     try {
       recording.store.shutdown();
-    } catch {
+    } catch (e) {
+      if (e instanceof TakenOver) quit();
       try {
         recording.store.db.close();
       } catch {

@@ -14,6 +14,7 @@ import { CTL } from '../session/ring.js';
 import { IpcLog, recordingCutLine } from '../log/ipclog.js';
 import { Takeover, TakeoverReport } from '../store/takeover.js';
 import { SpaceReserve } from '../store/reserve.js';
+import { threadCpuMsOf } from '../proxy/priority.js';
 import { redactCall, redactText, secretFields } from '../redact/redact.js';
 import { Store, defaultDbName, removeSession } from '../store/store.js';
 import type { Tap } from '../proxy/splice.js';
@@ -273,8 +274,9 @@ export class Recording {
       this.store.setMeta('ended', new Date().toISOString());
     });
     closing();
-    this.store.shutdown();
+    // The log first: a stop that ends the database without this thread (src/store/takeover.ts) finds it complete once `ended` is committed.
     this.out?.flush();
+    this.store.shutdown();
     if (this.logFd !== null) closeSync(this.logFd);
   }
 }
@@ -289,6 +291,18 @@ const CLOSE_MS = 400;
  * this long before the end.
  */
 const TAKEOVER_MS = 300;
+/**
+ * A worker that has had less than this share of a processor since it was
+ * told to finish, measured over at least STARVED_AFTER_MS, is starved (load
+ * in the proxy's own session: its nice level counts against that): its
+ * drain would decode next to nothing, so the takeover comes at once rather
+ * than TAKEOVER_MS before the end. A worker with work to do and a fair share
+ * gets well over it.
+ */
+const STARVED_SHARE = 0.1;
+const STARVED_AFTER_MS = 300;
+/** A takeover waits at least this long for the write lock (the worker's thread must run to roll its transaction back), even past the budget. */
+const LOCK_MIN_MS = 200;
 /** The part kept for the process to exit once the database is closed. */
 const EXIT_MS = 100;
 
@@ -296,6 +310,8 @@ const EXIT_MS = 100;
 export interface TakeoverPhases {
   /** From the finish message being posted to the takeover starting. */
   waited: number;
+  /** Opening the database and telling the worker's thread to end. */
+  open: number;
   /** Waiting for the write lock (the worker's open transaction rolled back). */
   lock: number;
   /** Writing the end. */
@@ -368,7 +384,7 @@ export class RecordingHandle {
     readonly client: RecorderClient,
     readonly dbPath: string,
     /** The worker's --log file and space reserve, which a takeover writes to and releases in its place. */
-    private readonly owned: { log: LogFileId | null; reserve: { path: string; ino: number } | null },
+    private readonly owned: { log: LogFileId | null; reserve: { path: string; ino: number } | null; tid: number | null },
   ) {
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
@@ -399,7 +415,7 @@ export class RecordingHandle {
       throw first.user ? new UserError(first.message) : new Error(first.message);
     }
     if (first.k !== 'ready') throw new Error('recording worker did not start');
-    return new RecordingHandle(worker, client, first.dbPath, { log: first.log, reserve: first.reserve });
+    return new RecordingHandle(worker, client, first.dbPath, { log: first.log, reserve: first.reserve, tid: first.tid });
   }
 
   /** The names of calls for an interceptor, from this recording's model (src/intercept/names.ts). */
@@ -481,14 +497,18 @@ export class RecordingHandle {
    * The worker decodes for at most drainMs (less when closing the database
    * would not be done in closeMs otherwise), then records the rest as gaps; a
    * SIGINT or SIGTERM meanwhile cuts the decoding short (see onSignal). If it
-   * has not closed the database after takeoverMs (it runs niced, and a busy
-   * machine can leave it almost no CPU), this thread ends the database
+   * has not closed the database after takeoverMs, or sooner once it is seen
+   * to be starved (STARVED_SHARE: it runs niced, and load in the proxy's own
+   * session can leave it almost no CPU), this thread ends the database
    * without it (takeOver), by endMs if it can.
    */
   async finish(drainMs = 800, closeMs = drainMs, takeoverMs = closeMs + TAKEOVER_MS, endMs = takeoverMs + TAKEOVER_MS): Promise<{ phases: StopPhases | null; takeover: TakeoverPhases | null; exit: number }> {
     let timer: NodeJS.Timeout | undefined;
+    let poll: NodeJS.Timeout | undefined;
     try {
       let phases: StopPhases | null = null;
+      const tid = this.owned.tid;
+      const cpu0 = tid === null ? null : threadCpuMsOf(tid);
       const done = new Promise<boolean>((resolve) => {
         this.worker.on('message', (m: WorkerReply) => {
           if (m.k !== 'done') return;
@@ -497,11 +517,22 @@ export class RecordingHandle {
         });
         this.worker.once('exit', () => resolve(true));
         timer = setTimeout(() => resolve(false), takeoverMs);
+        if (cpu0 === null || tid === null) return;
+        const t0 = now();
+        poll = setInterval(() => {
+          const wall = now() - t0;
+          const cpu = threadCpuMsOf(tid);
+          if (wall >= STARVED_AFTER_MS && cpu !== null && (cpu - cpu0) / wall < STARVED_SHARE) resolve(false);
+        }, 50);
       });
       const start = performance.timeOrigin + performance.now();
       this.worker.postMessage(this.client.finishMessage(start + drainMs, start + closeMs));
-      if (!(await done)) {
-        const takeover = await this.takeOver(start, start + endMs);
+      const finished = await done;
+      clearTimeout(timer);
+      clearInterval(poll);
+      if (!finished) {
+        const cpu = tid === null || cpu0 === null ? null : (threadCpuMsOf(tid) ?? cpu0) - cpu0;
+        const takeover = await this.takeOver(start, start + endMs, cpu);
         const t = now();
         await this.worker.terminate();
         return { phases: null, takeover, exit: now() - t };
@@ -511,6 +542,7 @@ export class RecordingHandle {
       return { phases, takeover: null, exit: now() - t };
     } finally {
       clearTimeout(timer);
+      clearInterval(poll);
       process.off('SIGINT', this.onSignal);
       process.off('SIGTERM', this.onSignal);
     }
@@ -525,9 +557,10 @@ export class RecordingHandle {
    * relay's closes are written, and the session ends. Says so on stderr and
    * in the worker's --log file.
    */
-  private async takeOver(finishPosted: number, endAt: number): Promise<TakeoverPhases | null> {
+  private async takeOver(finishPosted: number, endAt: number, workerCpuMs: number | null): Promise<TakeoverPhases | null> {
     const t0 = now();
-    const why = `the recording thread had not closed the database ${(t0 - finishPosted).toFixed(0)} ms after it was told to finish (starved of CPU?): its end was written without it, what it had not committed recorded as gaps`;
+    const cpu = workerCpuMs === null ? '' : ` (it got ${workerCpuMs} ms of CPU meanwhile)`;
+    const why = `the recording thread had not closed the database ${(t0 - finishPosted).toFixed(0)} ms after it was told to finish${cpu}: its end was written without it, what it had not committed recorded as gaps`;
     let tk: Takeover;
     try {
       // Opened first: the worker's connection then never is the last to close (see Takeover.open).
@@ -538,13 +571,29 @@ export class RecordingHandle {
     }
     this.client.takeOver();
     const exited = this.worker.terminate().then(() => true);
-    let report: TakeoverReport;
+    const opened = now();
+    let report: TakeoverReport | null = null;
+    let error: unknown = null;
     try {
       // Room kept after the lock for writing and closing.
-      report = tk.end(() => this.client.cut(), why, endAt - now() - 100);
+      report = tk.end(() => this.client.cut(), why, Math.max(LOCK_MIN_MS, endAt - now() - 50));
     } catch (e) {
+      error = e;
+    }
+    if (!report && (error as { code?: string }).code === 'SQLITE_BUSY') {
+      // The worker's transaction is still open (its thread has not run since): late, but the session gets its end.
+      let wait: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (wait = setTimeout(r, 2000)))]);
+      clearTimeout(wait);
+      try {
+        report = tk.end(() => this.client.cut(), why, 500);
+      } catch (e) {
+        error = e;
+      }
+    }
+    if (!report) {
       tk.close(false);
-      process.stderr.write(`ipc-trace: the recording worker did not finish, and its end could not be written (${(e as Error).message}); the database may lack its end\n`);
+      process.stderr.write(`ipc-trace: the recording worker did not finish, and its end could not be written (${(error as Error).message}); the database may lack its end\n`);
       return null;
     }
     const t1 = now();
@@ -554,11 +603,12 @@ export class RecordingHandle {
     tk.close(alone);
     if (this.owned.reserve) SpaceReserve.adopt(this.owned.reserve.path, this.owned.reserve.ino).release();
     const mb = (n: number) => (n < 1e5 ? `${n} bytes` : `${(n / 1e6).toFixed(1)} MB`);
-    const what = report.alreadyEnded
-      ? 'it had committed its end already'
-      : `${mb(report.gapBytes)} recorded as ${report.gaps} gap(s), ${report.closed} connection(s) closed (${report.disconnected} call(s) disconnected), ${report.skipped} skipped; ${mb(report.droppedBytes)} not recorded in all`;
-    if (this.owned.log && !report.alreadyEnded) appendToOwnFile(this.owned.log, recordingCutLine(Date.now(), `${why}: ${what}`) + '\n');
-    process.stderr.write(`ipc-trace: the recording thread did not finish in time; its end was written without it: ${what} (meta recording_cut)\n`);
-    return { waited: t0 - finishPosted, lock: report.lockMs, write: report.writeMs, close: now() - t1 };
+    if (report.alreadyEnded) process.stderr.write(`ipc-trace: the recording thread had written the session's end but not closed the database in time; closed without it\n`);
+    else {
+      const what = `${mb(report.gapBytes)} recorded as ${report.gaps} gap(s), ${report.closed} connection(s) closed (${report.disconnected} call(s) disconnected), ${report.skipped} skipped; ${mb(report.droppedBytes)} not recorded in all`;
+      if (this.owned.log) appendToOwnFile(this.owned.log, recordingCutLine(Date.now(), `${why}: ${what}`) + '\n');
+      process.stderr.write(`ipc-trace: the recording thread did not finish in time; its end was written without it: ${what} (meta recording_cut)\n`);
+    }
+    return { waited: t0 - finishPosted, open: opened - t0, lock: report.lockMs, write: report.writeMs, close: now() - t1 };
   }
 }

@@ -9,7 +9,7 @@ import { setPriority } from 'node:os';
 import { statCpuMs, statFields } from './proc-stat.js';
 
 /** This thread's id (Linux), or null. */
-function threadId(): number | null {
+export function threadId(): number | null {
   try {
     // /proc/thread-self -> "PID/task/TID"
     const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
@@ -35,6 +35,11 @@ export function lowerThreadPriority(nice = 10): number | null {
     // not permitted: stay as we are
   }
   return threadNice(tid);
+}
+
+/** CPU time another thread of this process (by id) has used (ms, user + system; Linux, 10 ms steps), or null. */
+export function threadCpuMsOf(tid: number): number | null {
+  return statCpuMs(`/proc/self/task/${tid}/stat`);
 }
 
 /** CPU time this thread has used (ms, user + system; Linux, 10 ms steps), or null. */

@@ -94,8 +94,8 @@ export interface LogFileId {
 
 /** Messages from the worker. */
 export type WorkerReply =
-  /** `log`: the --log file it writes, if any. */
-  | { k: 'ready'; dbPath: string; log: LogFileId | null; reserve: { path: string; ino: number } | null }
+  /** `log`: the --log file it writes, if any; `tid`: its thread's id (Linux), to read its CPU time. */
+  | { k: 'ready'; dbPath: string; log: LogFileId | null; reserve: { path: string; ino: number } | null; tid: number | null }
   /** The database is closed; `phases` says where the stop's time went (ms per phase, worker side). */
   | { k: 'done'; phases: StopPhases }
   | { k: 'error'; message: string; user: boolean }

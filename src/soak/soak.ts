@@ -15,9 +15,11 @@
 //   4. disk full (a 2 MB tmpfs when run as root, else a file size limit);
 //   5. the database size of a demo session against its raw wire bytes;
 //   6. a clean stop (SIGTERM) under load: 32 busy connections still sending,
-//      with `--busy=N` extra busy-looping processes on the machine (`--busy-own=N`: in the proxy's own session); how long
-//      it took and where the time went (the proxy's IPC_TRACE_STOP_TIMES
-//      line), whether the database ended and the gaps account for the rest.
+//      with `--busy=N` extra busy-looping processes on the machine (`--busy-own=N`: in the proxy's own session,
+//      which starves the niced recording worker); how long it took and where the time went (the proxy's
+//      IPC_TRACE_STOP_TIMES line: the worker's phases, or the takeover's when the proxy's own thread had to end
+//      the database without the worker, src/store/takeover.ts), whether the database ended and by whom
+//      (meta.recording_cut), and whether the gaps account for the rest.
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -271,7 +273,9 @@ async function stopUnderLoad(): Promise<void> {
     const phases = `${/stopped in (.*)/.exec(p.stderr())?.[1] ?? '(no report)'}; exiting ${/exiting (\d+) ms/.exec(p.stderr())?.[1] ?? '?'} ms after the stop began`;
     console.log(`6. SIGTERM with 32 busy connections after ${seconds} s, ${busy.n} extra busy loop(s)${BUSY_OWN ? ` and ${BUSY_OWN} in its own session` : ''}, load ${load.toFixed(1)}: ${s.ms.toFixed(0)} ms to exit (exit ${s.code}) ${check(s.code === 0, 'stop under load: bad exit')}`);
     console.log(`   proxy's own account: ${phases}`);
-    console.log(`   ended: ${f.meta.ended ? 'yes' : 'NO'} ${check(!!f.meta.ended, 'stop under load: no ended')}; recorded ${(f.chunkBytes / 1e6).toFixed(1)} MB, dropped ${(dropped / 1e6).toFixed(1)} MB = gaps ${(f.gapBytes / 1e6).toFixed(1)} + skipped ${(skippedBytes / 1e6).toFixed(1)} ${check(dropped === f.gapBytes + skippedBytes, 'stop under load: drop figures do not add up')}`);
+    // What it said about its recording thread (a takeover, a worker that did not finish).
+    for (const l of p.stderr().split('\n')) if (/recording (thread|worker)/.test(l)) console.log(`   proxy: ${l.replace(/^ipc-trace: /, '')}`);
+    console.log(`   ended: ${f.meta.ended ? (f.meta.recording_cut ? 'yes, by the takeover' : 'yes') : 'NO'} ${check(!!f.meta.ended, 'stop under load: no ended')}; recorded ${(f.chunkBytes / 1e6).toFixed(1)} MB, dropped ${(dropped / 1e6).toFixed(1)} MB = gaps ${(f.gapBytes / 1e6).toFixed(1)} + skipped ${(skippedBytes / 1e6).toFixed(1)} ${check(dropped === f.gapBytes + skippedBytes, 'stop under load: drop figures do not add up')}`);
     // Every byte echoed back crossed the relay twice; no more than was sent can have crossed it.
     console.log(`   recorded + dropped ${fmt(accounted)} bytes, between 2 × received ${fmt(2 * received)} and 2 × sent ${fmt(2 * sent)} ${check(accounted >= 2 * received && accounted <= 2 * sent, 'stop under load: recorded + dropped outside what was relayed')}`);
   } finally {

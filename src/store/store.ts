@@ -200,8 +200,14 @@ export class Store implements Sink {
   }
 
   setMeta(key: string, value: string): void {
-    if (this.beforeCommit && !this.db.inTransaction) this.batch(() => this.ins.meta!.run(key, value));
-    else this.ins.meta!.run(key, value);
+    const hook = this.beforeCommit;
+    // Alone (not within a batch): a transaction of its own, so the hook sees it too (no chunks flushed: after a failed batch they may not fit).
+    if (hook && !this.db.inTransaction) {
+      this.db.transaction(() => {
+        this.ins.meta!.run(key, value);
+        hook(this.seq);
+      })();
+    } else this.ins.meta!.run(key, value);
   }
 
   open(conn: ConnRecord, info: ConnOpen): void {
