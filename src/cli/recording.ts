@@ -292,8 +292,8 @@ const CLOSE_MS = 400;
  */
 const TAKEOVER_MS = 300;
 /**
- * A worker that has had less than this share of a processor since it was
- * told to finish, measured over at least STARVED_AFTER_MS, is starved (load
+ * A worker that has had less than this share of a processor over the last
+ * STARVED_AFTER_MS since it was told to finish is starved (load
  * in the proxy's own session: its nice level counts against that): its
  * drain would decode next to nothing, so the takeover comes at once rather
  * than TAKEOVER_MS before the end. A worker with work to do and a fair share
@@ -518,11 +518,16 @@ export class RecordingHandle {
         this.worker.once('exit', () => resolve(true));
         timer = setTimeout(() => resolve(false), takeoverMs);
         if (cpu0 === null || tid === null) return;
-        const t0 = now();
+        // The worker's CPU time over the last STARVED_AFTER_MS (it may be starved from the start or only later).
+        const samples: [number, number][] = [[now(), cpu0]];
         poll = setInterval(() => {
-          const wall = now() - t0;
+          const t = now();
           const cpu = threadCpuMsOf(tid);
-          if (wall >= STARVED_AFTER_MS && cpu !== null && (cpu - cpu0) / wall < STARVED_SHARE) resolve(false);
+          if (cpu === null) return;
+          while (samples.length > 1 && samples[1]![0] <= t - STARVED_AFTER_MS) samples.shift();
+          const [t0, c0] = samples[0]!;
+          if (t - t0 >= STARVED_AFTER_MS && (cpu - c0) / (t - t0) < STARVED_SHARE) resolve(false);
+          samples.push([t, cpu]);
         }, 50);
       });
       const start = performance.timeOrigin + performance.now();
