@@ -293,14 +293,15 @@ const CLOSE_MS = 400;
 const TAKEOVER_MS = 300;
 /**
  * A worker that has had less than this share of a processor over the last
- * STARVED_AFTER_MS since it was told to finish is starved (load
- * in the proxy's own session: its nice level counts against that): its
- * drain would decode next to nothing, so the takeover comes at once rather
- * than TAKEOVER_MS before the end. A worker with work to do and a fair share
- * gets well over it.
+ * STARVED_AFTER_MS since it was told to finish is starved (load in the
+ * proxy's own session, against which its nice level counts, leaves it 1-5%
+ * of a core): its drain would decode next to nothing, so the takeover comes
+ * at once rather than TAKEOVER_MS before the end. With CPU time counted in
+ * 10 ms steps, that is at most one step in 400 ms; a worker on a machine
+ * busy with other sessions' programs measured 10-20%.
  */
-const STARVED_SHARE = 0.1;
-const STARVED_AFTER_MS = 300;
+const STARVED_SHARE = 0.05;
+const STARVED_AFTER_MS = 400;
 /** A takeover waits at least this long for the write lock (the worker's thread must run to roll its transaction back), even past the budget. */
 const LOCK_MIN_MS = 200;
 /** The part kept for the process to exit once the database is closed. */
