@@ -334,7 +334,7 @@ export interface StopReport {
   exit: number;
 }
 
-/** One line for a stop report: `1234 ms (relay 300, wake 2, drain 500, gaps 0, last 3, close 40, exit 5)`; with a takeover `… (relay 300, takeover: waited 1300, lock 20, write 15, close 40, exit 90)`. */
+/** One line for a stop report: `1234 ms (relay 300, wake 2, drain 500, gaps 0, last 3, close 40, exit 5)`; with a takeover `… (relay 300, takeover: waited 400, open 3, lock 20, write 15, close 40, exit 0)`. */
 export function stopReportText(r: StopReport): string {
   const w = r.worker;
   const entries = (o: object) => Object.entries(o).map(([k, v]) => `${k} ${(v as number).toFixed(0)}`);
