@@ -2,7 +2,7 @@
 // across wrap-arounds; a full ring refuses a record instead of overwriting.
 
 import { it, expect } from 'vitest';
-import { createRing, RingReader, RingWriter, KIND, HEADER } from '../../src/session/ring.js';
+import { createRing, RingReader, RingWriter, KIND, HEADER, TakenOver } from '../../src/session/ring.js';
 import { prng as rng } from '../../src/bench/synthetic-session.js';
 
 /** A deterministic pseudo-random sequence. */
@@ -67,4 +67,25 @@ it('never hands out space the reader has not released, and reports the oldest pe
   r.release();
   expect(w.lagMs(1500)).toBe(0);
   expect(r.drained).toBe(true);
+});
+
+it('publishes what the reader committed as whole snapshots, and a seq bound that only rises; TAKEN stops its commits', () => {
+  const shared = createRing(1024);
+  const w = new RingWriter(shared);
+  const r = new RingReader(shared);
+  expect(w.committed()).toEqual({ records: 0, seq: 0, skippedConnections: 0, skippedBytes: 0 });
+  r.beforeCommit(40);
+  r.publishCommitted(10, 1, 100);
+  r.beforeCommit(30); // a nested transaction's lower seq does not lower the bound
+  expect(w.committed()).toEqual({ records: 10, seq: 40, skippedConnections: 1, skippedBytes: 100 });
+  // Snapshots alternate between two slots: the last whole one is read.
+  for (let i = 11; i < 20; i++) r.publishCommitted(i, i, i * 10);
+  expect(w.committed()).toEqual({ records: 19, seq: 40, skippedConnections: 19, skippedBytes: 190 });
+  expect(w.committedRecords()).toBe(19);
+  expect(w.aborted).toBe(false);
+  w.takeOver();
+  expect(r.takenOver && r.aborted).toBe(true);
+  expect(() => r.beforeCommit(50)).toThrow(TakenOver);
+  // The bound was raised before the refusal: a row of that transaction may have been written (and is rolled back).
+  expect(w.committed().seq).toBe(50);
 });
