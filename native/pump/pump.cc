@@ -28,6 +28,7 @@
 // for it.
 
 #include <node_api.h>
+#include <pthread.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -159,7 +160,10 @@ class Pump {
     e.events = EPOLLIN;
     e.data.ptr = nullptr;
     if (epoll_ctl(ep, EPOLL_CTL_ADD, evfd, &e) < 0) return false;
-    thread = std::thread([this] { loop(); });
+    thread = std::thread([this] {
+      pthread_setname_np(pthread_self(), "ipc-trace-pump");  // found by name in /proc (src/bench/relay.ts)
+      loop();
+    });
     return true;
   }
 
@@ -410,8 +414,9 @@ class Pump {
   void progress(Conn* c) {
     for (int round = 0; round < 64 && !c->done; round++) {
       bool any = false;
-      for (int d = 0; d < 2 && !c->done; d++) any |= flush(c, d);
+      // Reads first, as libuv does: a peer that reset is reported as the read error.
       for (int i = 0; i < 2 && !c->done; i++) any |= readSide(c, i);
+      for (int d = 0; d < 2 && !c->done; d++) any |= flush(c, d);
       if (!any) break;
     }
   }

@@ -98,3 +98,25 @@ it('the finish message carries what could not go through the ring, and the total
   ]);
   expect(f).toMatchObject({ droppedBytes: 50 + 25 + 20 + 3, skippedConnections: 1, skippedBytes: 3 });
 });
+
+it('bytes lost before the ring (the native pump dropped their copies) become the direction\'s gap, with their size', () => {
+  const r = new RecorderClient({ ringBytes: 4096, maxLagMs: 1e9 });
+  const reader = new RingReader(r.ring);
+  r.open({ id: 1, time: 1, label: 't' });
+  r.data(1, '>', chunk(100), 2);
+  r.lost(1, '>', 5000, 3); // more than the ring holds: only its size travels
+  r.data(1, '>', chunk(10), 4); // after a gap the direction stays dropped
+  r.data(1, '<', chunk(50), 5); // the other direction goes on
+  r.lost(1, '<', 7, 6);
+  r.end(1, '>', 7);
+  expect(drain(reader)).toEqual([
+    ['open', 1, '>', 0],
+    ['data', 1, '>', 100],
+    ['gap', 1, '>', 5000],
+    ['data', 1, '<', 50],
+    ['gap', 1, '<', 7],
+    ['gap', 1, '>', 10],
+    ['end', 1, '>', 0],
+  ]);
+  expect(r.droppedBytes).toBe(5017);
+});
