@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../decoder/sources.js';
 import { buildEchoPeer, echoPeerMissing, runEchoClient, EchoFigures, ECHO_SCHEMA } from './echo-peer.js';
-import { statCpuMs } from '../proxy/proc-stat.js';
+import { statCpuMs, statFields } from '../proxy/proc-stat.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 5000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -62,6 +62,12 @@ function cpuMs(pid: number): Cpu {
   };
 }
 
+/** CPU time (ms) of a process and of the children it has waited for (socat forks one per connection). */
+function withChildrenCpuMs(pid: number): number {
+  const f = statFields(`/proc/${pid}/stat`);
+  return f ? (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10 : 0;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
@@ -79,16 +85,18 @@ async function main(): Promise<void> {
     procs.push(server);
     await waitForSocket(up, server);
     const routes: { name: string; path: string }[] = [{ name: 'direct', path: up }];
+    let socatPid: number | null = null;
     if (spawnSync('sh', ['-c', 'command -v socat']).status === 0) {
       const p = join(dir, 'socat.sock');
       const socat = spawn('socat', [`UNIX-LISTEN:${p},fork`, `UNIX-CONNECT:${up}`], { stdio: 'ignore' });
       procs.push(socat);
       await waitForSocket(p, socat);
       routes.push({ name: 'socat', path: p });
+      socatPid = socat.pid!;
     } else console.log('(socat not installed: apt-get install socat to compare)');
+    const pids = new Map<string, number>();
     // ipc-trace as it records; with --intercept and no rule (the interceptor frames every connection, ready for rules);
     // with a rule that needs names and matches nothing (every Call waits for the recording worker's names).
-    const pids = new Map<string, number>();
     const relays = new Map<string, string>();
     for (const [name, extra, relay] of [['ipc-trace', [], ''], ['ipc-trace-js', [], 'js'], ['intercept', ['--intercept'], ''], ['thread-rule', ['--hold', 'thread:no-such-thread'], '']] as const) {
       const tp = join(dir, `${name}.sock`);
@@ -116,6 +124,7 @@ async function main(): Promise<void> {
     const runs = new Map<string, EchoFigures[]>(routes.map((r) => [r.name, []]));
     /** CPU time (ms) of each ipc-trace process's main thread, pump thread and the whole process, over all its rounds. */
     const cpu = new Map<string, Cpu>([...pids.keys()].map((k) => [k, { main: 0, pump: 0, all: 0 }]));
+    const socatBefore = socatPid ? withChildrenCpuMs(socatPid) : 0;
     for (let round = 0; round < ROUNDS; round++) {
       for (const r of routes) {
         const pid = pids.get(r.name);
@@ -147,6 +156,10 @@ async function main(): Promise<void> {
     }
     const calls = 2 * CALLS * ROUNDS;
     const per = (ms: number) => (ms / calls * 1000).toFixed(1);
+    if (socatPid) {
+      await new Promise((r) => setTimeout(r, 300)); // socat reaps its last per-connection child
+      console.log(`CPU per 1,000 calls: socat ${per(withChildrenCpuMs(socatPid) - socatBefore)} ms (its per-connection children included)`);
+    }
     console.log(`CPU per 1,000 calls (sequential + in flight): ${[...cpu].map(([k, c]) => `${k} main thread ${per(c.main)} ms${c.pump > 0 ? `, pump thread ${per(c.pump)} ms` : ''}, process ${per(c.all)} ms`).join('; ')}`);
     console.log(`(per round: ${routes.map((r) => `${r.name} ${runs.get(r.name)!.map((f) => `${f.p50.toFixed(0)}/${f.p99.toFixed(0)}/${f.rate}`).join(' ')}`).join('; ')}  [p50/p99/calls/s])`);
   } finally {
