@@ -85,6 +85,7 @@ struct Side {
   bool readable = false;
   bool hup = false;  // epoll saw the peer hang up: read until EOF (a short read does not mean drained)
   bool writable = true;
+  bool wantOut = false;  // EPOLLOUT asked for (only while bytes wait for it: a peer reading would wake us for nothing)
   bool rdDone = false;      // EOF read
   bool wrEnded = false;     // shutdown wanted once what waits for it is written
   bool wrFinished = false;  // shut down
@@ -324,6 +325,17 @@ class Pump {
     if (s.finishing || s.rdDone) destroySide(s, false);
   }
 
+  static constexpr uint32_t BASE_EVENTS = EPOLLIN | EPOLLRDHUP | EPOLLET;
+
+  void setOut(Side& s, bool on) {
+    if (s.wantOut == on || s.closed) return;
+    s.wantOut = on;
+    epoll_event e{};
+    e.events = BASE_EVENTS | (on ? EPOLLOUT : 0);
+    e.data.ptr = &s;
+    epoll_ctl(ep, EPOLL_CTL_MOD, s.fd, &e);
+  }
+
   // Writes what waits for side d (from pipe 1 - d); shuts it down when due.
   bool flush(Conn* c, int d) {
     Side& dst = c->s[d];
@@ -350,6 +362,7 @@ class Pump {
       if (p.off == p.len) p.off = p.len = 0;
     }
     if (progress) updateBuffered(c);
+    setOut(dst, p.pending() > 0);
     if (p.pending() == 0 && dst.wrEnded && !dst.wrFinished) {
       shutdown(dst.fd, SHUT_WR);
       dst.wrFinished = true;
@@ -448,7 +461,7 @@ class Pump {
         }
         for (auto& s : c->s) {
           epoll_event e{};
-          e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+          e.events = BASE_EVENTS;
           e.data.ptr = &s;
           epoll_ctl(ep, EPOLL_CTL_ADD, s.fd, &e);
         }
