@@ -53,7 +53,7 @@ namespace {
 
 constexpr size_t BUF = 256 * 1024;
 constexpr size_t LOW = 64 * 1024;
-constexpr double WAKE_MS = 1.0;
+constexpr double WAKE_MS = 10.0;
 constexpr double DEFAULT_FLUSH_MS = 2000;
 constexpr size_t MAX_EVENTS = 1 << 16;
 // The handoff area: reserved address space, memory only where touched. The

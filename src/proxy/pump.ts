@@ -3,7 +3,7 @@
 // their descriptors to the pump, whose own thread relays the bytes (epoll,
 // non-blocking reads and writes, like socat) by the rules of splice.ts. This
 // thread only gets copies of what was relayed, in batches (at most one wake
-// per millisecond while it has not caught up), and passes them to the same
+// per 10 ms while it has not caught up), and passes them to the same
 // hooks as a Splice: data / end / close, plus gap for copies the pump dropped
 // because this thread had not taken the previous ones yet (the relayed bytes
 // are never dropped).
