@@ -331,7 +331,7 @@ class Pump {
     if (s.wantOut == on || s.closed) return;
     s.wantOut = on;
     epoll_event e{};
-    e.events = BASE_EVENTS | (on ? EPOLLOUT : 0);
+    e.events = BASE_EVENTS | (on ? (uint32_t)EPOLLOUT : 0u);
     e.data.ptr = &s;
     epoll_ctl(ep, EPOLL_CTL_MOD, s.fd, &e);
   }
@@ -424,14 +424,17 @@ class Pump {
     return progress;
   }
 
-  void progress(Conn* c) {
+  // Relays what can be relayed now; false when the connection has more to do
+  // than one turn gives it (the other connections get their turn first).
+  bool progress(Conn* c) {
     for (int round = 0; round < 64 && !c->done; round++) {
       bool any = false;
       // Reads first, as libuv does: a peer that reset is reported as the read error.
       for (int i = 0; i < 2 && !c->done; i++) any |= readSide(c, i);
       for (int d = 0; d < 2 && !c->done; d++) any |= flush(c, d);
-      if (!any) break;
+      if (!any) return true;
     }
+    return c->done;
   }
 
   void markDirty(Conn* c) { dirty.push_back(c); }
@@ -529,9 +532,11 @@ class Pump {
         if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s->writable = true;
         markDirty(s->conn);
       }
+      // Edge-triggered: a connection not finished in its turn gets no new event; it goes again next turn.
+      std::vector<Conn*> again;
       for (size_t k = 0; k < dirty.size(); k++)
-        if (!dirty[k]->done) progress(dirty[k]);
-      dirty.clear();
+        if (!dirty[k]->done && !progress(dirty[k])) again.push_back(dirty[k]);
+      dirty.swap(again);
       // Finish-off deadlines (after relaying, which may have set some).
       double t = now();
       std::vector<Side*> expired;
@@ -543,11 +548,18 @@ class Pump {
         int ms = (int)(s->deadline - t) + 1;
         if (timeout < 0 || ms < timeout) timeout = ms;
       }
+      if (!graveyard.empty()) {
+        size_t k = 0;
+        for (Conn* c : dirty)
+          if (!c->done) dirty[k++] = c;
+        dirty.resize(k);
+      }
       for (Conn* c : graveyard) {
         for (auto& p : c->p) free(p.buf);
         delete c;
       }
       graveyard.clear();
+      if (!dirty.empty()) timeout = 0;
       maybeWake(monoMs() + offset, &timeout);
     }
   }
