@@ -56,6 +56,6 @@ writeFileSync(log, `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error
 if (r.status !== 0) {
   const lines = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.split('\n');
   const first = lines.find((l) => /\berror\b/i.test(l) && !/^gyp ERR! (stack|not ok|command|cwd|node|System)/.test(l)) ?? `node-gyp exited with ${r.status}`;
-  fail(first.replace(/^gyp ERR! /, '').trim().slice(0, 160));
+  fail(`compiling failed: ${first.replace(/^gyp ERR! /, '').trim().slice(0, 160)}`);
 }
 if (!existsSync(join(dir, 'build', 'Release', 'pump.node'))) fail('no pump.node after the build');
