@@ -4,20 +4,22 @@
 // with the echo schema), in alternating rounds of one run. Prints, per route,
 // the median over rounds of p50 and p99 call latency (100-byte payloads,
 // sequential calls) and calls/s with 32 in flight, and what socat and ipc-trace
-// add to the direct route; ipc-trace runs three times: recording, recording
-// with --intercept and no rule, and with a thread: rule that matches nothing
-// (each Call waits for its names); for each, the CPU time its relay thread and
-// the whole process used per 1,000 calls (steadier than wall-clock figures on
-// a busy machine).
+// add to the direct route; ipc-trace runs four times: recording (with the
+// native relay pump when it is built: src/proxy/pump.ts), recording with the
+// JavaScript relay forced (IPC_TRACE_RELAY=js), recording with --intercept and
+// no rule, and with a thread: rule that matches nothing (each Call waits for
+// its names); for each, the CPU time its main thread, its pump thread and the
+// whole process used per 1,000 calls (steadier than wall-clock figures on a
+// busy machine).
 
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { accepting } from './relay-client.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../decoder/sources.js';
 import { buildEchoPeer, echoPeerMissing, runEchoClient, EchoFigures, ECHO_SCHEMA } from './echo-peer.js';
-import { statCpuMs } from '../proxy/proc-stat.js';
+import { statCpuMs, statFields } from '../proxy/proc-stat.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 5000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -31,9 +33,39 @@ function waitForSocket(path: string, proc: ChildProcess): Promise<void> {
   });
 }
 
-/** CPU time (ms) of a process's main thread and of all its threads, from /proc (10 ms steps). */
-function cpuMs(pid: number): { relay: number; all: number } {
-  return { relay: statCpuMs(`/proc/${pid}/task/${pid}/stat`) ?? 0, all: statCpuMs(`/proc/${pid}/stat`) ?? 0 };
+/** The native relay pump's thread in a process (named by native/pump/pump.cc), if it has one. */
+function pumpThread(pid: number): number | null {
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      if (readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim() === 'ipc-trace-pump') return Number(t);
+    } catch {
+      // the thread ended
+    }
+  }
+  return null;
+}
+
+interface Cpu {
+  /** The main thread (the JavaScript relay's, or the one taking the pump's copies). */
+  main: number;
+  pump: number;
+  all: number;
+}
+
+/** CPU time (ms) of a process's main thread, its pump thread and all its threads, from /proc (10 ms steps). */
+function cpuMs(pid: number): Cpu {
+  const pt = pumpThread(pid);
+  return {
+    main: statCpuMs(`/proc/${pid}/task/${pid}/stat`) ?? 0,
+    pump: pt === null ? 0 : statCpuMs(`/proc/${pid}/task/${pt}/stat`) ?? 0,
+    all: statCpuMs(`/proc/${pid}/stat`) ?? 0,
+  };
+}
+
+/** CPU time (ms) of a process and of the children it has waited for (socat forks one per connection). */
+function withChildrenCpuMs(pid: number): number {
+  const f = statFields(`/proc/${pid}/stat`);
+  return f ? (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10 : 0;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -53,33 +85,46 @@ async function main(): Promise<void> {
     procs.push(server);
     await waitForSocket(up, server);
     const routes: { name: string; path: string }[] = [{ name: 'direct', path: up }];
+    let socatPid: number | null = null;
     if (spawnSync('sh', ['-c', 'command -v socat']).status === 0) {
       const p = join(dir, 'socat.sock');
       const socat = spawn('socat', [`UNIX-LISTEN:${p},fork`, `UNIX-CONNECT:${up}`], { stdio: 'ignore' });
       procs.push(socat);
       await waitForSocket(p, socat);
       routes.push({ name: 'socat', path: p });
+      socatPid = socat.pid!;
     } else console.log('(socat not installed: apt-get install socat to compare)');
+    const pids = new Map<string, number>();
     // ipc-trace as it records; with --intercept and no rule (the interceptor frames every connection, ready for rules);
     // with a rule that needs names and matches nothing (every Call waits for the recording worker's names).
-    const pids = new Map<string, number>();
-    for (const [name, extra] of [['ipc-trace', []], ['intercept', ['--intercept']], ['thread-rule', ['--hold', 'thread:no-such-thread']]] as const) {
+    const relays = new Map<string, string>();
+    for (const [name, extra, relay] of [['ipc-trace', [], ''], ['ipc-trace-js', [], 'js'], ['intercept', ['--intercept'], ''], ['thread-rule', ['--hold', 'thread:no-such-thread'], '']] as const) {
       const tp = join(dir, `${name}.sock`);
       const trace = spawn(
         process.execPath,
         [join(PACKAGE_ROOT, 'dist/cli/main.js'), '--listen', tp, '--connect', up, '--db', join(dir, `${name}.sqlite`), '--log', join(dir, `${name}.log`), '--schema', ECHO_SCHEMA, '--no-tui', ...extra],
-        { stdio: 'ignore' },
+        { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, IPC_TRACE_RELAY: relay } },
       );
+      // The banner says which relay runs.
+      let err = '';
+      trace.stderr!.on('data', (d: Buffer) => {
+        if (relays.has(name)) return;
+        err += d.toString();
+        const m = /\(relay: (.*?)\), recording/.exec(err);
+        if (m && !relays.has(name)) relays.set(name, m[1]!);
+      });
       procs.push(trace);
       await waitForSocket(tp, trace);
       routes.push({ name, path: tp });
       pids.set(name, trace.pid!);
     }
 
+    console.log(`relays: ${[...relays].map(([k, v]) => `${k} ${v}`).join('; ')}`);
     console.log(`relay benchmark — C++ Cap'n Proto echo peers over Unix sockets, ${PAYLOAD}-byte payloads; ${CALLS} sequential calls (latency) and ${CALLS} with ${IN_FLIGHT} in flight (calls/s); ${ROUNDS} alternating rounds, medians`);
     const runs = new Map<string, EchoFigures[]>(routes.map((r) => [r.name, []]));
-    /** CPU time (ms) of each ipc-trace process's main (relay) thread and of the whole process, over all its rounds. */
-    const cpu = new Map<string, { relay: number; all: number }>([...pids.keys()].map((k) => [k, { relay: 0, all: 0 }]));
+    /** CPU time (ms) of each ipc-trace process's main thread, pump thread and the whole process, over all its rounds. */
+    const cpu = new Map<string, Cpu>([...pids.keys()].map((k) => [k, { main: 0, pump: 0, all: 0 }]));
+    const socatBefore = socatPid ? withChildrenCpuMs(socatPid) : 0;
     for (let round = 0; round < ROUNDS; round++) {
       for (const r of routes) {
         const pid = pids.get(r.name);
@@ -90,7 +135,8 @@ async function main(): Promise<void> {
         if (pid && before) {
           const after = cpuMs(pid);
           const c = cpu.get(r.name)!;
-          c.relay += after.relay - before.relay;
+          c.main += after.main - before.main;
+          c.pump += after.pump - before.pump;
           c.all += after.all - before.all;
         }
       }
@@ -109,7 +155,12 @@ async function main(): Promise<void> {
       );
     }
     const calls = 2 * CALLS * ROUNDS;
-    console.log(`CPU per 1,000 calls (sequential + in flight): ${[...cpu].map(([k, c]) => `${k} relay thread ${(c.relay / calls * 1000).toFixed(1)} ms, process ${(c.all / calls * 1000).toFixed(1)} ms`).join('; ')}`);
+    const per = (ms: number) => (ms / calls * 1000).toFixed(1);
+    if (socatPid) {
+      await new Promise((r) => setTimeout(r, 300)); // socat reaps its last per-connection child
+      console.log(`CPU per 1,000 calls: socat ${per(withChildrenCpuMs(socatPid) - socatBefore)} ms (its per-connection children included)`);
+    }
+    console.log(`CPU per 1,000 calls (sequential + in flight): ${[...cpu].map(([k, c]) => `${k} main thread ${per(c.main)} ms${c.pump > 0 ? `, pump thread ${per(c.pump)} ms` : ''}, process ${per(c.all)} ms`).join('; ')}`);
     console.log(`(per round: ${routes.map((r) => `${r.name} ${runs.get(r.name)!.map((f) => `${f.p50.toFixed(0)}/${f.p99.toFixed(0)}/${f.rate}`).join(' ')}`).join('; ')}  [p50/p99/calls/s])`);
   } finally {
     for (const p of procs) p.kill('SIGTERM');

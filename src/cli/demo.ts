@@ -83,6 +83,7 @@ function gatedTap(inner: Tap): { tap: Tap; close: () => void } {
       data: (id, dir, bytes, time) => open && inner.data(id, dir, bytes, time),
       end: (id, dir, time) => open && inner.end(id, dir, time),
       close: (id, time, reason) => open && inner.close(id, time, reason),
+      gap: (id, dir, bytes, time) => open && inner.gap?.(id, dir, bytes, time),
     },
     close: () => {
       open = false;

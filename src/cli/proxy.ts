@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import { parseArgs, UsageError } from './args.js';
 import { parseAddress } from '../proxy/address.js';
 import { Relay } from '../proxy/relay.js';
+import { relayKind } from '../proxy/pump.js';
 import { RecordingHandle, recordingOptions, stopRecorded, stopReportText, RECORDING_OPTIONS, REDACT_HELP, STOP_BUDGET_MS } from './recording.js';
 import { UserError } from '../decoder/sources.js';
 import { INTERCEPT_HELP, rulesFromOptions, startIntercept } from '../intercept/cli.js';
@@ -107,7 +108,9 @@ export async function runProxy(argv: string[]): Promise<number> {
     // Said when the bound was missed, or when asked (IPC_TRACE_STOP_TIMES=1: the soak's figures).
     if (r.total > STOP_BUDGET_MS || process.env.IPC_TRACE_STOP_TIMES) process.stderr.write(`ipc-trace: stopped in ${stopReportText(r)}\n`);
   };
-  const banner = `listening on ${options.listen}, relaying to ${options.connect}, recording to ${recording.dbPath}`;
+  // Which relay moves the bytes (IPC_TRACE_RELAY=js forces the JavaScript one).
+  const relayText = interceptor ? 'js (--intercept)' : relayKind().text;
+  const banner = `listening on ${options.listen}, relaying to ${options.connect} (relay: ${relayText}), recording to ${recording.dbPath}`;
   let sig: string;
   if (tui) {
     try {

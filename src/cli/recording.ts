@@ -490,6 +490,7 @@ export class RecordingHandle {
       data: (id, dir, bytes, time) => r.data(id, dir, bytes, time),
       end: (id, dir, time) => r.end(id, dir, time),
       close: (id, time, reason) => r.close(id, time, reason),
+      gap: (id, dir, bytes, time) => r.lost(id, dir, bytes, time),
     };
   }
 

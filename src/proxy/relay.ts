@@ -25,6 +25,7 @@ import { dirname } from 'node:path';
 import { UserError } from '../decoder/sources.js';
 import { Address, formatAddress } from './address.js';
 import { Splice, now, errorText } from './splice.js';
+import { PumpConn, pumpConnection, relayKind } from './pump.js';
 import type { Dir, Tap } from './splice.js';
 import type { Interceptor } from '../intercept/engine.js';
 import { interceptedHooks } from '../intercept/hooks.js';
@@ -48,7 +49,8 @@ interface Conn {
   id: number;
   client: net.Socket;
   upstream: net.Socket;
-  splice: Splice | null;
+  /** What relays it once both sides are connected: the native pump (pump.ts), or a Splice when the pump is not used. */
+  splice: Splice | PumpConn | null;
   /** Set once tap.close() was called for it. */
   closed: boolean;
 }
@@ -160,6 +162,7 @@ export class Relay {
     let n = 0;
     for (const c of this.conns) {
       n += c.client.writableLength + c.client.readableLength + c.upstream.writableLength + c.upstream.readableLength;
+      if (c.splice instanceof PumpConn) n += c.splice.bufferedBytes();
     }
     return n;
   }
@@ -167,6 +170,7 @@ export class Relay {
   /** Starts listening; rejects with UserError if the address cannot be used. */
   async listen(): Promise<void> {
     if (this.server) throw new Error('Relay.listen() called twice');
+    if (!this.opts.interceptor) relayKind(); // a bad IPC_TRACE_RELAY fails here
     const { listen } = this.opts;
     if (listen.kind === 'unix') await prepareUnixPath(listen.path);
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
@@ -309,6 +313,18 @@ export class Relay {
       if (connect.kind === 'tcp') upstream.setNoDelay(true);
       if (this.opts.listen.kind === 'tcp') client.setNoDelay(true);
       const eng = this.opts.interceptor;
+      if (!eng) {
+        const pumped = pumpConnection(client, upstream, {
+          data: (dir, bytes, time) => tap.data(id, dir, bytes, time),
+          end: (dir, time) => tap.end(id, dir, time),
+          close: (time, reason) => this.finish(c, reason, time),
+          gap: (dir, bytes, time) => tap.gap?.(id, dir, bytes, time),
+        }, (err) => this.onTapError(err));
+        if (pumped) {
+          c.splice = pumped;
+          return;
+        }
+      }
       let splice: Splice;
       const hooks = eng
         ? interceptedHooks(eng, id, tap, { write: (d, b) => splice.write(d, b), endDir: (d) => splice.endDir(d), destroy: (r) => splice.destroy(r), pauseDir: (d, on) => splice.pauseDir(d, on) }, (time, reason) => this.finish(c, reason, time))

@@ -44,6 +44,8 @@ export interface Tap {
   end(id: number, dir: Dir, time: number): void;
   /** Both sides closed; reason is null for a clean close, else why it was abrupt. */
   close(id: number, time: number, reason: string | null): void;
+  /** Bytes relayed in that direction that the tap never got (the native pump's handoff was full: src/proxy/pump.ts). */
+  gap?(id: number, dir: Dir, bytes: number, time: number): void;
 }
 
 /** Wall-clock time in milliseconds since the epoch, fractional. */

@@ -209,24 +209,34 @@ export class RecorderClient implements DropCounts {
   data(id: number, dir: Dir, bytes: Uint8Array, time: number): void {
     const c = this.conns.get(id);
     if (!c) return;
-    const n = bytes.length;
-    c.handed[di(dir)] += n;
-    this.handedBytes += n;
-    if (c.skipped || this.w.stopped) {
-      this.drop(c, n);
+    if (!c.skipped && !this.w.stopped && !c.gaps[di(dir)] && this.flushQueue() && this.w.lagMs(time) <= this.maxLagMs && this.w.write(KIND.data, id, dir, time, bytes)) {
+      this.handed(c, dir, bytes.length);
       return;
     }
+    this.lost(id, dir, bytes.length, time);
+  }
+
+  /** n bytes relayed in `dir` that are not recorded: a gap (a new one, or added to the direction's gap). */
+  lost(id: number, dir: Dir, n: number, time: number): void {
+    const c = this.conns.get(id);
+    if (!c) return;
+    this.handed(c, dir, n);
+    this.drop(c, n);
+    if (c.skipped || this.w.stopped) return;
     const g = c.gaps[di(dir)];
     if (g) {
-      this.drop(c, n);
       g.unreported += n;
       if (time - g.reportedAt >= GAP_REPORT_MS) this.report(c, dir, time);
       return;
     }
-    if (this.flushQueue() && this.w.lagMs(time) <= this.maxLagMs && this.w.write(KIND.data, id, dir, time, bytes)) return;
-    this.drop(c, n);
     c.gaps[di(dir)] = { time, unreported: n, queued: false, reportedAt: time };
     this.report(c, dir, time);
+  }
+
+  /** Counts n bytes of `dir` as handed to recording (recorded or lost): what a takeover compares with the database (src/store/takeover.ts). */
+  private handed(c: Conn, dir: Dir, n: number): void {
+    c.handed[di(dir)] += n;
+    this.handedBytes += n;
   }
 
   end(id: number, dir: Dir, time: number): void {

@@ -140,3 +140,27 @@ it('a closed connection is let go of as the worker commits past it, however many
   expect(kept.length).toBeLessThanOrEqual(10);
   expect(kept.map((c) => c.id)).toEqual(kept.map((_, i) => 20000 - kept.length + 1 + i));
 });
+
+it('bytes lost before the ring (the native pump dropped their copies) become the direction\'s gap, with their size', () => {
+  const r = new RecorderClient({ ringBytes: 4096, maxLagMs: 1e9 });
+  const reader = new RingReader(r.ring);
+  r.open({ id: 1, time: 1, label: 't' });
+  r.data(1, '>', chunk(100), 2);
+  r.lost(1, '>', 5000, 3); // more than the ring holds: only its size travels
+  r.data(1, '>', chunk(10), 4); // after a gap the direction stays dropped
+  r.data(1, '<', chunk(50), 5); // the other direction goes on
+  r.lost(1, '<', 7, 6);
+  r.end(1, '>', 7);
+  expect(drain(reader)).toEqual([
+    ['open', 1, '>', 0],
+    ['data', 1, '>', 100],
+    ['gap', 1, '>', 5000],
+    ['data', 1, '<', 50],
+    ['gap', 1, '<', 7],
+    ['gap', 1, '>', 10],
+    ['end', 1, '>', 0],
+  ]);
+  expect(r.droppedBytes).toBe(5017);
+  // Lost bytes were handed to recording too: a takeover compares them with the database.
+  expect(r.cut().handedBytes).toBe(100 + 5000 + 10 + 50 + 7);
+});
