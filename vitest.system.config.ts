@@ -14,7 +14,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'pump',
-          include: ['test/proxy/relay.test.ts', 'test/proxy/close.test.ts', 'test/e2e/proxy-recording.test.ts', 'test/e2e/recorder-limits.test.ts'],
+          include: ['test/proxy/relay.test.ts', 'test/proxy/close.test.ts', 'test/e2e/proxy-recording.test.ts', 'test/e2e/recorder-limits.test.ts', 'test/e2e/takeover.test.ts'],
           env: { IPC_TRACE_RELAY: 'pump' },
           testTimeout: 30000,
         },
