@@ -26,6 +26,7 @@ import { UserError } from '../decoder/sources.js';
 import { Address, formatAddress } from './address.js';
 import { Splice, now, errorText } from './splice.js';
 import { PumpConn, pumpConnection, relayKind } from './pump.js';
+import { adoptForSplice, connectForSplice } from './reused-reads.js';
 import type { Dir, Tap } from './splice.js';
 import type { Interceptor } from '../intercept/engine.js';
 import { interceptedHooks } from '../intercept/hooks.js';
@@ -273,11 +274,12 @@ export class Relay {
     this.tapCall(() => this.opts.tap.close(c.id, time, reason));
   }
 
-  private onConnection(client: net.Socket): void {
+  private onConnection(accepted: net.Socket): void {
     if (this.stopping) {
-      client.destroy();
+      accepted.destroy();
       return;
     }
+    const client = adoptForSplice(accepted); // read into a reused buffer (reused-reads.ts)
     const id = ++this.nextId;
     const { tap, connect } = this.opts;
     let clientError: string | null = null;
@@ -285,9 +287,7 @@ export class Relay {
     this.tapCall(() =>
       tap.open({ id, time: now(), listen: this.listenText, upstream: this.connectText, peer: peerText(client) }));
 
-    const upstream = connect.kind === 'unix'
-      ? net.createConnection({ path: connect.path, allowHalfOpen: true })
-      : net.createConnection({ host: connect.host, port: connect.port, allowHalfOpen: true });
+    const upstream = connectForSplice(connect.kind === 'unix' ? { path: connect.path } : { host: connect.host, port: connect.port });
     const c: Conn = { id, client, upstream, splice: null, closed: false };
     this.conns.add(c);
 

@@ -45,6 +45,7 @@ import { openSync, closeSync, fstatSync, readFileSync, writeSync } from 'node:fs
 import { basename, join } from 'node:path';
 import { constants } from 'node:os';
 import { Splice, now, errorText } from './splice.js';
+import { adoptForSplice, fdForSplice } from './reused-reads.js';
 import { encodeOpen, encodeData, encodeEnd, encodeExit, encodeClose, encodeMode, FrameReader, FRAME_DATA, FRAME_END, FRAME_CLOSE, FRAME_MODE, FRAME_ACK, FRAME_PAUSE } from './control.js';
 import type { Frame } from './control.js';
 
@@ -188,11 +189,10 @@ class Mirror {
     this.checkPressure();
   }
 
+  /** `bytes` are the splice's (valid only during the call): the frame is written as a copy. */
   data(time: number, dir: '>' | '<', bytes: Buffer): void {
     if (!this.sock) return;
-    const [h, b] = encodeData(time, dir, bytes);
-    this.sock.write(h);
-    this.sock.write(b);
+    this.sock.write(Buffer.concat(encodeData(time, dir, bytes)));
     this.checkPressure();
   }
 
@@ -265,8 +265,7 @@ function interpose(real: string, fd: number, parentSock: net.Socket, argv0: stri
   });
   forwardSignals(child);
   child.once('spawn', () => {
-    const childSock = child.stdio[3] as net.Socket;
-    childSock.allowHalfOpen = true;
+    const childSock = adoptForSplice(child.stdio[3] as net.Socket); // read into a reused buffer (reused-reads.ts)
     const mirror = new Mirror(process.env.IPC_TRACE_CONTROL);
     mirror.send(encodeOpen(now(), {
       parentPid: process.ppid,
@@ -369,7 +368,7 @@ function main(argv: string[]): void {
     const fd = Number(args[args.length - 1]);
     let sock: net.Socket;
     try {
-      sock = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+      sock = fdForSplice(fd);
     } catch (err) {
       warn(`cannot use fd ${fd} (${errorText(err)}): running ${basename(real)} without tracing`);
       passthrough(real, args, argv0);

@@ -4,8 +4,15 @@
 // (shim.ts is run as a separate process from dist/, see exec.ts).
 //
 // Rules, per direction (src → dst):
-//   * each chunk read from src goes to hooks.data() first and is then written
-//     to dst unchanged (the same Buffer); nothing waits for the hooks;
+//   * each chunk read from src is written to dst unchanged and then given to
+//     hooks.data(); nothing waits for the hooks;
+//   * sockets made by reused-reads.ts (all of the relay's and the shim's) are
+//     read into a buffer that is reused (Node's `onread`), so a read allocates
+//     nothing; a chunk handed to the hooks is therefore valid only during the
+//     call (copy what you keep). A write that the socket could not finish at
+//     once keeps the buffer it was given: then the next read goes into another
+//     one (ReadSlot.lend), and a chunk written behind bytes already queued is
+//     written as a copy. Any other socket is read with 'data' events;
 //   * the only flow control is the sockets' own: when dst.write() returns
 //     false, src is paused until dst emits 'drain' (so the relay holds at most
 //     about one high-water mark of data per direction), plus an optional
@@ -31,6 +38,8 @@
 // (setIntercepted).
 
 import type { Socket } from 'node:net';
+import { readSlot, reuseCounts } from './reused-reads.js';
+import type { ReadSlot } from './reused-reads.js';
 
 /** '>' = from the connecting (accepting-side client / spawning parent) to the other end, '<' back. */
 export type Dir = '>' | '<';
@@ -38,7 +47,7 @@ export type Dir = '>' | '<';
 /** Receives a copy of the traffic. Calls must be cheap and must not throw; the tap must not modify the Buffers. */
 export interface Tap {
   open(conn: { id: number; time: number; listen: string; upstream: string; peer?: string }): void;
-  /** The exact Buffer relayed. */
+  /** The exact bytes relayed, valid only during the call (the relay reads into the same buffer again): copy what you keep. */
   data(id: number, dir: Dir, bytes: Buffer, time: number): void;
   /** EOF / half-close in that direction. */
   end(id: number, dir: Dir, time: number): void;
@@ -65,6 +74,7 @@ export function errorText(err: unknown): string {
 }
 
 export interface SpliceHooks {
+  /** The bytes are valid only during the call (see Tap.data); in intercepted mode they are the hooks' own to keep. */
   data(dir: Dir, bytes: Buffer, time: number): void;
   end(dir: Dir, time: number): void;
   close(time: number, reason: string | null): void;
@@ -83,6 +93,8 @@ export interface SpliceOptions {
 
 interface Side {
   sock: Socket;
+  /** Its reads go into a reused buffer (reused-reads.ts), or null: read with 'data' events. */
+  slot: ReadSlot | null;
   name: string;
   /** Direction of the bytes read from this socket. */
   dir: Dir;
@@ -121,7 +133,7 @@ export class Splice {
     this.intercepted = opts.intercepted ?? false;
     this.closed = new Promise((res) => (this.resolveClosed = res));
     const mk = (sock: Socket, name: string, dir: Dir): Side =>
-      ({ sock, name, dir, peer: undefined as unknown as Side, waitingDrain: false, closed: false, finishing: false, goneAfterEnd: false, paused: false });
+      ({ sock, slot: readSlot(sock) ?? null, name, dir, peer: undefined as unknown as Side, waitingDrain: false, closed: false, finishing: false, goneAfterEnd: false, paused: false });
     this.a = mk(a, nameA, '>');
     this.b = mk(b, nameB, '<');
     this.a.peer = this.b;
@@ -162,8 +174,9 @@ export class Splice {
     for (const side of [this.a, this.b]) {
       const s = side.sock;
       s.pause();
-      // read() hands the buffered chunk to our 'data' listener, which relays it.
-      while (!s.destroyed && s.readableLength > 0) {
+      // read() hands the buffered chunk to our 'data' listener, which relays it
+      // (a socket read into a reused buffer has nothing waiting there).
+      while (!side.slot && !s.destroyed && s.readableLength > 0) {
         if (s.read() === null) break;
       }
     }
@@ -219,7 +232,8 @@ export class Splice {
   private attach(side: Side): void {
     const s = side.sock;
     s.pause();
-    s.on('data', (chunk: Buffer) => this.onData(side, chunk));
+    if (side.slot) side.slot.onRead = (chunk) => this.onData(side, chunk);
+    else s.on('data', (chunk: Buffer) => this.onData(side, chunk));
     s.on('end', () => {
       this.hook(() => this.hooks.end(side.dir, now()));
       if (this.intercepted) return;
@@ -262,16 +276,28 @@ export class Splice {
   private onData(side: Side, chunk: Buffer): void {
     const dst = side.peer.sock;
     if (dst.destroyed || dst.writableEnded) return; // the other end is gone: nowhere to relay to
+    const slot = side.slot;
     if (this.intercepted) {
       try {
-        this.hooks.data(side.dir, chunk, now());
+        // The interceptor keeps chunks (held messages): its own copy.
+        this.hooks.data(side.dir, slot ? Buffer.from(chunk) : chunk, now());
       } catch (err) {
         this.hookFailed(err);
       }
       return;
     }
-    // Relay first; the recorder gets the same (unmodified) buffer after.
-    const queued = !dst.write(chunk);
+    // Relay first; the recorder gets the same (unmodified) bytes after.
+    let queued: boolean;
+    if (!slot) queued = !dst.write(chunk);
+    else if (dst.writableLength > 0) {
+      // It would wait in the queue behind what is there: a copy, so the buffer stays ours.
+      reuseCounts.copied++;
+      queued = !dst.write(Buffer.from(chunk));
+    } else {
+      queued = !dst.write(chunk);
+      // Not all written at once: the socket writes the rest from this buffer later.
+      if (dst.writableLength > 0) slot.lend();
+    }
     try {
       this.hooks.data(side.dir, chunk, now());
     } catch (err) {
