@@ -23,22 +23,47 @@ import type { Socket } from 'node:net';
 
 /** Size of a read buffer: what libuv reads at once into its own buffers (64 KiB). */
 export const READ_BYTES = 64 * 1024;
+/** Once less than this is left after the chunks a socket still writes, reads go into another buffer. */
+const MIN_READ = 16 * 1024;
+/** Free read buffers kept for the next slots (this thread's). */
+const POOL_MAX = 32;
+const pool: Buffer[] = [];
 
-/** This process's counts (for tests and figures): sockets made with a slot, reads, buffers lent, reads written as a copy. */
-export const reuseCounts = { slots: 0, reads: 0, lent: 0, copied: 0 };
+/** This thread's counts (for tests and figures): sockets made with a slot, reads, chunks left with a socket, buffers allocated. */
+export const reuseCounts = { slots: 0, reads: 0, kept: 0, allocated: 0 };
 
-/** Where a socket's reads go. */
+function takeBuffer(): Buffer {
+  const b = pool.pop();
+  if (b) return b;
+  reuseCounts.allocated++;
+  return Buffer.allocUnsafeSlow(READ_BYTES);
+}
+
+function giveBack(b: Buffer): void {
+  if (pool.length < POOL_MAX) pool.push(b);
+}
+
+/**
+ * Where a socket's reads go: into `buf` from `off` on. A chunk that a socket
+ * keeps (its write was queued) stays where it is and the next read goes
+ * after it, into another buffer once less than MIN_READ is left; once the
+ * socket has written everything, its buffers are free again.
+ */
 export class ReadSlot {
-  /** The buffer the next read goes into. */
-  buf: Buffer = Buffer.allocUnsafeSlow(READ_BYTES);
-  /** Called with each read: a view of buf, valid until the next read. Set by the Splice that takes the socket. */
+  private buf: Buffer = takeBuffer();
+  private off = 0;
+  /** buf from off on: what the next read goes into. */
+  private view: Buffer = this.buf;
+  /** Earlier buffers holding chunks a socket may still be writing. */
+  private full: Buffer[] = [];
+  /** Called with each read: a view of the buffer, valid until the next read (unless kept). Set by the Splice that takes the socket. */
   onRead: (chunk: Buffer) => void;
   readonly onread: net.OnReadOpts;
 
   constructor(sock: () => Socket) {
     this.onRead = () => sock().destroy(new Error('read before a splice took the socket'));
     this.onread = {
-      buffer: () => this.buf,
+      buffer: () => this.view,
       callback: (n, b) => {
         reuseCounts.reads++;
         this.onRead((b as Buffer).subarray(0, n));
@@ -47,10 +72,37 @@ export class ReadSlot {
     };
   }
 
-  /** The current buffer now belongs to someone else (a socket still writing from it): reads go into a new one. */
-  lend(): void {
-    reuseCounts.lent++;
-    this.buf = Buffer.allocUnsafeSlow(READ_BYTES);
+  /**
+   * After the last chunk read (n bytes) was written to a socket: `queued`,
+   * the socket still holds bytes to write (that chunk among them: it must
+   * not be read into again); otherwise everything written from this slot is
+   * written, and its buffers are free.
+   */
+  written(n: number, queued: boolean): void {
+    if (!queued) {
+      for (const b of this.full) giveBack(b);
+      this.full.length = 0;
+      if (this.off !== 0) {
+        this.off = 0;
+        this.view = this.buf;
+      }
+      return;
+    }
+    reuseCounts.kept++;
+    this.off += n;
+    if (this.buf.length - this.off < MIN_READ) {
+      this.full.push(this.buf);
+      this.buf = takeBuffer();
+      this.off = 0;
+    }
+    this.view = this.off === 0 ? this.buf : this.buf.subarray(this.off);
+  }
+
+  /** The socket is closed and so is the one it was written to: its buffers go to the next slots. */
+  release(): void {
+    for (const b of this.full) giveBack(b);
+    this.full.length = 0;
+    giveBack(this.buf);
   }
 }
 

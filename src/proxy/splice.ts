@@ -9,10 +9,10 @@
 //   * sockets made by reused-reads.ts (all of the relay's and the shim's) are
 //     read into a buffer that is reused (Node's `onread`), so a read allocates
 //     nothing; a chunk handed to the hooks is therefore valid only during the
-//     call (copy what you keep). A write that the socket could not finish at
-//     once keeps the buffer it was given: then the next read goes into another
-//     one (ReadSlot.lend), and a chunk written behind bytes already queued is
-//     written as a copy. Any other socket is read with 'data' events;
+//     call (copy what you keep). A chunk the destination could not write at
+//     once (or that waits behind others) stays where it is until written: the
+//     next reads go after it (ReadSlot.written). Any other socket is read with
+//     'data' events;
 //   * the only flow control is the sockets' own: when dst.write() returns
 //     false, src is paused until dst emits 'drain' (so the relay holds at most
 //     about one high-water mark of data per direction), plus an optional
@@ -38,7 +38,7 @@
 // (setIntercepted).
 
 import type { Socket } from 'node:net';
-import { readSlot, reuseCounts } from './reused-reads.js';
+import { readSlot } from './reused-reads.js';
 import type { ReadSlot } from './reused-reads.js';
 
 /** '>' = from the connecting (accepting-side client / spawning parent) to the other end, '<' back. */
@@ -265,6 +265,8 @@ export class Splice {
       }
       if (this.a.closed && this.b.closed && !this.done) {
         this.done = true;
+        this.a.slot?.release();
+        this.b.slot?.release();
         this.hook(() => this.hooks.close(now(), this.reason));
         this.resolveClosed();
       }
@@ -287,17 +289,9 @@ export class Splice {
       return;
     }
     // Relay first; the recorder gets the same (unmodified) bytes after.
-    let queued: boolean;
-    if (!slot) queued = !dst.write(chunk);
-    else if (dst.writableLength > 0) {
-      // It would wait in the queue behind what is there: a copy, so the buffer stays ours.
-      reuseCounts.copied++;
-      queued = !dst.write(Buffer.from(chunk));
-    } else {
-      queued = !dst.write(chunk);
-      // Not all written at once: the socket writes the rest from this buffer later.
-      if (dst.writableLength > 0) slot.lend();
-    }
+    const queued = !dst.write(chunk);
+    // Not all written at once: the socket writes the rest from the slot's buffer later.
+    slot?.written(chunk.length, dst.writableLength > 0);
     try {
       this.hooks.data(side.dir, chunk, now());
     } catch (err) {
