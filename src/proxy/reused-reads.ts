@@ -56,8 +56,10 @@ export class ReadSlot {
   private view: Buffer = this.buf;
   /** Earlier buffers holding chunks a socket may still be writing. */
   private full: Buffer[] = [];
-  /** Called with each read: a view of the buffer, valid until the next read (unless kept). Set by the Splice that takes the socket. */
+  /** Called with each read: a view of the buffer, valid until the next read (unless kept). Set by the Splice that takes the socket (take). */
   onRead: (chunk: Buffer) => void;
+  /** A Splice reads the socket: its buffers are released by it (else when the socket closes). */
+  taken = false;
   readonly onread: net.OnReadOpts;
 
   constructor(sock: () => Socket) {
@@ -98,6 +100,12 @@ export class ReadSlot {
     this.view = this.off === 0 ? this.buf : this.buf.subarray(this.off);
   }
 
+  /** A Splice takes the socket's reads. */
+  take(onRead: (chunk: Buffer) => void): void {
+    this.taken = true;
+    this.onRead = onRead;
+  }
+
   /** The socket is closed and so is the one it was written to: its buffers go to the next slots. */
   release(): void {
     for (const b of this.full) giveBack(b);
@@ -118,6 +126,10 @@ function made(make: (onread: net.OnReadOpts) => Socket): Socket {
   const slot = new ReadSlot(() => sock!);
   sock = make(slot.onread);
   sock.pause();
+  // Closed without a splice (e.g. handed to the native pump, or never connected): nothing was written from its buffer.
+  sock.once('close', () => {
+    if (!slot.taken) slot.release();
+  });
   slots.set(sock, slot);
   reuseCounts.slots++;
   return sock;

@@ -235,7 +235,7 @@ export class Splice {
   private attach(side: Side): void {
     const s = side.sock;
     s.pause();
-    if (side.slot) side.slot.onRead = (chunk) => this.onData(side, chunk);
+    if (side.slot) side.slot.take((chunk) => this.onData(side, chunk));
     else s.on('data', (chunk: Buffer) => this.onData(side, chunk));
     s.on('end', () => {
       this.hook(() => this.hooks.end(side.dir, now()));

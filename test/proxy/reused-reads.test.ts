@@ -18,10 +18,15 @@ let tmp: { dir: string; cleanup: () => void };
 const toClose: { close(): unknown }[] = [];
 const relays: Relay[] = [];
 
+// The listening relay's JavaScript path (--listen uses the native pump when it is built: src/proxy/pump.ts).
+const savedRelay = process.env.IPC_TRACE_RELAY;
 beforeEach(() => {
   tmp = tempDir();
+  process.env.IPC_TRACE_RELAY = 'js';
 });
 afterEach(async () => {
+  if (savedRelay === undefined) delete process.env.IPC_TRACE_RELAY;
+  else process.env.IPC_TRACE_RELAY = savedRelay;
   for (const r of relays.splice(0)) await r.stop();
   for (const s of toClose.splice(0)) s.close();
   tmp.cleanup();
