@@ -57,12 +57,9 @@ export interface Tap {
   gap?(id: number, dir: Dir, bytes: number, time: number): void;
 }
 
-/** This thread's time origin (the getter validates and converts at each call). */
-const TIME_ORIGIN = performance.timeOrigin;
-
 /** Wall-clock time in milliseconds since the epoch, fractional. */
 export function now(): number {
-  return TIME_ORIGIN + performance.now();
+  return performance.timeOrigin + performance.now();
 }
 
 /** A one-line description of a socket error: its code if it has one. */
