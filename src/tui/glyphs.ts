@@ -2,6 +2,8 @@
 // locale is not UTF-8 (LC_ALL, else LC_CTYPE, else LANG; none set is the C
 // locale), or which says a glyph takes more than one column (GLYPH_PROBE). Such a terminal counts a glyph's bytes as columns: every `…`, `▾`
 // or `↳` would push the rest of its row 2 columns right and cut its end.
+// While the probe's answer is awaited the UI draws ASCII: a terminal that never
+// answers, or answers late, gets rows that fit rather than rows cut short.
 // The panes use `G` where a glyph's width matters (cells cut to a column's
 // width); `asciiLine` turns whatever else is left (the chains report's
 // arrows, non-ASCII text from the wire) into ASCII as a line is drawn.
@@ -58,7 +60,37 @@ export function probeAnswer(input: string): { column: number; rest: string } | n
   return { column: Number(m[1]), rest: input.slice(0, m.index) + input.slice(m.index + m[0].length) };
 }
 
-/** The glyphs in use: ASCII unless the locale is UTF-8. */
+/** The start of a cursor report cut off at the end of a read (`ESC`, `ESC [`, `ESC [ 1 ;`, `ESC [ 1 ; 2`). */
+const REPORT_START = /\x1b(\[(1(;\d*)?)?)?$/;
+
+/**
+ * Reads the terminal's input while GLYPH_PROBE's answer is awaited: the answer
+ * may come in pieces, or among keys. `keys` is the input that is not part of
+ * it; `column` is set once the whole answer was read.
+ */
+export class ProbeReader {
+  private held = '';
+
+  read(data: string): { keys: string; column: number | null; held: boolean } {
+    const input = this.held + data;
+    this.held = '';
+    const answer = probeAnswer(input);
+    if (answer) return { keys: answer.rest, column: answer.column, held: false };
+    const part = REPORT_START.exec(input);
+    if (!part) return { keys: input, column: null, held: false };
+    this.held = part[0];
+    return { keys: input.slice(0, part.index), column: null, held: true };
+  }
+
+  /** Input held back as a possible start of the answer (given up on: it was a key). */
+  flush(): string {
+    const h = this.held;
+    this.held = '';
+    return h;
+  }
+}
+
+/** The glyphs in use: ASCII unless the locale is UTF-8 (and, in the UI, until the terminal confirmed it draws them in one column). */
 export let G: Glyphs = utf8Locale() ? UNICODE_GLYPHS : ASCII_GLYPHS;
 
 /** Chooses the glyphs (tests; a UI started with another environment than this process's). */

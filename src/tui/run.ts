@@ -13,7 +13,7 @@
 import { Worker, MessagePort } from 'node:worker_threads';
 import chalk from 'chalk';
 import { TerminalLock } from './terminal-lock.js';
-import { G, GLYPH_PROBE, UNICODE_GLYPHS, probeAnswer } from './glyphs.js';
+import { G, GLYPH_PROBE, UNICODE_GLYPHS, ProbeReader } from './glyphs.js';
 import type { Mode } from './view.js';
 import type { HeldInfo } from '../intercept/engine.js';
 
@@ -31,8 +31,8 @@ export interface UiSpec {
 /** Messages to the UI worker. */
 export type ToUi =
   | { k: 'keys'; data: string }
-  /** The terminal draws a glyph wider than one column (GLYPH_PROBE): ASCII from now on. */
-  | { k: 'ascii' }
+  /** The terminal draws a glyph in one column (GLYPH_PROBE's answer): the UTF-8 glyphs from now on. */
+  | { k: 'unicode' }
   | { k: 'resize'; columns: number; rows: number }
   | { k: 'note'; line: string }
   | { k: 'dropped'; bytes: number }
@@ -75,14 +75,15 @@ export function startTui(spec: UiSpec, opts: { feedPort?: MessagePort; dropped?:
   const done = new Promise<string>((r) => (quit = r));
   // The alternate screen first: the worker writes the frames to the terminal itself (terminal-lock.ts).
   out.write(ENTER);
-  // Ask the terminal how wide a glyph is, when the locale says UTF-8 (the answer comes with the keys).
-  let probing = G === UNICODE_GLYPHS;
-  if (probing) out.write(GLYPH_PROBE);
-  const probeTimer = probing ? setTimeout(() => (probing = false), 2000) : null;
+  // Ask the terminal how wide a glyph is, when the locale says UTF-8 (the answer comes with the keys);
+  // the UI draws ASCII until it has the answer.
+  let probe = G === UNICODE_GLYPHS ? new ProbeReader() : null;
+  if (probe) out.write(GLYPH_PROBE);
+  const probeTimer = probe ? setTimeout(() => endProbe(), 10000) : null;
   probeTimer?.unref();
   const lock = new TerminalLock();
   const worker = new Worker(new URL('./ui-worker.js', import.meta.url), {
-    workerData: { spec, intercept: opts.intercept !== undefined, columns: out.columns || 80, rows: out.rows || 24, colorLevel: chalk.level, feedPort: opts.feedPort, terminal: lock.buffer, fd: out.fd ?? 1 },
+    workerData: { spec, intercept: opts.intercept !== undefined, ascii: probe !== null, columns: out.columns || 80, rows: out.rows || 24, colorLevel: chalk.level, feedPort: opts.feedPort, terminal: lock.buffer, fd: out.fd ?? 1 },
     transferList: opts.feedPort ? [opts.feedPort] : [],
     env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'production' },
     // A small young generation: the feed's garbage is collected often and cheaply, and the heap stays small.
@@ -105,13 +106,28 @@ export function startTui(spec: UiSpec, opts: { feedPort?: MessagePort; dropped?:
     process.stderr.write(`ipc-trace: terminal UI failed: ${e.message.split('\n')[0]}\n`);
     quit('error');
   });
+  /** No answer any more (or given up on): what was held back as its possible start was a key. */
+  function endProbe(): void {
+    const held = probe?.flush();
+    probe = null;
+    if (held && !closed) post({ k: 'keys', data: held });
+  }
   const onKeys = (d: Buffer | string) => {
     let data = d.toString();
-    const answer = probing ? probeAnswer(data) : null;
-    if (answer) {
-      probing = false;
-      if (answer.column !== 2) post({ k: 'ascii' });
-      data = answer.rest;
+    if (probe) {
+      const r = probe.read(data);
+      data = r.keys;
+      if (r.column !== null) {
+        probe = null;
+        if (r.column === 2) post({ k: 'unicode' });
+      } else if (r.held) {
+        // The rest of an answer comes within milliseconds; an Escape key alone must not wait for it.
+        const p = probe;
+        setTimeout(() => {
+          const key = p.flush();
+          if (key && !closed) post({ k: 'keys', data: key });
+        }, 50).unref();
+      }
     }
     if (data) post({ k: 'keys', data });
   };

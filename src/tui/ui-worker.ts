@@ -11,11 +11,13 @@ import type { UiSpec, ToUi, FromUi } from './run.js';
 import type { FeedBatch } from '../session/rows.js';
 import { lowerThreadPriority } from '../proxy/priority.js';
 import { TerminalLock } from './terminal-lock.js';
-import { ASCII_GLYPHS, setGlyphs } from './glyphs.js';
+import { ASCII_GLYPHS, UNICODE_GLYPHS, setGlyphs } from './glyphs.js';
 
-const { spec, intercept, columns, rows, colorLevel, feedPort, terminal, fd } = workerData as {
+const { spec, intercept, ascii, columns, rows, colorLevel, feedPort, terminal, fd } = workerData as {
   spec: UiSpec;
   intercept?: boolean;
+  /** ASCII until the terminal says it draws a glyph in one column (run.ts asks it). */
+  ascii?: boolean;
   columns: number;
   rows: number;
   colorLevel: 0 | 1 | 2 | 3;
@@ -27,6 +29,7 @@ const lock = new TerminalLock(terminal);
 const port = parentPort!;
 const send = (m: FromUi) => port.postMessage(m);
 chalk.level = colorLevel;
+if (ascii) setGlyphs(ASCII_GLYPHS);
 
 /** The terminal as ink sees it: written from this thread (the command's thread never waits for a frame). */
 class Stdout extends EventEmitter {
@@ -108,9 +111,9 @@ async function main(): Promise<void> {
       case 'keys':
         stdin.push(m.data);
         break;
-      case 'ascii':
-        // The lines again, in ASCII (the App draws a new frame on a resize; the painter rewrites the lines that changed).
-        setGlyphs(ASCII_GLYPHS);
+      case 'unicode':
+        // The lines again, with the glyphs (the App draws a new frame on a resize; the painter rewrites the lines that changed).
+        setGlyphs(UNICODE_GLYPHS);
         stdout.emit('resize');
         break;
       case 'resize':

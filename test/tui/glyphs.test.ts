@@ -11,7 +11,7 @@ import { SessionView } from '../../src/tui/view.js';
 import { Ui } from '../../src/tui/ui.js';
 import { screenLines } from '../../src/tui/screen.js';
 import { writeSyntheticSession } from '../../src/bench/synthetic-session.js';
-import { ASCII_GLYPHS, asciiLine, G, setGlyphs, UNICODE_GLYPHS, utf8Locale, GLYPH_PROBE, probeAnswer } from '../../src/tui/glyphs.js';
+import { ASCII_GLYPHS, asciiLine, G, setGlyphs, UNICODE_GLYPHS, utf8Locale, GLYPH_PROBE, probeAnswer, ProbeReader } from '../../src/tui/glyphs.js';
 
 let dir: string;
 let reader: SessionReader;
@@ -91,5 +91,19 @@ describe('the terminal asked', () => {
     expect(probeAnswer('\x1b[1;4R')).toEqual({ column: 4, rest: '' });
     expect(probeAnswer('q')).toBeNull();
     expect(probeAnswer('\x1b[A')).toBeNull();
+  });
+
+  it('reads an answer that comes in pieces, and lets the keys around it through', () => {
+    const r = new ProbeReader();
+    expect(r.read('j\x1b[')).toEqual({ keys: 'j', column: null, held: true });
+    expect(r.read('1;')).toEqual({ keys: '', column: null, held: true });
+    expect(r.read('4Rk')).toEqual({ keys: 'k', column: 4, held: false });
+    // An escape key that turned out not to start the answer is given back when the probe ends.
+    const q = new ProbeReader();
+    expect(q.read('\x1b')).toEqual({ keys: '', column: null, held: true });
+    expect(q.read('[A')).toEqual({ keys: '\x1b[A', column: null, held: false });
+    expect(q.read('\x1b')).toEqual({ keys: '', column: null, held: true });
+    expect(q.flush()).toBe('\x1b');
+    expect(q.flush()).toBe('');
   });
 });
