@@ -119,8 +119,10 @@ double monoMs() {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+enum CommandKind { CMD_ADD = 1, CMD_STOP = 2, CMD_DESTROY = 3 };
+
 struct Command {
-  int kind;  // 1 add, 2 stop, 3 destroy
+  int kind;  // CommandKind
   uint32_t id;
   int fd0, fd1;
   double ms;
@@ -446,7 +448,7 @@ class Pump {
       todo.swap(cmds);
     }
     for (auto& cmd : todo) {
-      if (cmd.kind == 1) {
+      if (cmd.kind == CMD_ADD) {
         Conn* c = new Conn();
         c->id = cmd.id;
         int fds[2] = {cmd.fd0, cmd.fd1};
@@ -478,12 +480,12 @@ class Pump {
         if (it != conns.end()) c = it->second;
       }
       if (!c || c->done) continue;
-      if (cmd.kind == 2) {
+      if (cmd.kind == CMD_STOP) {
         c->stopping = true;
         setReason(c, R_STOPPED, 0);
         finishOff(c->s[0], cmd.ms);
         finishOff(c->s[1], cmd.ms);
-      } else if (cmd.kind == 3) {
+      } else if (cmd.kind == CMD_DESTROY) {
         setReason(c, R_STOPPED, 0);
         destroySide(c->s[0], false);
         destroySide(c->s[1], false);
@@ -626,19 +628,28 @@ napi_value Init(napi_env env, napi_callback_info info) {
   return ab;
 }
 
-Pump* need(napi_env env) {
+// The pump and a call's first n arguments (n <= 3), for the functions below;
+// null (a JavaScript exception pending) when the pump is not initialised or
+// the arguments cannot be read.
+Pump* call(napi_env env, napi_callback_info info, size_t n, napi_value* argv) {
   Pump* p = pumpOf(env);
-  if (!p) napi_throw_error(env, nullptr, "pump: not initialised");
+  if (!p) {
+    napi_throw_error(env, nullptr, "pump: not initialised");
+    return nullptr;
+  }
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) {
+    napi_throw_error(env, nullptr, "pump: napi_get_cb_info");
+    return nullptr;
+  }
   return p;
 }
 
 // add(id, fd0, fd1): the pump relays on duplicates of the two descriptors (the caller closes its own).
 napi_value Add(napi_env env, napi_callback_info info) {
-  Pump* thePump = need(env);
-  if (!thePump) return nullptr;
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  Pump* thePump = call(env, info, 3, argv);
+  if (!thePump) return nullptr;
   uint32_t id;
   int32_t fd0, fd1;
   CHECK(napi_get_value_uint32(env, argv[0], &id));
@@ -653,34 +664,30 @@ napi_value Add(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   for (int fd : {d0, d1}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  thePump->command({1, id, d0, d1, 0});
+  thePump->command({CMD_ADD, id, d0, d1, 0});
   return nullptr;
 }
 
 // stop(id, flushMs) / destroy(id)
 napi_value Stop(napi_env env, napi_callback_info info) {
-  Pump* thePump = need(env);
-  if (!thePump) return nullptr;
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  Pump* thePump = call(env, info, 2, argv);
+  if (!thePump) return nullptr;
   uint32_t id;
   double ms;
   CHECK(napi_get_value_uint32(env, argv[0], &id));
   CHECK(napi_get_value_double(env, argv[1], &ms));
-  thePump->command({2, id, -1, -1, ms});
+  thePump->command({CMD_STOP, id, -1, -1, ms});
   return nullptr;
 }
 
 napi_value Destroy(napi_env env, napi_callback_info info) {
-  Pump* thePump = need(env);
-  if (!thePump) return nullptr;
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  Pump* thePump = call(env, info, 1, argv);
+  if (!thePump) return nullptr;
   uint32_t id;
   CHECK(napi_get_value_uint32(env, argv[0], &id));
-  thePump->command({3, id, -1, -1, 0});
+  thePump->command({CMD_DESTROY, id, -1, -1, 0});
   return nullptr;
 }
 
@@ -688,11 +695,9 @@ napi_value Destroy(napi_env env, napi_callback_info info) {
 // take(), copies up to table.length / 8 events into table (kind, dir, conn,
 // time, a, b, c, d) and returns how many.
 napi_value Take(napi_env env, napi_callback_info info) {
-  Pump* thePump = need(env);
-  if (!thePump) return nullptr;
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  Pump* thePump = call(env, info, 1, argv);
+  if (!thePump) return nullptr;
   napi_typedarray_type type;
   size_t length;
   void* data;
@@ -733,11 +738,9 @@ napi_value Take(napi_env env, napi_callback_info info) {
 }
 
 napi_value Buffered(napi_env env, napi_callback_info info) {
-  Pump* thePump = need(env);
-  if (!thePump) return nullptr;
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  Pump* thePump = call(env, info, 1, argv);
+  if (!thePump) return nullptr;
   uint32_t id;
   CHECK(napi_get_value_uint32(env, argv[0], &id));
   double n = 0;
@@ -753,11 +756,9 @@ napi_value Buffered(napi_env env, napi_callback_info info) {
 
 // ref(on): whether the pump keeps the event loop alive (while it relays connections).
 napi_value Ref(napi_env env, napi_callback_info info) {
-  Pump* thePump = need(env);
-  if (!thePump) return nullptr;
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  Pump* thePump = call(env, info, 1, argv);
+  if (!thePump) return nullptr;
   bool on;
   CHECK(napi_get_value_bool(env, argv[0], &on));
   if (on) CHECK(napi_ref_threadsafe_function(env, thePump->tsfn));
