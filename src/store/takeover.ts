@@ -138,13 +138,12 @@ export class Takeover {
         if (missing <= 0) continue;
         // In time, the gap starts where the direction's record stops.
         const time = Math.max(x.opened, x.last.get(dir) ?? 0, g?.last ?? 0);
-        if (g) {
-          gapErrors ??= new Map((db.prepare("SELECT id, conn, dir FROM errors WHERE kind = 'gap'").all() as { id: number; conn: number; dir: Dir }[]).map((e) => [`${e.conn}${e.dir}`, e.id]));
-          const err = gapErrors.get(k);
-          if (err !== undefined) {
-            store.knownGap(id, dir, err, g.bytes);
-            store.growGap(id, dir, missing, time);
-          } else store.gap({ id }, dir, missing, time);
+        // A direction with a gap row already grows it ('gap+'), as the store does while recording.
+        if (g) gapErrors ??= new Map((db.prepare("SELECT id, conn, dir FROM errors WHERE kind = 'gap'").all() as { id: number; conn: number; dir: Dir }[]).map((e) => [`${e.conn}${e.dir}`, e.id]));
+        const err = g ? gapErrors!.get(k) : undefined;
+        if (g && err !== undefined) {
+          store.knownGap(id, dir, err, g.bytes);
+          store.growGap(id, dir, missing, time);
         } else store.gap({ id }, dir, missing, time);
         r.gaps++;
         r.gapBytes += missing;
