@@ -213,13 +213,16 @@ export class RecorderClient implements DropCounts {
       this.handed(c, dir, bytes.length);
       return;
     }
-    this.lost(id, dir, bytes.length, time);
+    this.lose(c, dir, bytes.length, time);
   }
 
-  /** n bytes relayed in `dir` that are not recorded: a gap (a new one, or added to the direction's gap). */
+  /** n bytes relayed in `dir` that are not recorded (the native pump dropped their copies): a gap (a new one, or added to the direction's gap). */
   lost(id: number, dir: Dir, n: number, time: number): void {
     const c = this.conns.get(id);
-    if (!c) return;
+    if (c) this.lose(c, dir, n, time);
+  }
+
+  private lose(c: Conn, dir: Dir, n: number, time: number): void {
     this.handed(c, dir, n);
     this.drop(c, n);
     if (c.skipped || this.w.stopped) return;
