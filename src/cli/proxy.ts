@@ -5,6 +5,7 @@ import { parseArgs, UsageError } from './args.js';
 import { parseAddress } from '../proxy/address.js';
 import { Relay } from '../proxy/relay.js';
 import { relayKind } from '../proxy/pump.js';
+import { pinYoungGeneration } from './heap.js';
 import { RecordingHandle, recordingOptions, stopRecorded, stopReportText, RECORDING_OPTIONS, REDACT_HELP, STOP_BUDGET_MS } from './recording.js';
 import { UserError } from '../decoder/sources.js';
 import { INTERCEPT_HELP, rulesFromOptions, startIntercept } from '../intercept/cli.js';
@@ -110,6 +111,8 @@ export async function runProxy(argv: string[]): Promise<number> {
   };
   // Which relay moves the bytes (IPC_TRACE_RELAY=js forces the JavaScript one).
   const relayText = interceptor ? 'js (--intercept)' : relayKind().text;
+  // This thread does not relay: its young generation need not grow (heap.ts).
+  if (!interceptor && relayKind().pump) pinYoungGeneration();
   const banner = `listening on ${options.listen}, relaying to ${options.connect} (relay: ${relayText}), recording to ${recording.dbPath}`;
   let sig: string;
   if (tui) {

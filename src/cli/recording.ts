@@ -3,6 +3,7 @@
 // It runs in the recording worker thread (record-worker.ts); the relay's
 // thread talks to it through RecorderClient (startRecording below).
 
+import { workerOnline } from './heap.js';
 import { closeSync, existsSync, fstatSync } from 'node:fs';
 import { Worker, MessagePort } from 'node:worker_threads';
 import { ByteWriter, appendToOwnFile, checkOutputFile, createOutputFile } from './output.js';
@@ -407,6 +408,7 @@ export class RecordingHandle {
       // Its young generation: 8 MB rather than V8's 32 (see heap.ts).
       resourceLimits: { maxYoungGenerationSizeMb: RECORDER_YOUNG_MB },
     });
+    workerOnline(worker);
     const first = await new Promise<WorkerReply>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);

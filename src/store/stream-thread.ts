@@ -5,6 +5,7 @@
 // logs. The same items as SessionReader.stream(), in the same order, without
 // their seq (a replay does not need it).
 
+import { workerOnline } from '../cli/heap.js';
 import { Worker } from 'node:worker_threads';
 import { CTL, KIND, RingReader, RingRecord, createRing } from '../session/ring.js';
 import { UserError } from '../decoder/sources.js';
@@ -33,6 +34,7 @@ export const MAX_PIECE = 1 << 20;
 export function streamOnThread(path: string): IterableIterator<ReplayItem> {
   const shared = createRing(RING_BYTES);
   const worker = new Worker(new URL('./stream-worker.js', import.meta.url), { workerData: { path, ring: shared } });
+  workerOnline(worker);
   worker.unref();
   const ring = new RingReader(shared);
   let stopped = false;

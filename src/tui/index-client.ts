@@ -2,6 +2,7 @@
 // directly on the reader (tests, small tools). Either way answers arrive
 // asynchronously, in order.
 
+import { workerOnline } from '../cli/heap.js';
 import { Worker } from 'node:worker_threads';
 import type { CallIndex, SessionReader, SessionSpan } from '../store/reader.js';
 import type { SqlFilter } from '../store/filter-sql.js';
@@ -95,6 +96,7 @@ function indexWorker(path: string, heapMb = 128): { ask: (m: DistributiveOmit<In
   // A bounded heap: scans make much short-lived garbage (collected sooner with a small young generation),
   // and the index itself is in typed arrays (outside the heap).
   const worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { path }, resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: 4 } });
+  workerOnline(worker);
   worker.unref();
   let seq = 0;
   const waiting = new Map<number, { resolve: (r: IndexReply) => void; reject: (e: Error) => void }>();

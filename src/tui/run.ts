@@ -10,6 +10,7 @@
 // recording's change feed goes from the recording worker to the UI worker
 // directly (a MessagePort), never through here.
 
+import { workerOnline } from '../cli/heap.js';
 import { Worker, MessagePort } from 'node:worker_threads';
 import chalk from 'chalk';
 import { TerminalLock } from './terminal-lock.js';
@@ -89,6 +90,7 @@ export function startTui(spec: UiSpec, opts: { feedPort?: MessagePort; dropped?:
     // A small young generation: the feed's garbage is collected often and cheaply, and the heap stays small.
     resourceLimits: { maxYoungGenerationSizeMb: 8 },
   });
+  workerOnline(worker);
   const post = (m: ToUi) => worker.postMessage(m);
   let closed = false;
   worker.on('message', (m: FromUi) => {

@@ -4,6 +4,7 @@
 // frames are written to the terminal from here (terminal-lock.ts).
 
 import './production.js';
+import { workerOnline } from '../cli/heap.js';
 import { parentPort, workerData, MessagePort, Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
 import chalk from 'chalk';
@@ -94,6 +95,7 @@ async function main(): Promise<void> {
     view.logComplete = false;
     setTimeout(() => {
       const log = new Worker(new URL('./replay-log-worker.js', import.meta.url), { workerData: { path: spec.dbPath, maxLines: SessionView.LOG_MAX, redact: spec.redact ?? null }, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+      workerOnline(log);
       log.on('message', (m: { lines: string[]; done: boolean }) => view.addLog(m.lines, m.done));
       log.on('error', (e) => view.addLog([`ipc-trace: the log could not be rebuilt: ${e.message}`], true));
       log.unref();
