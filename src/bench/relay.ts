@@ -14,8 +14,11 @@
 //
 // BENCH_COMPARE adds recording routes to the same rounds, to compare builds or
 // V8 flags side by side: a JSON list of {"name", "main"?: another build's
-// dist/cli/main.js, "node"?: [node flags], "relay"?: IPC_TRACE_RELAY}, e.g.
+// dist/cli/main.js, "node"?: [node flags], "relay"?: IPC_TRACE_RELAY, "env"?: {more
+// environment}}, e.g.
 // BENCH_COMPARE='[{"name":"old","main":"/tmp/old/dist/cli/main.js"},{"name":"semi4","node":["--max-semi-space-size=4"]}]'.
+// BENCH_ROUTES keeps only the ipc-trace routes named (comma-separated; direct
+// and socat always run), e.g. BENCH_ROUTES=ipc-trace,old for a quicker run.
 
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -103,20 +106,21 @@ async function main(): Promise<void> {
     // ipc-trace as it records; with --intercept and no rule (the interceptor frames every connection, ready for rules);
     // with a rule that needs names and matches nothing (every Call waits for the recording worker's names).
     const relays = new Map<string, string>();
-    const compare = JSON.parse(process.env.BENCH_COMPARE ?? '[]') as { name: string; main?: string; node?: string[]; relay?: string }[];
-    const traced: { name: string; extra: string[]; relay: string; main?: string; node?: string[] }[] = [
+    const compare = JSON.parse(process.env.BENCH_COMPARE ?? '[]') as { name: string; main?: string; node?: string[]; relay?: string; env?: Record<string, string> }[];
+    const traced: { name: string; extra: string[]; relay: string; main?: string; node?: string[]; env?: Record<string, string> }[] = [
       { name: 'ipc-trace', extra: [], relay: '' },
       { name: 'ipc-trace-js', extra: [], relay: 'js' },
       ...compare.map((c) => ({ extra: [], relay: '', ...c })),
       { name: 'intercept', extra: ['--intercept'], relay: '' },
       { name: 'thread-rule', extra: ['--hold', 'thread:no-such-thread'], relay: '' },
     ];
-    for (const { name, extra, relay, main: mainJs, node } of traced) {
+    const only = process.env.BENCH_ROUTES ? new Set(process.env.BENCH_ROUTES.split(',')) : null;
+    for (const { name, extra, relay, main: mainJs, node, env } of traced.filter((t) => !only || only.has(t.name))) {
       const tp = join(dir, `${name}.sock`);
       const trace = spawn(
         process.execPath,
         [...(node ?? []), mainJs ?? join(PACKAGE_ROOT, 'dist/cli/main.js'), '--listen', tp, '--connect', up, '--db', join(dir, `${name}.sqlite`), '--log', join(dir, `${name}.log`), '--schema', ECHO_SCHEMA, '--no-tui', ...extra],
-        { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, IPC_TRACE_RELAY: relay } },
+        { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, IPC_TRACE_RELAY: relay, ...env } },
       );
       // The banner says which relay runs.
       let err = '';
