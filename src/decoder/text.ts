@@ -115,17 +115,53 @@ export function escapeText(s: string): string {
   return out;
 }
 
+/**
+ * Escaped output is built as bytes in this buffer and read back once as a
+ * latin1 string: a Data value or a log text of a few hundred bytes built
+ * with `+=` a character at a time cost more than the rest of its message's
+ * decoding (a recorder renders every params and results text, then escapes
+ * it again for the log). Grows to the largest output up to SCRATCH_MAX;
+ * anything larger gets a buffer of its own.
+ */
+let scratch = Buffer.allocUnsafe(4096);
+const SCRATCH_MAX = 1 << 20;
+
+function scratchFor(bytes: number): Buffer {
+  if (bytes <= scratch.length) return scratch;
+  if (bytes > SCRATCH_MAX) return Buffer.allocUnsafe(Math.ceil(bytes));
+  scratch = Buffer.allocUnsafe(Math.min(SCRATCH_MAX, Math.max(bytes, 2 * scratch.length)));
+  return scratch;
+}
+
+/** Per byte value, its escape (up to 4 bytes, at 4 * value) and the escape's length. */
+function escapeTable(escape: (c: number) => string): { bytes: Uint8Array; lens: Uint8Array } {
+  const bytes = new Uint8Array(4 * 256);
+  const lens = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) {
+    const e = escape(c);
+    lens[c] = e.length;
+    for (let i = 0; i < e.length; i++) bytes[4 * c + i] = e.charCodeAt(i);
+  }
+  return { bytes, lens };
+}
+
+const DATA_ESCAPES = escapeTable((c) => NAMED_ESCAPES[c] ?? (c < 0x20 || c >= 0x7f ? octal(c) : String.fromCharCode(c)));
+
 /** The same for Data, where bytes >= 0x7f are escaped too. */
 export function escapeData(b: Uint8Array): string {
-  let out = '';
+  const out = scratchFor(4 * b.length);
+  const { bytes, lens } = DATA_ESCAPES;
+  let p = 0;
   for (let i = 0; i < b.length; i++) {
     const c = b[i]!;
-    const named = NAMED_ESCAPES[c];
-    if (named) out += named;
-    else if (c < 0x20 || c >= 0x7f) out += octal(c);
-    else out += String.fromCharCode(c);
+    const n = lens[c]!;
+    if (n === 1) out[p++] = c;
+    else {
+      const at = 4 * c;
+      for (let k = 0; k < n; k++) out[p++] = bytes[at + k]!;
+    }
   }
-  return out;
+  return out.toString('latin1', 0, p);
 }
 
 /** Renders a decoded value of type `t` in capnp's text format. */
@@ -195,6 +231,29 @@ const NEEDS_LOG_ESCAPE = /[^\x20-\x5b\x5d-\x7e]/;
  */
 export function logEscape(s: string, maxChars = Infinity): string {
   if (s.length <= maxChars && !NEEDS_LOG_ESCAPE.test(s)) return s;
+  // Output stops at the first character past maxChars (3 bytes each at most).
+  const out = scratchFor(Math.min(3 * s.length, maxChars + 3));
+  const { bytes, lens } = LOG_ESCAPES;
+  let p = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // Not a byte string (never so in decoded text): the rule as written.
+    if (c > 0xff) return logEscapeSlow(s, maxChars);
+    const n = lens[c]!;
+    if (n === 1) out[p++] = c;
+    else {
+      const at = 4 * c;
+      for (let k = 0; k < n; k++) out[p++] = bytes[at + k]!;
+    }
+    if (p > maxChars) return out.toString('latin1', 0, p) + '...';
+  }
+  return out.toString('latin1', 0, p);
+}
+
+const LOG_ESCAPES = escapeTable((c) => (c === 0x5c ? '\\\\' : c < 0x20 || c > 0x7e ? '\\' + (c < 16 ? '0' : '') + c.toString(16) : String.fromCharCode(c)));
+
+/** logEscape one character at a time. */
+function logEscapeSlow(s: string, maxChars: number): string {
   let out = '';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
