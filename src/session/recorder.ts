@@ -33,13 +33,17 @@ import type { FeedBatch } from './rows.js';
 import { CTL, KIND, RingShared, RingWriter, createRing } from './ring.js';
 import type { Committed } from './ring.js';
 
-/** Relay events as the worker processes them. `more`: bytes added to the direction's gap already recorded. */
+/**
+ * Relay events as the worker processes them. `more`: bytes added to the
+ * direction's gap already recorded; `ahead`: a gap the store wrote ahead of
+ * the data before it (Store.gapAhead), now reached in the stream.
+ */
 export type RecordItem = (
   | { k: 'open'; info: ConnOpen }
   | { k: 'data'; id: number; dir: Dir; bytes: Uint8Array; time: number }
   | { k: 'end'; id: number; dir: Dir; time: number }
   | { k: 'close'; id: number; time: number; reason: string | null }
-  | { k: 'gap'; id: number; dir: Dir; time: number; bytes: number; more?: boolean }
+  | { k: 'gap'; id: number; dir: Dir; time: number; bytes: number; more?: boolean; ahead?: boolean }
   /** What the interceptor did (src/intercept/): recorded and logged in its place in the stream. */
   | { k: 'intervention'; id: number; dir: Dir; time: number; ev: Intervention }) & {
   /** The ring record it came from (its count, from 1): how far the worker has applied the ring. */
