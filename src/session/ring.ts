@@ -173,10 +173,10 @@ export class RingWriter extends RingViews {
     return Atomics.load(this.ctl, CTL.STOPPED) !== 0;
   }
 
-  /** Writes a record with `payload`; false when there is no room. */
-  write(kind: number, conn: number, dir: Dir, time: number, payload: Uint8Array | null): boolean {
+  /** Writes a record with `payload`; false when there is no room, or when it would leave less than `keep` bytes free. */
+  write(kind: number, conn: number, dir: Dir, time: number, payload: Uint8Array | null, keep = 0): boolean {
     const len = payload ? payload.length : 0;
-    const at = this.reserve(HEADER + len, time);
+    const at = this.reserve(HEADER + len, time, keep);
     if (at < 0) return false;
     if (payload) this.bytes.set(payload, at + HEADER);
     this.commit(at, kind, conn, dirCode(dir), time, len);
@@ -202,10 +202,11 @@ export class RingWriter extends RingViews {
     return true;
   }
 
-  private reserve(need: number, time: number): number {
+  private reserve(need: number, time: number, keep = 0): number {
     const h = Atomics.load(this.ctl, CTL.HEAD);
     const t = Atomics.load(this.ctl, CTL.TAIL);
     if (h === t) this.filledAt = time;
+    if (keep > 0 && this.size - 1 - (h >= t ? h - t : this.size - t + h) - need < keep) return -1;
     if (h >= t) {
       if (h + need < this.size || (h + need === this.size && t > 0)) return h;
       if (need < t) {
