@@ -29,6 +29,10 @@
 // the oldest record the reader has not committed yet (0: none), which the
 // writer uses to tell how far behind recording is, and RATE, the bytes per ms
 // the reader gets through, to tell how long what waits in the ring will take.
+// The reader may also look ahead at the headers of records it has not read
+// yet (lookAhead: the recording worker writes the gaps there at once,
+// src/cli/gaps-ahead.ts); the writer may keep room free for small records
+// (write's `keep`).
 //
 // `progress` (BigInt64, Atomics): what the reader has committed, for a stop
 // that must end the database without it (src/store/takeover.ts). SEQ_HIGH:
