@@ -39,6 +39,7 @@ import type { Intervention } from '../intercept/engine.js';
 import { UserError } from '../decoder/sources.js';
 import { SpaceReserve } from '../store/reserve.js';
 import { now } from '../proxy/splice.js';
+import { GapsAhead } from './gaps-ahead.js';
 
 /** How much lower than the relay's this thread's OS priority is (nice levels). */
 const NICER = 10;
@@ -84,6 +85,11 @@ try {
   const feedPort = options.feedPort;
   recording = new Recording(options, feedPort ? [(batch) => feedPort.postMessage(batch)] : options.feed ? [(batch) => reply({ k: 'feed', batch })] : []);
   recording.afterApply = () => postNames();
+  // Not once finishing: the stop records the rest as gaps anyway.
+  recording.eachCommit = () => {
+    if (!finishing && !failed) gapsAhead.write();
+  };
+  recording.commitEveryMs = BATCH_MS;
   recording.pipeline.addSink({
     message: (_conn, _d, u) => {
       if (u.kind === 'call' && Atomics.load(reader.ctl, CTL.NAMES) !== 0) namesOut.push([u.call.conn, u.call.dir, u.call.questionId, callNames(u.call)]);
@@ -98,6 +104,8 @@ try {
 }
 
 const reader = new RingReader(ring);
+/** Gaps the relay reported behind the backlog, written at once (gaps-ahead.ts). */
+const gapsAhead = new GapsAhead(reader, recording);
 let finishing: FinishMessage | null = null;
 let failed: string | null = null;
 /** Data bytes read from the ring but not decoded and stored (after a failure, or as gaps past the deadline). */
@@ -252,7 +260,7 @@ function readRecord(r: RingRecord, hurry: boolean, items: RecordItem[], addBytes
         items.push({ k: 'close', id: r.conn, time: r.time, reason: reader.text(r) });
         break;
       case KIND.gap:
-        items.push({ k: 'gap', id: r.conn, dir: r.dir, time: r.time, bytes: reader.number(r) });
+        items.push({ k: 'gap', id: r.conn, dir: r.dir, time: r.time, bytes: reader.number(r), ...(gapsAhead.reached(reader.records) ? { ahead: true } : {}) });
         break;
     }
   }
@@ -265,6 +273,13 @@ function settleGaps(items: RecordItem[]): RecordItem[] {
   for (const it of items) {
     if (it.k === 'gap') {
       const key = `${it.id}${it.dir}`;
+      if (it.ahead) {
+        // Its rows are written: never merged with another.
+        out.push({ ...it, more: gapped.has(key) });
+        gapped.add(key);
+        last.delete(key);
+        continue;
+      }
       const prev = last.get(key);
       if (prev) {
         prev.bytes += it.bytes;

@@ -26,8 +26,8 @@ export interface Sink {
   close?(conn: ConnRecord, time: number, reason: string | null, interrupted: CallRecord[]): void;
   /** A placeholder process (`client#1`) got its real name from a thread name (said once, before the message that told it). */
   processNamed?(conn: ConnRecord, was: string, process: ProcessRecord, time: number): void;
-  /** Bytes the recorder could not keep up with (not decoded; relayed all the same). */
-  gap?(conn: ConnRecord, dir: Dir, bytes: number, time: number): void;
+  /** Bytes the recorder could not keep up with (not decoded; relayed all the same). `accounted`: the store wrote its rows ahead (Store.gapAhead). */
+  gap?(conn: ConnRecord, dir: Dir, bytes: number, time: number, accounted?: boolean): void;
   /** Something the interceptor did on the wire (hold, release, delay, injected exception, disconnect). */
   intervention?(conn: ConnRecord, ev: Intervention): void;
 }
@@ -86,11 +86,16 @@ export class Pipeline {
     this.decoders.delete(id);
   }
 
-  gap(id: number, dir: Dir, bytes: number, time: number): void {
+  gap(id: number, dir: Dir, bytes: number, time: number, accounted = false): void {
     const rec = this.model.conn(id);
     if (!rec) return;
     this.streams.get(id)?.abandon(dir);
-    for (const s of this.sinks) s.gap?.(rec, dir, bytes, time);
+    for (const s of this.sinks) s.gap?.(rec, dir, bytes, time, accounted);
+  }
+
+  /** The connection is open (opened and not closed yet). */
+  isOpen(id: number): boolean {
+    return this.streams.has(id);
   }
 
   intervention(ev: Intervention): void {

@@ -11,9 +11,12 @@
 //     up to what was dropped;
 //   * a connection opened when even its open record finds no room is not
 //     recorded at all (skipped: counted, with its bytes, in the session's meta);
-//   * ends and closes of recorded connections that find no room wait in a
-//     queue (at most a few per recorded connection) and go first when there
-//     is room again, or with the finish message.
+//   * data leaves SMALL_RECORDS_ROOM of the ring free for the small records
+//     (gaps, ends, closes, opens), so that what accounts for the drops goes
+//     in at once, where the worker looks ahead for it (cli/gaps-ahead.ts);
+//     those that still find no room wait in a queue (at most a few per
+//     recorded connection) and go first when there is room again, or with
+//     the finish message.
 // Once the worker cannot record any more (e.g. the disk is full) it says so
 // and everything is counted as dropped.
 //
@@ -33,13 +36,17 @@ import type { FeedBatch } from './rows.js';
 import { CTL, KIND, RingShared, RingWriter, createRing } from './ring.js';
 import type { Committed } from './ring.js';
 
-/** Relay events as the worker processes them. `more`: bytes added to the direction's gap already recorded. */
+/**
+ * Relay events as the worker processes them. `more`: bytes added to the
+ * direction's gap already recorded; `ahead`: a gap the store wrote ahead of
+ * the data before it (Store.gapAhead), now reached in the stream.
+ */
 export type RecordItem = (
   | { k: 'open'; info: ConnOpen }
   | { k: 'data'; id: number; dir: Dir; bytes: Uint8Array; time: number }
   | { k: 'end'; id: number; dir: Dir; time: number }
   | { k: 'close'; id: number; time: number; reason: string | null }
-  | { k: 'gap'; id: number; dir: Dir; time: number; bytes: number; more?: boolean }
+  | { k: 'gap'; id: number; dir: Dir; time: number; bytes: number; more?: boolean; ahead?: boolean }
   /** What the interceptor did (src/intercept/): recorded and logged in its place in the stream. */
   | { k: 'intervention'; id: number; dir: Dir; time: number; ev: Intervention }) & {
   /** The ring record it came from (its count, from 1): how far the worker has applied the ring. */
@@ -143,6 +150,15 @@ export interface RecorderClientOptions {
 /** How often a growing gap is reported to the worker. */
 export const GAP_REPORT_MS = 100;
 
+/**
+ * Ring space data leaves free for the small records (gaps, ends, closes,
+ * opens): while recording is behind and the ring is full of data, the gaps
+ * that account for what the relay drops still go in at once, where the
+ * worker looks ahead for them (src/cli/gaps-ahead.ts), rather than waiting
+ * in the queue for the worker to free space. About a thousand gap records.
+ */
+export const SMALL_RECORDS_ROOM = 32 * 1024;
+
 interface Gap {
   time: number;
   /** Dropped bytes not reported to the worker yet. */
@@ -173,6 +189,8 @@ export class RecorderClient implements DropCounts {
   readonly ring: RingShared;
   private readonly w: RingWriter;
   private readonly maxLagMs: number;
+  /** Ring space data leaves free (SMALL_RECORDS_ROOM, at most 1/64 of a small ring). */
+  private readonly smallRoom: number;
   private readonly conns = new Map<number, Conn>();
   private queue: Queued[] = [];
   private retry: NodeJS.Timeout | null = null;
@@ -191,6 +209,7 @@ export class RecorderClient implements DropCounts {
 
   constructor(opts: RecorderClientOptions = {}) {
     this.ring = createRing(opts.ringBytes ?? 8 * 1024 * 1024);
+    this.smallRoom = Math.min(SMALL_RECORDS_ROOM, this.ring.bytes.byteLength >> 6);
     this.w = new RingWriter(this.ring);
     this.maxLagMs = opts.maxLagMs ?? 5000;
   }
@@ -209,7 +228,7 @@ export class RecorderClient implements DropCounts {
   data(id: number, dir: Dir, bytes: Uint8Array, time: number): void {
     const c = this.conns.get(id);
     if (!c) return;
-    if (!c.skipped && !this.w.stopped && !c.gaps[di(dir)] && this.flushQueue() && this.w.lagMs(time) <= this.maxLagMs && this.w.write(KIND.data, id, dir, time, bytes)) {
+    if (!c.skipped && !this.w.stopped && !c.gaps[di(dir)] && this.flushQueue() && this.w.lagMs(time) <= this.maxLagMs && this.w.write(KIND.data, id, dir, time, bytes, this.smallRoom)) {
       this.handed(c, dir, bytes.length);
       return;
     }

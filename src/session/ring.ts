@@ -29,6 +29,10 @@
 // the oldest record the reader has not committed yet (0: none), which the
 // writer uses to tell how far behind recording is, and RATE, the bytes per ms
 // the reader gets through, to tell how long what waits in the ring will take.
+// The reader may also look ahead at the headers of records it has not read
+// yet (lookAhead: the recording worker writes the gaps there at once,
+// src/cli/gaps-ahead.ts); the writer may keep room free for small records
+// (write's `keep`).
 //
 // `progress` (BigInt64, Atomics): what the reader has committed, for a stop
 // that must end the database without it (src/store/takeover.ts). SEQ_HIGH:
@@ -173,10 +177,10 @@ export class RingWriter extends RingViews {
     return Atomics.load(this.ctl, CTL.STOPPED) !== 0;
   }
 
-  /** Writes a record with `payload`; false when there is no room. */
-  write(kind: number, conn: number, dir: Dir, time: number, payload: Uint8Array | null): boolean {
+  /** Writes a record with `payload`; false when there is no room, or when it would leave less than `keep` bytes free. */
+  write(kind: number, conn: number, dir: Dir, time: number, payload: Uint8Array | null, keep = 0): boolean {
     const len = payload ? payload.length : 0;
-    const at = this.reserve(HEADER + len, time);
+    const at = this.reserve(HEADER + len, time, keep);
     if (at < 0) return false;
     if (payload) this.bytes.set(payload, at + HEADER);
     this.commit(at, kind, conn, dirCode(dir), time, len);
@@ -202,10 +206,11 @@ export class RingWriter extends RingViews {
     return true;
   }
 
-  private reserve(need: number, time: number): number {
+  private reserve(need: number, time: number, keep = 0): number {
     const h = Atomics.load(this.ctl, CTL.HEAD);
     const t = Atomics.load(this.ctl, CTL.TAIL);
     if (h === t) this.filledAt = time;
+    if (keep > 0 && this.size - 1 - (h >= t ? h - t : this.size - t + h) - need < keep) return -1;
     if (h >= t) {
       if (h + need < this.size || (h + need === this.size && t > 0)) return h;
       if (need < t) {
@@ -279,6 +284,10 @@ export interface RingRecord {
   len: number;
 }
 
+/** parse(): no record yet (NONE), none yet at 0, past the ring's end (WRAPPED). */
+const NONE = -1;
+const WRAPPED = -2;
+
 type WaitAsync = (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: Promise<string> | string };
 
 export class RingReader extends RingViews {
@@ -288,6 +297,10 @@ export class RingReader extends RingViews {
   private readonly rec: RingRecord = { kind: 0, conn: 0, dir: '>', nullText: false, time: 0, at: 0, len: 0 };
   /** Records read so far (the writer's count of the same records). */
   records = 0;
+  /** Where lookAhead stopped: the position after the last record it looked at, and that record's count. */
+  private ahead = 0;
+  private aheadCount = 0;
+  private readonly aheadRec: RingRecord = { kind: 0, conn: 0, dir: '>', nullText: false, time: 0, at: 0, len: 0 };
 
   constructor(shared: RingShared) {
     super(shared);
@@ -301,18 +314,25 @@ export class RingReader extends RingViews {
 
   /** The next record, or null when there is none yet. */
   next(): RingRecord | null {
+    const c = this.parse(this.cursor, this.rec);
+    if (c < 0) {
+      if (c === WRAPPED) this.cursor = 0;
+      return null;
+    }
+    this.cursor = c;
+    this.records++;
+    return this.rec;
+  }
+
+  /** Reads the record's header at position `c` into `r`: the position after it; NONE when none is written there yet, WRAPPED when none is written at 0, where the next one goes. */
+  private parse(c: number, r: RingRecord): number {
     const h = Atomics.load(this.ctl, CTL.HEAD);
-    let c = this.cursor;
-    if (c === h) return null;
+    if (c === h) return NONE;
     if (this.size - c < HEADER || this.bytes[c] === WRAP) {
       c = 0;
-      if (c === h) {
-        this.cursor = 0;
-        return null;
-      }
+      if (c === h) return WRAPPED;
     }
     const v = this.view;
-    const r = this.rec;
     r.kind = v.getUint8(c);
     const d = v.getUint8(c + 1);
     r.dir = codeDir(d & 1);
@@ -322,9 +342,34 @@ export class RingReader extends RingViews {
     r.len = v.getUint32(c + 16, true);
     r.at = c + HEADER;
     c = r.at + r.len;
-    this.cursor = c === this.size ? 0 : c;
-    this.records++;
-    return r;
+    return c === this.size ? 0 : c;
+  }
+
+  /**
+   * Looks at up to `max` records beyond those read with next(), headers only,
+   * without reading them: `fn` gets each with its count (the value `records`
+   * will have once next() has read it). Goes on from where the last look
+   * stopped, or from the read position once next() has passed it. Returns
+   * how many it looked at.
+   */
+  lookAhead(max: number, fn: (r: RingRecord, count: number) => void): number {
+    if (this.aheadCount <= this.records) {
+      this.ahead = this.cursor;
+      this.aheadCount = this.records;
+    }
+    const r = this.aheadRec;
+    let n = 0;
+    while (n < max) {
+      const c = this.parse(this.ahead, r);
+      if (c < 0) {
+        if (c === WRAPPED) this.ahead = 0;
+        break;
+      }
+      this.ahead = c;
+      n++;
+      fn(r, ++this.aheadCount);
+    }
+    return n;
   }
 
   /** A copy of the record's payload. */

@@ -72,6 +72,12 @@ export class Store implements Sink {
   beforeCommit: ((seq: number) => void) | null = null;
   /** The gap of each direction that has one: its errors row and size so far. */
   private readonly gaps = new Map<string, { err: number | bigint; bytes: number }>();
+  /**
+   * Gap rows written ahead (gapAhead) whose place in the stream is not
+   * reached yet: the seq of each; `moved` once chunks of its direction were
+   * written after it (the row then moves after them before the commit).
+   */
+  private readonly ahead = new Map<string, { seq: number; moved: boolean }>();
   private readonly ins: Record<string, Database.Statement>;
   /** Chunks, by connection and direction, in blocks (src/store/blocks.ts). */
   private readonly chunks: BlockWriter;
@@ -143,6 +149,7 @@ export class Store implements Sink {
       meta: p('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
       intervention: p('INSERT INTO interventions (seq, conn, dir, time, kind, held, question_id, title, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       gapError: p('UPDATE errors SET message = ? WHERE id = ?'),
+      eventSeq: p('UPDATE stream_events SET seq = ? WHERE seq = ?'),
     };
   }
 
@@ -193,6 +200,7 @@ export class Store implements Sink {
   batch(fn: () => void): void {
     this.db.transaction(() => {
       fn();
+      this.moveAheadGaps();
       this.chunks.flush();
       this.texts.flush();
       this.beforeCommit?.(this.seq);
@@ -217,6 +225,10 @@ export class Store implements Sink {
   chunk(conn: number, dir: Dir, bytes: Uint8Array, time: number): void {
     const s = this.chunkStream(conn, dir);
     this.chunks.add(s, ++this.seq, time, bytes);
+    if (this.ahead.size > 0) {
+      const a = this.ahead.get(`${conn}${dir}`);
+      if (a) a.moved = true;
+    }
     // record --redact: a tail that ends inside a frame is not deflated before the frame is decoded (and zeroed).
     if (this.redactFields) s.hold = true;
   }
@@ -300,14 +312,58 @@ export class Store implements Sink {
     this.chunks.close(`${conn.id}<`);
     this.gaps.delete(`${conn.id}>`);
     this.gaps.delete(`${conn.id}<`);
+    this.ahead.delete(`${conn.id}>`);
+    this.ahead.delete(`${conn.id}<`);
     this.ins.connClose!.run(++this.seq, time, reason, conn.id);
     if (reason) this.ins.error!.run(conn.id, null, time, null, 'transport', reason);
   }
 
-  gap(conn: Pick<ConnRecord, 'id'>, dir: Dir, bytes: number, time: number): void {
+  /**
+   * A direction's gap in its place in the stream. `accounted`: its rows were
+   * written ahead (gapAhead) and are moved into place by gapReached.
+   */
+  gap(conn: Pick<ConnRecord, 'id'>, dir: Dir, bytes: number, time: number, accounted = false): void {
+    if (accounted) return;
+    // Bytes found missing before a gap written ahead (a stop recording the rest as gaps): they add to it.
+    if (this.ahead.has(`${conn.id}${dir}`)) return this.growGap(conn.id, dir, bytes, time);
     this.ins.event!.run(++this.seq, conn.id, dir, time, 'gap', bytes);
     const err = this.ins.error!.run(conn.id, dir, time, null, 'gap', gapText(bytes)).lastInsertRowid;
     this.gaps.set(`${conn.id}${dir}`, { err, bytes });
+  }
+
+  /**
+   * A gap (or its growth) written before the data ahead of it in the stream
+   * is recorded: while recording is behind, what the relay dropped is in the
+   * database within a batch, not after the backlog (a killed recorder then
+   * loses only the backlog, not every byte dropped meanwhile). Its row moves
+   * after any chunk of its direction written later (moveAheadGaps), so the
+   * database is in stream order at every commit; gapReached puts it in its
+   * place once the stream gets there.
+   */
+  gapAhead(conn: number, dir: Dir, bytes: number, time: number): void {
+    const key = `${conn}${dir}`;
+    if (this.gaps.has(key)) return this.growGap(conn, dir, bytes, time);
+    this.gap({ id: conn }, dir, bytes, time);
+    this.ahead.set(key, { seq: this.seq, moved: false });
+  }
+
+  /** The stream reached a gap written ahead (gapAhead): its row goes here, after everything written so far. */
+  gapReached(conn: number, dir: Dir): void {
+    const key = `${conn}${dir}`;
+    const a = this.ahead.get(key);
+    if (!a) return;
+    this.ahead.delete(key);
+    this.ins.eventSeq!.run(++this.seq, a.seq);
+  }
+
+  /** Gap rows written ahead move after the chunks of their direction written since. */
+  private moveAheadGaps(): void {
+    for (const a of this.ahead.values()) {
+      if (!a.moved) continue;
+      a.moved = false;
+      this.ins.eventSeq!.run(++this.seq, a.seq);
+      a.seq = this.seq;
+    }
   }
 
   intervention(conn: ConnRecord, ev: Intervention): void {
@@ -394,6 +450,7 @@ export class Store implements Sink {
    */
   shutdown(): void {
     this.db.transaction(() => {
+      this.moveAheadGaps();
       this.chunks.finish();
       this.texts.finish();
       this.beforeCommit?.(this.seq);

@@ -164,3 +164,30 @@ it('bytes lost before the ring (the native pump dropped their copies) become the
   // Lost bytes were handed to recording too: a takeover compares them with the database.
   expect(r.cut().handedBytes).toBe(100 + 5000 + 10 + 50 + 7);
 });
+
+it('data leaves room in a full ring for the gaps, ends and closes that account for it: they go in at once, not into the queue', () => {
+  const r = new RecorderClient({ ringBytes: 1 << 20, maxLagMs: 1e9 });
+  const reader = new RingReader(r.ring);
+  r.open({ id: 1, time: 1, label: 't' });
+  const dirOf = (i: number) => (i % 2 ? '<' : '>');
+  let n = 0;
+  // Chunks as small as a gap record: the ring fills up to the last few bytes.
+  while (r.droppedBytes === 0) r.data(1, dirOf(n), chunk(8), 2 + n++);
+  const first = dirOf(n - 1);
+  // The other direction gets its gap too (its next chunk finds no room either).
+  r.data(1, dirOf(n), chunk(8), 2 + n);
+  r.end(1, '>', 1e6);
+  r.close(1, 1e6, null);
+  // Nothing waits in the relay's queue: everything is in the ring, behind the data.
+  expect(r.records).toBe(1 + (n - 1) + 2 + 2);
+  const got = drain(reader);
+  expect(got.slice(-4)).toEqual([
+    ['gap', 1, first, 8],
+    ['gap', 1, dirOf(n), 8],
+    ['end', 1, '>', 0],
+    ['close', 1, '>', 0],
+  ]);
+  expect(got.filter((x) => x[0] === 'data').length).toBe(n - 1);
+  // What data left free is small: the ring was full but for it.
+  expect((n - 1) * 28).toBeGreaterThan((1 << 20) - 40 * 1024);
+});
