@@ -8,7 +8,7 @@ import { unknownThreadLabel } from '../mp/concepts.js';
 import { outstandingCalls, OpenCall } from './outstanding.js';
 import { threadStacks } from './stacks.js';
 import { chainForest, rootOf } from './forest.js';
-import { hangLimits } from './limits.js';
+import { hangLimits, HANG_FACTOR } from './limits.js';
 import { heldCalls } from './held.js';
 import { waitGraph, findCycles, WaitEdge } from './cycles.js';
 import type { BlockedCall, ChainInput, ChainNode, ChainReport, Deadlock, StuckChain, ThreadRef, ThreadStack } from './types.js';
@@ -42,6 +42,8 @@ export function analyzeChains(input: ChainInput): ChainReport {
   const held = heldCalls(input.interventions ?? [], input.calls, at);
   const limitOf = (c: OpenCall) => limits.limitFor(c.row.title);
   const isHung = (c: OpenCall) => c.ageMs > limitOf(c);
+  /** Past its method's usual time (the limit is HANG_FACTOR × p99), on its way to hung. */
+  const isSlow = (c: OpenCall) => c.ageMs > limitOf(c) / HANG_FACTOR;
 
   const node = (id: number): ChainNode => {
     const c = byId.get(id)!;
@@ -76,7 +78,8 @@ export function analyzeChains(input: ChainInput): ChainReport {
   };
   const processOf = new Map(input.threads.map((t) => [t.id, t.process]));
   const edges = waitGraph({ open, forest, queued, processOf, hung: (id) => isHung(byId.get(id)!) });
-  const cycles = findCycles(edges, open, forest);
+  const forming = waitGraph({ open, forest, queued, processOf, hung: (id) => isSlow(byId.get(id)!) });
+  const cycles = findCycles(edges, open, forest, forming);
   const inDeadlock = new Set<number>();
   const deadlocks: Deadlock[] = cycles.map((cy) => {
     const steps = cy.edges.map((e: WaitEdge) => {

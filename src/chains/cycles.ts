@@ -21,6 +21,11 @@
 //   waiter of a chain over intermediate workers serving a remote caller; a
 //   blocked method known to wait for a particular thread (waits.ts) depends
 //   on that thread alone when it is there.
+// - A cycle through a worker is not reported while a cycle through root
+//   waiters is forming over the same calls (its other calls already slow,
+//   past their method's p99, but not yet hung): the wire shows calls hang
+//   one by one, and the first cycle whose calls have all hung would
+//   otherwise name the wrong threads for a moment.
 // - Every other chain that depends on a cycle, directly or through other
 //   chains, is blocked behind it; further cycles are looked for only among
 //   the remaining chains, so independent cycles are reported separately.
@@ -119,8 +124,12 @@ export interface FoundCycle {
   behind: { root: number; via: WaitEdge }[];
 }
 
-/** The deadlock cycles of a wait graph, oldest first, each with the chains behind it. */
-export function findCycles(edges: Map<number, WaitEdge[]>, open: OpenCall[], forest: ChainForest): FoundCycle[] {
+/**
+ * The deadlock cycles of a wait graph, oldest first, each with the chains
+ * behind it. `forming` is the wait graph over calls that are slow but not
+ * necessarily hung yet (a superset of `edges`).
+ */
+export function findCycles(edges: Map<number, WaitEdge[]>, open: OpenCall[], forest: ChainForest, forming = edges): FoundCycle[] {
   const rootOf = (id: number) => chainRoot(forest, id);
   const order = open.map((c) => c.row.id); // sent order
   const taken = new Set<number>(); // roots of chains already in or behind a cycle
@@ -132,6 +141,8 @@ export function findCycles(edges: Map<number, WaitEdge[]>, open: OpenCall[], for
       for (const s of order) {
         if (taken.has(rootOf(s)) || !edges.has(s)) continue;
         cycle = shortestCycle(s, edges, (e) => usable(e, strongOnly));
+        // Through a worker, while a cycle through root waiters forms over one of its calls: not yet.
+        if (cycle && !strongOnly && cycle.some((e) => shortestCycle(e.from, forming, (f) => usable(f, true)))) cycle = null;
         if (cycle) break;
       }
       if (cycle) break;

@@ -69,6 +69,22 @@ describe('deadlock detection', () => {
     expect(r.deadlocks[0]!.behind.map((b) => b.call)).toEqual([early]);
   });
 
+  it('does not name the cycle through a worker while the one through the originating threads is still forming', () => {
+    // The HTTP worker's wait started before the wallet scheduler's: for a moment its calls have all
+    // passed their limits while the scheduler's wait, already slow, has not.
+    const d = demoDeadlock(0);
+    const http = d.w.client(d.node, 'b-httpworker.0');
+    const worker = d.w.worker(d.wallet, http);
+    const early = d.w.call('Wallet.getBalances', http, worker, -30);
+    d.w.call('Chain.waitForNotificationsIfTipChanged', worker, http, -20, { parent: early });
+    const between = 50 + UNSEEN_LIMIT_MS - 30; // blockConnected and the worker's calls hung, the scheduler's wait not yet
+    const r = analyzeChains(d.w.input(between));
+    expect(r.chains.find((c) => c.call === d.waitFor)!.hung).toBe(false);
+    expect(r.chains.find((c) => c.call === early)!.hung).toBe(true);
+    expect(r.deadlocks).toEqual([]);
+    expect(threadIdsOf(analyzeChains(d.w.input(50 + UNSEEN_LIMIT_MS + 1)))).toEqual([[d.nodeSched, d.walletSched]]);
+  });
+
   it('knows that waitForNotificationsIfTipChanged waits for the thread delivering notifications, not an older RPC thread', () => {
     // An HTTP worker's wallet call, blocked on cs_wallet too, sent just before blockConnected: the oldest call,
     // yet the node worker running waitForNotificationsIfTipChanged waits for the b-scheduler, not for it.
